@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what the demo, the tests and the builds need, and nothing that is already there.
+# Idempotent: a second run only checks. Safe on a fresh Debian machine as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+
+# Pinned versions of the Python-packaged tools (PyPI).
+MOTO_VERSION=5.2.5
+CARGO_LAMBDA_VERSION=1.9.2
+ZIGLANG_VERSION=0.17.1
+CFN_LINT_VERSION=1.58.0
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1 \
+   || ! command -v openssl >/dev/null 2>&1; then
+  log "installing redis-server and openssl from Debian"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server openssl >/dev/null
+  # The package starts a system-wide instance on 6379; the project starts its own on ephemeral ports.
+  (as_root systemctl disable --now redis-server >/dev/null 2>&1 || as_root service redis-server stop >/dev/null 2>&1) || true
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating the project virtualenv in .venv"
+  python3 -m venv "$VENV"
+fi
+
+want="moto[server]==$MOTO_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION ziglang==$ZIGLANG_VERSION cfn-lint==$CFN_LINT_VERSION"
+stamp="$VENV/.reco-setup-$(echo "$want" | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  log "installing $want into .venv"
+  "$VENV/bin/pip" install -q --disable-pip-version-check $want
+  touch "$stamp"
+fi
+
+if ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu; then
+  log "adding the aarch64-unknown-linux-gnu Rust target (for arm64 Lambda builds)"
+  rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || log "warning: could not add the arm64 target"
+fi
+
+log "ready: redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), .venv with moto $MOTO_VERSION, cargo-lambda $CARGO_LAMBDA_VERSION"

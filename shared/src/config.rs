@@ -1,0 +1,224 @@
+//! Configuration from the environment (DESIGN §7).
+//!
+//! A missing or malformed setting stops the function at start with one line naming the
+//! variable: a silent default for a required value would surface much later as a
+//! confusing runtime failure.
+
+use std::time::Duration;
+
+use crate::quota::QuotaLimits;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {name} is required but not set")]
+    Missing { name: &'static str },
+    #[error("configuration: {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// The path's user id must equal the JWT `sub` from API Gateway's authorizer.
+    Jwt,
+    /// No authorization: local development only, and only when set explicitly.
+    None,
+}
+
+/// Everything the functions read from the environment. Fields a function does not need
+/// are still parsed (so a typo fails fast) but only the required ones it names are
+/// enforced, through [`Config::require_queue_url`] and [`Config::require_youtube_api_key`].
+#[derive(Clone)]
+pub struct Config {
+    pub redis_url: String,
+    pub redis_cluster: bool,
+    pub warm_queue_url: Option<String>,
+    pub youtube_api_key: Option<String>,
+    pub youtube_api_base_url: String,
+    pub quota: QuotaLimits,
+    pub recommendation_cache_ttl: Duration,
+    pub prefetch_lock_ttl: Duration,
+    pub auth_mode: AuthMode,
+    pub region_code: String,
+}
+
+impl std::fmt::Debug for Config {
+    // Hand-written so the API key can never reach a log through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("redis_cluster", &self.redis_cluster)
+            .field("warm_queue_url", &self.warm_queue_url)
+            .field("youtube_api_key", &self.youtube_api_key.as_ref().map(|_| "<redacted>"))
+            .field("youtube_api_base_url", &self.youtube_api_base_url)
+            .field("quota", &self.quota)
+            .field("recommendation_cache_ttl", &self.recommendation_cache_ttl)
+            .field("prefetch_lock_ttl", &self.prefetch_lock_ttl)
+            .field("auth_mode", &self.auth_mode)
+            .field("region_code", &self.region_code)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const DEFAULT_YOUTUBE_API_BASE_URL: &str = "https://www.googleapis.com/youtube/v3";
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Parses settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let redis_url = get("REDIS_URL").ok_or(ConfigError::Missing { name: "REDIS_URL" })?;
+        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+            return Err(ConfigError::Invalid {
+                name: "REDIS_URL",
+                reason: "must start with redis:// or rediss://".into(),
+            });
+        }
+        let defaults = QuotaLimits::default();
+        let quota = QuotaLimits {
+            daily_units: parse_or(&get, "YOUTUBE_DAILY_UNITS", defaults.daily_units)?,
+            daily_searches: parse_or(&get, "YOUTUBE_DAILY_SEARCHES", defaults.daily_searches)?,
+            margin: fraction(&get, "YOUTUBE_QUOTA_MARGIN", defaults.margin)?,
+            max_calls_per_second: parse_or(
+                &get,
+                "YOUTUBE_MAX_CALLS_PER_SECOND",
+                defaults.max_calls_per_second,
+            )?,
+            max_units_per_minute: parse_or(
+                &get,
+                "YOUTUBE_MAX_UNITS_PER_MINUTE",
+                defaults.max_units_per_minute,
+            )?,
+            background_share: fraction(&get, "YOUTUBE_BACKGROUND_SHARE", defaults.background_share)?,
+        };
+        let auth_mode = match get("AUTH_MODE").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("jwt") => AuthMode::Jwt,
+            Some("none") => AuthMode::None,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "AUTH_MODE",
+                    reason: format!("expected jwt or none, got {other:?}"),
+                });
+            }
+        };
+        let base_url = get("YOUTUBE_API_BASE_URL")
+            .unwrap_or_else(|| DEFAULT_YOUTUBE_API_BASE_URL.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                name: "YOUTUBE_API_BASE_URL",
+                reason: "must be an http:// or https:// URL".into(),
+            });
+        }
+        Ok(Self {
+            redis_url,
+            redis_cluster: parse_or(&get, "REDIS_CLUSTER", false)?,
+            warm_queue_url: get("WARM_QUEUE_URL"),
+            youtube_api_key: get("YOUTUBE_API_KEY"),
+            youtube_api_base_url: base_url,
+            quota,
+            recommendation_cache_ttl: Duration::from_secs(parse_or(
+                &get,
+                "RECOMMENDATION_CACHE_TTL_SECS",
+                900,
+            )?),
+            prefetch_lock_ttl: Duration::from_secs(parse_or(&get, "PREFETCH_LOCK_TTL_SECS", 120)?),
+            auth_mode,
+            region_code: get("YOUTUBE_REGION_CODE").unwrap_or_else(|| "US".to_owned()),
+        })
+    }
+
+    pub fn require_queue_url(&self) -> Result<&str, ConfigError> {
+        self.warm_queue_url
+            .as_deref()
+            .ok_or(ConfigError::Missing { name: "WARM_QUEUE_URL" })
+    }
+
+    pub fn require_youtube_api_key(&self) -> Result<&str, ConfigError> {
+        self.youtube_api_key
+            .as_deref()
+            .ok_or(ConfigError::Missing { name: "YOUTUBE_API_KEY" })
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => raw.parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            reason: format!("{raw:?}: {e}"),
+        }),
+    }
+}
+
+fn fraction(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: f64,
+) -> Result<f64, ConfigError> {
+    let value: f64 = parse_or(get, name, default)?;
+    if !(0.0..=1.0).contains(&value) {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!("{value} is not a fraction between 0 and 1"),
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn missing_redis_url_is_named() {
+        let err = config(&[]).unwrap_err();
+        assert_eq!(err, ConfigError::Missing { name: "REDIS_URL" });
+        assert_eq!(err.to_string(), "configuration: REDIS_URL is required but not set");
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        let err = config(&[("REDIS_URL", "redis://x"), ("YOUTUBE_DAILY_UNITS", "lots")]).unwrap_err();
+        assert!(err.to_string().contains("YOUTUBE_DAILY_UNITS"), "{err}");
+        let err = config(&[("REDIS_URL", "redis://x"), ("YOUTUBE_QUOTA_MARGIN", "1.5")]).unwrap_err();
+        assert!(err.to_string().contains("YOUTUBE_QUOTA_MARGIN"), "{err}");
+        let err = config(&[("REDIS_URL", "redis://x"), ("AUTH_MODE", "off")]).unwrap_err();
+        assert!(err.to_string().contains("AUTH_MODE"), "{err}");
+        let err = config(&[("REDIS_URL", "localhost:6379")]).unwrap_err();
+        assert!(err.to_string().contains("REDIS_URL"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = config(&[("REDIS_URL", "redis://127.0.0.1:6379")]).unwrap();
+        assert_eq!(c.auth_mode, AuthMode::Jwt);
+        assert_eq!(c.quota.daily_units, 10_000);
+        assert_eq!(c.quota.daily_searches, 100);
+        assert_eq!(c.recommendation_cache_ttl, Duration::from_secs(900));
+        assert_eq!(c.youtube_api_base_url, DEFAULT_YOUTUBE_API_BASE_URL);
+        assert_eq!(c.require_queue_url(), Err(ConfigError::Missing { name: "WARM_QUEUE_URL" }));
+    }
+
+    #[test]
+    fn debug_output_hides_the_api_key() {
+        let c = config(&[("REDIS_URL", "redis://x"), ("YOUTUBE_API_KEY", "AIzaSECRET")]).unwrap();
+        assert!(!format!("{c:?}").contains("AIzaSECRET"));
+    }
+}

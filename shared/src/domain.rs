@@ -1,0 +1,113 @@
+//! Domain types shared by every function.
+
+use serde::{Deserialize, Serialize};
+
+/// Longest user id accepted. Cognito `sub`s are 36 characters; other providers' ids are
+/// longer but never need 128.
+pub const MAX_USER_ID_LEN: usize = 128;
+
+/// A user id that is safe to put in a Redis key: validated once at the edge so no
+/// hash tag, separator, wildcard or huge string can reach a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidUserId {
+    #[error("user_id is empty")]
+    Empty,
+    #[error("user_id is longer than {MAX_USER_ID_LEN} characters")]
+    TooLong,
+    #[error("user_id may contain only letters, digits, '-', '_', '.', '@' and '+'")]
+    BadCharacter,
+}
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self, InvalidUserId> {
+        if raw.is_empty() {
+            return Err(InvalidUserId::Empty);
+        }
+        if raw.len() > MAX_USER_ID_LEN {
+            return Err(InvalidUserId::TooLong);
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+'))
+        {
+            return Err(InvalidUserId::BadCharacter);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for UserId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        UserId::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Whether a string looks like a YouTube video id (11 characters of base64url).
+pub fn is_video_id(id: &str) -> bool {
+    id.len() == 11 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// One thing the user watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchEvent {
+    pub video_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watched_at: Option<jiff::Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_seconds: Option<u32>,
+}
+
+/// A video as the feed shows it, with the reason it was picked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Video {
+    pub video_id: String,
+    pub title: String,
+    pub channel_id: String,
+    pub channel_title: String,
+    pub category_id: String,
+    pub published_at: String,
+    pub thumbnail_url: String,
+    #[serde(default)]
+    pub duration_secs: u32,
+    #[serde(default)]
+    pub view_count: u64,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Why this video is in the feed ("from a channel you watch", "trending in Gaming").
+    #[serde(default)]
+    pub reason: String,
+    /// True when the video came from a chart rather than the user's interests.
+    #[serde(default)]
+    pub trending: bool,
+    pub url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_that_could_break_a_key_are_refused() {
+        assert!(UserId::parse("8f1e2d3c-0000-4000-8000-123456789abc").is_ok());
+        assert!(UserId::parse("alice@example.com").is_ok());
+        for bad in ["", "a{b", "a}b", "a:b", "a*b", "a b", "a\nb", "a?b", "a[b"] {
+            assert!(UserId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(UserId::parse(&"x".repeat(129)), Err(InvalidUserId::TooLong));
+    }
+}

@@ -1,0 +1,1 @@
+//! The YouTube Data API client (in progress).

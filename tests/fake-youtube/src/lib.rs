@@ -1,0 +1,297 @@
+//! A local double of the YouTube Data API v3.
+//!
+//! It answers with Google's shapes (including the error envelope), meters
+//! quota exactly as Google does (per method, per Pacific day), lets tests move
+//! its clock and inject faults, and serves a deterministic corpus generated
+//! from a seed. The project's tests talk to it over real HTTP so the YouTube
+//! client, quota guard and warmer run unchanged against it.
+
+mod admin;
+mod api;
+pub mod corpus;
+mod google_error;
+pub mod page_token;
+pub mod quota;
+mod topics;
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::Notify;
+
+pub use corpus::{Channel, Corpus, Topic, Video};
+pub use google_error::GoogleError;
+pub use quota::{Counters, DayUsage, Limits, MethodCounters, pacific_date};
+
+/// How the fake is set up; defaults are Google's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeConfig {
+    pub seed: u64,
+    pub api_key: String,
+    pub daily_units: u64,
+    pub daily_searches: u64,
+    pub max_calls_per_second: Option<u64>,
+    pub max_units_per_minute: Option<u64>,
+    /// Where the fake's clock starts; `None` = the real time.
+    pub start_clock: Option<Timestamp>,
+    pub channels: usize,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        FakeConfig {
+            seed: 42,
+            api_key: "fake-youtube-key".to_string(),
+            daily_units: 10_000,
+            daily_searches: 100,
+            max_calls_per_second: None,
+            max_units_per_minute: None,
+            start_clock: None,
+            channels: 3000,
+        }
+    }
+}
+
+/// A failure to simulate on the next calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Sleep, then serve normally.
+    Latency(Duration),
+    /// 500 `backendError`.
+    ServerError,
+    /// 429 `rateLimitExceeded`.
+    TooManyRequests,
+    /// 200 with a truncated JSON body.
+    MalformedJson,
+}
+
+/// State shared by the handlers and the handle.
+pub(crate) struct Shared {
+    pub(crate) api_key: String,
+    pub(crate) corpus: RwLock<Corpus>,
+    pub(crate) meter: Mutex<quota::Meter>,
+    /// now = system now + offset: the clock keeps ticking after it is moved,
+    /// so per-second windows still see real time pass.
+    offset_ns: Mutex<i128>,
+    faults: Mutex<VecDeque<(Fault, u32)>>,
+    pub(crate) generation_time: Duration,
+}
+
+impl Shared {
+    pub(crate) fn now(&self) -> Timestamp {
+        let off = *self.offset_ns.lock().expect("clock lock");
+        let ns = Timestamp::now().as_nanosecond() + off;
+        Timestamp::from_nanosecond(ns).expect("clock in range")
+    }
+
+    pub(crate) fn set_clock(&self, t: Timestamp) {
+        let mut off = self.offset_ns.lock().expect("clock lock");
+        *off = t.as_nanosecond() - Timestamp::now().as_nanosecond();
+    }
+
+    pub(crate) fn advance_clock(&self, secs: i64) {
+        *self.offset_ns.lock().expect("clock lock") += i128::from(secs) * 1_000_000_000;
+    }
+
+    pub(crate) fn inject(&self, fault: Fault, count: u32) {
+        if count > 0 {
+            self.faults.lock().expect("faults lock").push_back((fault, count));
+        }
+    }
+
+    pub(crate) fn take_fault(&self) -> Option<Fault> {
+        let mut q = self.faults.lock().expect("faults lock");
+        let (fault, left) = q.front_mut()?;
+        let f = fault.clone();
+        *left -= 1;
+        if *left == 0 {
+            q.pop_front();
+        }
+        Some(f)
+    }
+
+    pub(crate) fn corpus(&self) -> RwLockReadGuard<'_, Corpus> {
+        self.corpus.read().expect("corpus lock")
+    }
+
+    pub(crate) fn publish(&self, channel_id: &str, title: &str, tags: &[String]) -> Option<String> {
+        let now = self.now();
+        self.corpus.write().expect("corpus lock").publish_upload(channel_id, title, tags, now)
+    }
+}
+
+/// A running fake. Cloning shares the same server.
+#[derive(Clone)]
+pub struct FakeYoutube {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: Arc<Notify>,
+}
+
+impl FakeYoutube {
+    fn build(config: &FakeConfig) -> Arc<Shared> {
+        let t0 = std::time::Instant::now();
+        let corpus = Corpus::generate(config.seed, config.channels.max(1));
+        let generation_time = t0.elapsed();
+        let offset_ns = config.start_clock.map_or(0, |t| t.as_nanosecond() - Timestamp::now().as_nanosecond());
+        let limits = Limits {
+            daily_units: config.daily_units,
+            daily_searches: config.daily_searches,
+            max_calls_per_second: config.max_calls_per_second,
+            max_units_per_minute: config.max_units_per_minute,
+        };
+        let shared = Arc::new(Shared {
+            api_key: config.api_key.clone(),
+            corpus: RwLock::new(corpus),
+            meter: Mutex::new(quota::Meter::new(limits, Timestamp::now())),
+            offset_ns: Mutex::new(offset_ns),
+            faults: Mutex::new(VecDeque::new()),
+            generation_time,
+        });
+        // Key the first day by the configured clock, not the real one.
+        let now = shared.now();
+        shared.meter.lock().expect("meter lock").reset(now);
+        shared
+    }
+
+    /// Binds and serves on the *current* tokio runtime.
+    pub async fn start(listen: SocketAddr, config: FakeConfig) -> std::io::Result<FakeYoutube> {
+        let shared = Self::build(&config);
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(Notify::new());
+        let app = axum::Router::new()
+            .merge(api::router())
+            .merge(admin::router())
+            .with_state(shared.clone());
+        let stop2 = stop.clone();
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stop2.notified().await });
+            if let Err(e) = serve.await {
+                tracing::error!("fake-youtube server stopped: {e}");
+            }
+        });
+        Ok(FakeYoutube { shared, addr, stop })
+    }
+
+    /// Starts on a dedicated OS thread with its own runtime, so it outlives
+    /// the caller's runtime (each `#[tokio::test]` has its own) and works from
+    /// sync code too. Binds 127.0.0.1:0.
+    pub fn spawn(config: FakeConfig) -> std::io::Result<FakeYoutube> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new().name("fake-youtube".into()).spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+                match FakeYoutube::start(listen, config).await {
+                    Ok(fake) => {
+                        let stop = fake.stop.clone();
+                        let _ = tx.send(Ok(fake));
+                        stop.notified().await;
+                        // Let the server task see the same notification.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        })?;
+        rx.recv().map_err(|_| std::io::Error::other("fake-youtube thread died while starting"))?
+    }
+
+    /// Stops accepting connections (the spawned thread, if any, ends).
+    pub fn shutdown(&self) {
+        self.stop.notify_waiters();
+        self.stop.notify_one();
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/youtube/v3", self.addr)
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("http://{}/admin", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.shared.api_key
+    }
+
+    pub fn counters(&self) -> Counters {
+        let now = self.now();
+        self.shared.meter.lock().expect("meter lock").snapshot(now)
+    }
+
+    /// Zeroes the counters; the corpus and the clock stay.
+    pub fn reset_counters(&self) {
+        let now = self.now();
+        self.shared.meter.lock().expect("meter lock").reset(now);
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.shared.now()
+    }
+
+    pub fn set_clock(&self, t: Timestamp) {
+        self.shared.set_clock(t);
+    }
+
+    pub fn advance_clock(&self, secs: i64) {
+        self.shared.advance_clock(secs);
+    }
+
+    /// Advances by a signed duration (sub-second precision).
+    pub fn advance_clock_by(&self, d: SignedDuration) {
+        *self.shared.offset_ns.lock().expect("clock lock") += d.as_nanos();
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.shared.meter.lock().expect("meter lock").limits.clone()
+    }
+
+    pub fn set_limits(&self, limits: Limits) {
+        self.shared.meter.lock().expect("meter lock").limits = limits;
+    }
+
+    /// The next `count` valid-key calls under /youtube/v3 get `fault`.
+    /// Faults queue up in the order injected.
+    pub fn inject_faults(&self, fault: Fault, count: u32) {
+        self.shared.inject(fault, count);
+    }
+
+    /// Publishes a new video at the fake's now, first in the channel's
+    /// uploads. Panics if the channel is unknown (a test bug).
+    pub fn publish_upload(&self, channel_id: &str, title: &str) -> String {
+        self.publish_upload_with_tags(channel_id, title, &[])
+            .unwrap_or_else(|| panic!("publish_upload: unknown channel {channel_id}"))
+    }
+
+    pub fn publish_upload_with_tags(&self, channel_id: &str, title: &str, tags: &[String]) -> Option<String> {
+        self.shared.publish(channel_id, title, tags)
+    }
+
+    /// Read access to the corpus; do not hold it across an HTTP call to this fake
+    /// that publishes an upload.
+    pub fn corpus(&self) -> RwLockReadGuard<'_, Corpus> {
+        self.shared.corpus()
+    }
+
+    /// How long generating the corpus took.
+    pub fn generation_time(&self) -> Duration {
+        self.shared.generation_time
+    }
+}

@@ -1,0 +1,213 @@
+//! Quota metering the way Google does it.
+//!
+//! Daily buckets are fixed windows keyed by the Pacific date of the fake's
+//! clock (reset at America/Los_Angeles midnight, DST-aware), because that is
+//! what the project's quota guard has to predict. Every call with a valid key
+//! is charged before it is served, invalid ones included; a refused call is
+//! not charged. Short windows (per second, per minute) are fixed windows of
+//! the fake clock too, so a test that moves time moves them as well.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+/// The two daily buckets of the YouTube Data API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// The shared 10,000 units/day pool.
+    Units,
+    /// search.list's own 100 calls/day.
+    Search,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub daily_units: u64,
+    pub daily_searches: u64,
+    pub max_calls_per_second: Option<u64>,
+    /// Cost-weighted: a unit call counts its units, a search counts 1.
+    pub max_units_per_minute: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodCounters {
+    pub calls: u64,
+    pub units: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayUsage {
+    pub units: u64,
+    pub searches: u64,
+}
+
+/// A snapshot of what the fake metered.
+///
+/// `units_used`/`searches_used` are for `day` (the Pacific date of the fake's
+/// now) and drop to zero at Pacific midnight; `days` keeps every day's usage
+/// so a test can check no day went over. Everything else counts since start
+/// (or the last `/admin/reset`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub day: String,
+    pub units_used: u64,
+    pub searches_used: u64,
+    /// Keyed by Google's method name: "search.list", "videos.list", ...
+    /// Only calls that were charged appear here.
+    pub per_method: BTreeMap<String, MethodCounters>,
+    pub quota_violations: u64,
+    pub rate_violations: u64,
+    pub invalid_key: u64,
+    /// Every request under /youtube/v3, whatever its outcome.
+    pub requests: u64,
+    #[serde(default)]
+    pub days: BTreeMap<String, DayUsage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Quota,
+    Rate,
+}
+
+/// Pacific date (YYYY-MM-DD) of an instant.
+pub fn pacific_date(t: Timestamp) -> String {
+    static TZ: std::sync::OnceLock<TimeZone> = std::sync::OnceLock::new();
+    let tz = TZ.get_or_init(|| TimeZone::get("America/Los_Angeles").expect("bundled tzdb has America/Los_Angeles"));
+    t.to_zoned_datetime(tz.clone()).date().to_string()
+}
+
+#[derive(Debug)]
+pub(crate) struct Meter {
+    pub(crate) limits: Limits,
+    counters: Counters,
+    second: (i64, u64),
+    minute: (i64, u64),
+}
+
+impl Meter {
+    pub(crate) fn new(limits: Limits, now: Timestamp) -> Self {
+        let mut m = Meter { limits, counters: Counters::default(), second: (i64::MIN, 0), minute: (i64::MIN, 0) };
+        m.roll(now);
+        m
+    }
+
+    fn roll(&mut self, now: Timestamp) {
+        let day = pacific_date(now);
+        if day != self.counters.day {
+            let usage = self.counters.days.get(&day).cloned().unwrap_or_default();
+            self.counters.units_used = usage.units;
+            self.counters.searches_used = usage.searches;
+            self.counters.day = day;
+        }
+    }
+
+    pub(crate) fn note_request(&mut self) {
+        self.counters.requests += 1;
+    }
+
+    pub(crate) fn note_invalid_key(&mut self) {
+        self.counters.invalid_key += 1;
+    }
+
+    /// Charges one call of `method`, or says why it is refused (uncharged).
+    pub(crate) fn charge(&mut self, method: &str, bucket: Bucket, now: Timestamp) -> Result<(), Refusal> {
+        self.roll(now);
+        let secs = now.as_second();
+        let minute = secs.div_euclid(60);
+        if self.second.0 != secs {
+            self.second = (secs, 0);
+        }
+        if self.minute.0 != minute {
+            self.minute = (minute, 0);
+        }
+        let weight = 1;
+        if self.limits.max_calls_per_second.is_some_and(|max| self.second.1 + 1 > max)
+            || self.limits.max_units_per_minute.is_some_and(|max| self.minute.1 + weight > max)
+        {
+            self.counters.rate_violations += 1;
+            return Err(Refusal::Rate);
+        }
+        let (used, limit) = match bucket {
+            Bucket::Units => (self.counters.units_used, self.limits.daily_units),
+            Bucket::Search => (self.counters.searches_used, self.limits.daily_searches),
+        };
+        if used + 1 > limit {
+            self.counters.quota_violations += 1;
+            return Err(Refusal::Quota);
+        }
+        self.second.1 += 1;
+        self.minute.1 += weight;
+        let day = self.counters.days.entry(self.counters.day.clone()).or_default();
+        let m = self.counters.per_method.entry(method.to_string()).or_default();
+        m.calls += 1;
+        match bucket {
+            Bucket::Units => {
+                self.counters.units_used += 1;
+                day.units += 1;
+                m.units += 1;
+            }
+            Bucket::Search => {
+                self.counters.searches_used += 1;
+                day.searches += 1;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn snapshot(&mut self, now: Timestamp) -> Counters {
+        self.roll(now);
+        self.counters.clone()
+    }
+
+    pub(crate) fn reset(&mut self, now: Timestamp) {
+        self.counters = Counters::default();
+        self.second = (i64::MIN, 0);
+        self.minute = (i64::MIN, 0);
+        self.roll(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn pacific_midnight_follows_dst() {
+        assert_eq!(pacific_date(t("2026-11-25T07:59:59Z")), "2026-11-24");
+        assert_eq!(pacific_date(t("2026-11-25T08:00:00Z")), "2026-11-25");
+        assert_eq!(pacific_date(t("2026-07-01T06:59:59Z")), "2026-06-30");
+        assert_eq!(pacific_date(t("2026-07-01T07:00:00Z")), "2026-07-01");
+        // 2026-03-08: PST until 10:00Z; that day's midnight was 08:00Z, the next is 07:00Z.
+        assert_eq!(pacific_date(t("2026-03-08T07:59:59Z")), "2026-03-07");
+        assert_eq!(pacific_date(t("2026-03-08T08:00:00Z")), "2026-03-08");
+        assert_eq!(pacific_date(t("2026-03-09T06:59:59Z")), "2026-03-08");
+        assert_eq!(pacific_date(t("2026-03-09T07:00:00Z")), "2026-03-09");
+        // 2026-11-01: PDT until 09:00Z; midnight was 07:00Z, the next is 08:00Z.
+        assert_eq!(pacific_date(t("2026-11-01T06:59:59Z")), "2026-10-31");
+        assert_eq!(pacific_date(t("2026-11-01T07:00:00Z")), "2026-11-01");
+        assert_eq!(pacific_date(t("2026-11-02T07:59:59Z")), "2026-11-01");
+        assert_eq!(pacific_date(t("2026-11-02T08:00:00Z")), "2026-11-02");
+    }
+
+    #[test]
+    fn refusals_are_not_charged() {
+        let now = t("2026-11-25T12:00:00Z");
+        let limits = Limits { daily_units: 2, daily_searches: 1, max_calls_per_second: None, max_units_per_minute: None };
+        let mut m = Meter::new(limits, now);
+        assert_eq!(m.charge("videos.list", Bucket::Units, now), Ok(()));
+        assert_eq!(m.charge("videos.list", Bucket::Units, now), Ok(()));
+        assert_eq!(m.charge("videos.list", Bucket::Units, now), Err(Refusal::Quota));
+        assert_eq!(m.charge("search.list", Bucket::Search, now), Ok(()));
+        assert_eq!(m.charge("search.list", Bucket::Search, now), Err(Refusal::Quota));
+        let c = m.snapshot(now);
+        assert_eq!((c.units_used, c.searches_used, c.quota_violations), (2, 1, 2));
+        assert_eq!(c.per_method["search.list"], MethodCounters { calls: 1, units: 0 });
+    }
+}
