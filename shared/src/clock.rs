@@ -130,7 +130,8 @@ mod tests {
         // November switch ends at 08:00Z (already PST).
         assert_eq!(next_pacific_midnight(ts("2026-03-08T12:00:00Z")), ts("2026-03-09T07:00:00Z"));
         assert_eq!(next_pacific_midnight(ts("2026-11-01T12:00:00Z")), ts("2026-11-02T08:00:00Z"));
-        assert_eq!(next_pacific_midnight(ts("2026-03-08T07:59:00Z")), ts("2026-03-09T07:00:00Z"));
+        // 23:59 PST on 7 March: the 8th starts at 08:00Z, still in PST.
+        assert_eq!(next_pacific_midnight(ts("2026-03-08T07:59:00Z")), ts("2026-03-08T08:00:00Z"));
     }
 
     #[test]

@@ -1,9 +1,33 @@
 //! The quota guard: every YouTube call asks here first (DESIGN §4).
 //!
-//! INTERFACE DRAFT — the full guard (smoothing, margin, priorities, breaker, backoff,
-//! bounded wait) is being built against this interface.
+//! The state lives in Redis, not in the Lambda instance, because any number of instances
+//! spend the same Google project's quota. Each check is one EVALSHA of `guard.lua`: one
+//! round trip, and atomic, so concurrent instances cannot both take the last unit.
+//!
+//! * Daily buckets are fixed windows keyed by the Pacific date, because that is how Google
+//!   meters them (reset at America/Los_Angeles midnight).
+//! * Short windows (calls per second, units per minute) are *sliding logs*, not GCRA or a
+//!   token bucket. Google's own short windows are unpublished and their alignment is
+//!   unknown; "at most N in any interval of length W" is the only rule that stays under a
+//!   limit N/W whatever the provider's window alignment. A token bucket or GCRA with a
+//!   burst allowance admits up to ~2N within one window (a full burst, then the refill),
+//!   which a fixed-window provider rejects; GCRA without burst forbids the bursts a user's
+//!   refresh needs. The log costs at most N small list elements per window.
+//! * Each short window is lengthened by an allowance (default 100 ms) for the time between
+//!   the check and the request reaching Google: calls admitted W apart can arrive closer
+//!   together than W when the first one is slower on the wire.
+//! * A margin (default 5%) of each daily bucket is never spent, for anything else on the
+//!   same Google project; background warming may spend only `background_share` of what is
+//!   left, counted against the day's *total* spend, so interactive requests always find
+//!   headroom however busy the warmer was.
+//! * YouTube's own word wins: `quotaExceeded` trips a breaker until Pacific midnight and
+//!   `rateLimitExceeded` a short shared backoff; both are checked inside the same script.
+//! * It fails closed: Redis unreachable or slower than the bound means no YouTube call.
 
+use std::sync::LazyLock;
 use std::time::Duration;
+
+use redis::ScriptInvocation;
 
 use crate::clock::{SharedClock, next_pacific_midnight, pacific_date};
 use crate::store::RedisConn;
@@ -15,9 +39,11 @@ pub struct QuotaLimits {
     pub daily_searches: u64,
     /// Fraction of each daily bucket held back for anything else on the Google project.
     pub margin: f64,
+    /// 0 = not enforced.
     pub max_calls_per_second: u64,
+    /// Cost-weighted (a search weighs 1). 0 = not enforced.
     pub max_units_per_minute: u64,
-    /// Fraction of each daily bucket background warming may spend.
+    /// Fraction of each daily bucket (after the margin) background warming may spend.
     pub background_share: f64,
 }
 
@@ -34,6 +60,29 @@ impl Default for QuotaLimits {
     }
 }
 
+impl QuotaLimits {
+    /// How much of a daily bucket of `daily` a call of `priority` may bring the day's total
+    /// spend to. Rounded down: the guard never plans to spend a unit it does not have.
+    pub fn daily_cap(&self, daily: u64, priority: Priority) -> u64 {
+        let keep = 1.0 - self.margin.clamp(0.0, 1.0);
+        let share = match priority {
+            Priority::Interactive => 1.0,
+            Priority::Background => self.background_share.clamp(0.0, 1.0),
+        };
+        // The epsilon absorbs binary fractions: 10_000 × 0.95 must give 9_500, not 9_499.
+        let cap = (daily as f64 * keep * share + 1e-6).floor();
+        (cap.max(0.0) as u64).min(daily)
+    }
+
+    pub fn units_cap(&self, priority: Priority) -> u64 {
+        self.daily_cap(self.daily_units, priority)
+    }
+
+    pub fn searches_cap(&self, priority: Priority) -> u64 {
+        self.daily_cap(self.daily_searches, priority)
+    }
+}
+
 /// What a YouTube call costs, per bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cost {
@@ -44,6 +93,11 @@ pub struct Cost {
 impl Cost {
     pub const ONE_UNIT: Cost = Cost { units: 1, searches: 0 };
     pub const SEARCH: Cost = Cost { units: 0, searches: 1 };
+
+    /// Weight in the per-minute window: Google counts a search call there like a unit.
+    pub fn minute_weight(&self) -> u64 {
+        self.units + self.searches
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,10 +134,35 @@ impl std::fmt::Display for Limit {
     }
 }
 
+impl Limit {
+    /// Daily limits only reopen at Pacific midnight; callers stop trying until then.
+    pub fn is_daily(&self) -> bool {
+        matches!(self, Limit::DailyUnits | Limit::DailySearches | Limit::DailyBreaker)
+    }
+
+    fn from_code(code: i64) -> Option<Limit> {
+        Some(match code {
+            1 => Limit::DailyUnits,
+            2 => Limit::DailySearches,
+            3 => Limit::PerSecond,
+            4 => Limit::PerMinute,
+            5 => Limit::DailyBreaker,
+            6 => Limit::Backoff,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
     Allowed,
     Denied { retry_after_ms: u64, limit: Limit },
+}
+
+impl Admission {
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Admission::Allowed)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,17 +185,83 @@ pub enum QuotaLevel {
 pub struct BucketState {
     pub name: &'static str,
     pub used: u64,
+    /// What interactive calls may bring `used` to (after the margin).
     pub limit: u64,
     pub left: u64,
+    /// What background calls may bring `used` to.
+    pub background_limit: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct QuotaState {
     pub day: String,
+    /// The daily buckets: `units`, `search`.
     pub buckets: Vec<BucketState>,
     pub breaker_until_ms: Option<i64>,
     pub backoff_until_ms: Option<i64>,
+    /// The short windows as of now: `per_second` (calls), `per_minute` (units); a limit of
+    /// 0 means not enforced.
+    pub windows: Vec<BucketState>,
 }
+
+impl QuotaState {
+    /// Exhausted: no interactive call can pass before midnight (breaker, or a daily bucket at
+    /// its cap). Limited: interactive calls still pass but background ones or all for a
+    /// moment do not (background share spent, or a backoff).
+    pub fn level(&self) -> QuotaLevel {
+        if self.breaker_until_ms.is_some() || self.buckets.iter().any(|b| b.left == 0) {
+            QuotaLevel::Exhausted
+        } else if self.backoff_until_ms.is_some()
+            || self.buckets.iter().any(|b| b.used >= b.background_limit)
+        {
+            QuotaLevel::Limited
+        } else {
+            QuotaLevel::Ok
+        }
+    }
+
+    pub fn bucket(&self, name: &str) -> Option<&BucketState> {
+        self.buckets.iter().chain(&self.windows).find(|b| b.name == name)
+    }
+}
+
+/// Quota key names. They all carry [`HASH_TAG`], so every key one script touches hashes
+/// to the same cluster slot (Redis Cluster and ElastiCache Serverless refuse scripts that
+/// span slots).
+pub mod keys {
+    pub const HASH_TAG: &str = "{quota}";
+
+    /// Spend of the `units` bucket on a Pacific date (`YYYY-MM-DD`).
+    pub fn units(day: &str) -> String {
+        format!("reco:{HASH_TAG}:units:{day}")
+    }
+    /// Spend of the `search` bucket on a Pacific date.
+    pub fn searches(day: &str) -> String {
+        format!("reco:{HASH_TAG}:search:{day}")
+    }
+    pub fn per_second() -> String {
+        format!("reco:{HASH_TAG}:win:second")
+    }
+    pub fn per_minute() -> String {
+        format!("reco:{HASH_TAG}:win:minute")
+    }
+    pub fn breaker() -> String {
+        format!("reco:{HASH_TAG}:breaker")
+    }
+    pub fn backoff() -> String {
+        format!("reco:{HASH_TAG}:backoff")
+    }
+    /// Every key of a day's check, in the script's KEYS order.
+    pub fn all(day: &str) -> [String; 6] {
+        [units(day), searches(day), per_second(), per_minute(), breaker(), backoff()]
+    }
+}
+
+static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("guard.lua")));
+
+/// How long a day's counters outlive the day: long enough for any clock skew between
+/// instances around midnight, short enough that Redis does not collect days.
+const DAY_KEY_GRACE_MS: i64 = 2 * 3_600_000;
 
 #[derive(Clone)]
 pub struct QuotaGuard {
@@ -124,28 +269,44 @@ pub struct QuotaGuard {
     limits: QuotaLimits,
     clock: SharedClock,
     timeout: Duration,
+    window_allowance: Duration,
 }
 
-const DAILY_SCRIPT: &str = r#"
-local units_used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local searches_used = tonumber(redis.call('GET', KEYS[2]) or '0')
-local units, searches = tonumber(ARGV[1]), tonumber(ARGV[2])
-if units_used + units > tonumber(ARGV[3]) then return {0, 1} end
-if searches_used + searches > tonumber(ARGV[4]) then return {0, 2} end
-if units > 0 then redis.call('INCRBY', KEYS[1], units) redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
-if searches > 0 then redis.call('INCRBY', KEYS[2], searches) redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
-return {1, 0}
-"#;
+impl std::fmt::Debug for QuotaGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuotaGuard")
+            .field("limits", &self.limits)
+            .field("timeout", &self.timeout)
+            .field("window_allowance", &self.window_allowance)
+            .finish_non_exhaustive()
+    }
+}
 
 impl QuotaGuard {
+    /// A Lambda request waits this long for the guard at most, then serves what it has.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
+    /// Added to each short window; see the module docs.
+    pub const DEFAULT_WINDOW_ALLOWANCE: Duration = Duration::from_millis(100);
 
     pub fn new(redis: RedisConn, limits: QuotaLimits, clock: SharedClock) -> Self {
-        Self { redis, limits, clock, timeout: Self::DEFAULT_TIMEOUT }
+        Self {
+            redis,
+            limits,
+            clock,
+            timeout: Self::DEFAULT_TIMEOUT,
+            window_allowance: Self::DEFAULT_WINDOW_ALLOWANCE,
+        }
     }
 
+    /// The bounded wait for Redis; past it the check fails closed with [`QuotaError::Timeout`].
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How much longer than nominal the short windows are (latency between check and call).
+    pub fn with_window_allowance(mut self, allowance: Duration) -> Self {
+        self.window_allowance = allowance;
         self
     }
 
@@ -153,37 +314,164 @@ impl QuotaGuard {
         &self.limits
     }
 
-    pub async fn admit(&self, cost: Cost, _priority: Priority) -> Result<Admission, QuotaError> {
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn second_window_ms(&self) -> i64 {
+        1_000 + self.window_allowance.as_millis() as i64
+    }
+
+    fn minute_window_ms(&self) -> i64 {
+        60_000 + self.window_allowance.as_millis() as i64
+    }
+
+    /// Asks to spend `cost` now. `Allowed` has already debited every bucket the call
+    /// touches (charge before calling, never refund: Google charges failed calls too); a
+    /// denial debits nothing. An error means Redis did not decide: make no call.
+    pub async fn admit(&self, cost: Cost, priority: Priority) -> Result<Admission, QuotaError> {
         let now = self.clock.now();
+        let now_ms = now.as_millisecond();
         let day = pacific_date(now);
-        let ttl = next_pacific_midnight(now).as_millisecond() - now.as_millisecond() + 3_600_000;
-        let cap = |n: u64| ((n as f64) * (1.0 - self.limits.margin)).floor() as u64;
-        let script = redis::Script::new(DAILY_SCRIPT);
-        let mut conn = self.redis.clone();
-        let mut inv = script.prepare_invoke();
-        inv.key(format!("quota:{{yt}}:{day}:units"))
-            .key(format!("quota:{{yt}}:{day}:search"))
+        let to_midnight = (next_pacific_midnight(now).as_millisecond() - now_ms).max(1);
+        let mut inv = SCRIPT.prepare_invoke();
+        for key in keys::all(&day) {
+            inv.key(key);
+        }
+        inv.arg("admit")
+            .arg(now_ms)
             .arg(cost.units)
             .arg(cost.searches)
-            .arg(cap(self.limits.daily_units))
-            .arg(cap(self.limits.daily_searches))
-            .arg(ttl);
-        let (ok, which): (i64, i64) = tokio::time::timeout(self.timeout, inv.invoke_async(&mut conn))
-            .await
-            .map_err(|_| QuotaError::Timeout(self.timeout))??;
-        if ok == 1 {
+            .arg(self.limits.units_cap(priority))
+            .arg(self.limits.searches_cap(priority))
+            .arg(to_midnight)
+            .arg(to_midnight + DAY_KEY_GRACE_MS)
+            .arg(self.limits.max_calls_per_second)
+            .arg(self.second_window_ms())
+            .arg(self.limits.max_units_per_minute)
+            .arg(self.minute_window_ms());
+        let (allowed, code, retry_after_ms): (i64, i64, i64) = self.run(&inv).await?;
+        if allowed == 1 {
             return Ok(Admission::Allowed);
         }
-        let retry_after_ms = (next_pacific_midnight(now).as_millisecond() - now.as_millisecond()) as u64;
-        let limit = if which == 1 { Limit::DailyUnits } else { Limit::DailySearches };
+        let limit = Limit::from_code(code).ok_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "quota guard: unknown limit code",
+                code.to_string(),
+            ))
+        })?;
+        let mut retry_after_ms = retry_after_ms.max(1) as u64;
+        if limit == Limit::Backoff {
+            // Spread the herd: every instance sees the same shared instant.
+            retry_after_ms += jitter_ms((retry_after_ms / 10).min(250));
+        }
         Ok(Admission::Denied { retry_after_ms, limit })
     }
 
+    /// YouTube said `quotaExceeded`/`dailyLimitExceeded`: whatever the counters say (they
+    /// may have been lost, or someone else spends on the project), every instance is
+    /// refused with [`Limit::DailyBreaker`] until the next Pacific midnight.
     pub async fn trip_daily_breaker(&self) -> Result<(), QuotaError> {
+        let now = self.clock.now();
+        let until = next_pacific_midnight(now).as_millisecond();
+        let ttl = until - now.as_millisecond() + DAY_KEY_GRACE_MS;
+        self.trip("breaker", until, ttl).await
+    }
+
+    /// YouTube said `rateLimitExceeded`: every instance is refused with [`Limit::Backoff`]
+    /// for `base` plus up to half of it again, at random, so instances that tripped it
+    /// together do not all come back in the same millisecond. A longer backoff already in
+    /// place is kept; escalation is the caller's (it picks `base`).
+    pub async fn trip_backoff(&self, base: Duration) -> Result<(), QuotaError> {
+        let now = self.clock.now().as_millisecond();
+        let base_ms = base.as_millis().min(i64::MAX as u128 / 4) as u64;
+        let until = now + (base_ms + jitter_ms(base_ms / 2)) as i64;
+        self.trip("backoff", until, until - now + 60_000).await
+    }
+
+    async fn trip(&self, op: &str, until_ms: i64, ttl_ms: i64) -> Result<(), QuotaError> {
+        let day = pacific_date(self.clock.now());
+        let mut inv = SCRIPT.prepare_invoke();
+        for key in keys::all(&day) {
+            inv.key(key);
+        }
+        inv.arg(op).arg(self.clock.now_ms()).arg(until_ms).arg(ttl_ms.max(1));
+        let _stored: i64 = self.run(&inv).await?;
         Ok(())
     }
 
-    pub async fn trip_backoff(&self, _base: Duration) -> Result<(), QuotaError> {
-        Ok(())
+    /// The day's spend and the breaker/backoff, for `meta.quota_state` and metrics. One
+    /// round trip, and it writes nothing.
+    pub async fn state(&self) -> Result<QuotaState, QuotaError> {
+        let now = self.clock.now();
+        let day = pacific_date(now);
+        let mut inv = SCRIPT.prepare_invoke();
+        for key in keys::all(&day) {
+            inv.key(key);
+        }
+        inv.arg("state")
+            .arg(now.as_millisecond())
+            .arg(self.second_window_ms())
+            .arg(self.minute_window_ms());
+        let (units, searches, breaker, backoff, second, minute): (u64, u64, i64, i64, u64, u64) =
+            self.run(&inv).await?;
+        let l = &self.limits;
+        let daily = |name, used: u64, daily: u64| {
+            let limit = l.daily_cap(daily, Priority::Interactive);
+            BucketState {
+                name,
+                used,
+                limit,
+                left: limit.saturating_sub(used),
+                background_limit: l.daily_cap(daily, Priority::Background),
+            }
+        };
+        let window = |name, used: u64, limit: u64| BucketState {
+            name,
+            used,
+            limit,
+            left: if limit == 0 { u64::MAX } else { limit.saturating_sub(used) },
+            background_limit: limit,
+        };
+        Ok(QuotaState {
+            day,
+            buckets: vec![daily("units", units, l.daily_units), daily("search", searches, l.daily_searches)],
+            breaker_until_ms: (breaker > 0).then_some(breaker),
+            backoff_until_ms: (backoff > 0).then_some(backoff),
+            windows: vec![
+                window("per_second", second, l.max_calls_per_second),
+                window("per_minute", minute, l.max_units_per_minute),
+            ],
+        })
+    }
+
+    /// Runs the script within the bound. The bound wraps everything, connecting included:
+    /// the connection is lazy, and an unreachable Redis must cost a request at most this.
+    /// A check that times out may still have been debited in Redis; that spend is lost,
+    /// which is the safe side.
+    async fn run<T: redis::FromRedisValue>(&self, inv: &ScriptInvocation<'_>) -> Result<T, QuotaError> {
+        let mut conn = self.redis.clone();
+        match tokio::time::timeout(self.timeout, inv.invoke_async(&mut conn)).await {
+            Ok(result) => result.map_err(QuotaError::Unavailable),
+            Err(_) => Err(QuotaError::Timeout(self.timeout)),
+        }
     }
 }
+
+/// A random number in `0..=max`, from std's randomly keyed hasher: jitter needs no
+/// cryptographic randomness and the core crate no extra dependency.
+fn jitter_ms(max: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    if max == 0 {
+        return 0;
+    }
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(SEQ.fetch_add(1, Ordering::Relaxed));
+    h.finish() % (max + 1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,0 @@
-//! The YouTube Data API client (in progress).

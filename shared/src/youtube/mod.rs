@@ -1,0 +1,310 @@
+//! The YouTube Data API v3 client: every call asks the quota guard first.
+//!
+//! The key travels in the `X-Goog-Api-Key` header, never in a URL, because URLs end up
+//! in logs and in error messages; the header value is marked sensitive as well.
+
+mod duration;
+pub mod model;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde::de::DeserializeOwned;
+
+pub use duration::parse_iso8601_duration;
+pub use model::*;
+
+use crate::quota::{Admission, Cost, Limit, Priority, QuotaError, QuotaGuard};
+
+/// The API key, wrapped so `{:?}` and `{}` can never print it.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// What went wrong with a YouTube call. None of these texts carries the key or a URL
+/// with query parameters.
+#[derive(Debug, thiserror::Error)]
+pub enum YoutubeError {
+    #[error("quota guard denied the call ({limit}); retry after {retry_after_ms} ms")]
+    Denied { retry_after_ms: u64, limit: Limit },
+    #[error(transparent)]
+    Guard(#[from] QuotaError),
+    #[error("youtube: daily quota exceeded ({reason}); breaker tripped until Pacific midnight")]
+    QuotaExceeded { reason: String },
+    #[error("youtube: rate limited ({reason}); shared backoff tripped")]
+    RateLimited { reason: String },
+    #[error("youtube: request rejected as a configuration error: HTTP {status} {reason}: {message}")]
+    Config { status: u16, reason: String, message: String },
+    #[error("youtube: not found: {reason}")]
+    NotFound { reason: String },
+    #[error("youtube: server error HTTP {status} after {attempts} attempts")]
+    Server { status: u16, attempts: u32 },
+    #[error("youtube: transport error after {attempts} attempts: {message}")]
+    Transport { message: String, attempts: u32 },
+    #[error("youtube: unparseable response from {method}: {message}")]
+    Malformed { method: &'static str, message: String },
+}
+
+impl YoutubeError {
+    /// Milliseconds until the quota makes a retry worthwhile, when quota is the reason.
+    pub fn quota_retry_after_ms(&self) -> Option<u64> {
+        match self {
+            YoutubeError::Denied { retry_after_ms, .. } => Some(*retry_after_ms),
+            _ => None,
+        }
+    }
+}
+
+/// One API method: its path and what it costs.
+#[derive(Debug, Clone, Copy)]
+pub struct Method {
+    pub name: &'static str,
+    pub path: &'static str,
+    pub cost: Cost,
+}
+
+pub const SEARCH: Method = Method { name: "search.list", path: "search", cost: Cost::SEARCH };
+pub const VIDEOS: Method = Method { name: "videos.list", path: "videos", cost: Cost::ONE_UNIT };
+pub const CHANNELS: Method = Method { name: "channels.list", path: "channels", cost: Cost::ONE_UNIT };
+pub const PLAYLIST_ITEMS: Method =
+    Method { name: "playlistItems.list", path: "playlistItems", cost: Cost::ONE_UNIT };
+pub const VIDEO_CATEGORIES: Method =
+    Method { name: "videoCategories.list", path: "videoCategories", cost: Cost::ONE_UNIT };
+
+#[derive(Clone)]
+pub struct YoutubeClient {
+    http: reqwest::Client,
+    base_url: String,
+    guard: QuotaGuard,
+    max_attempts: u32,
+    backoff_on_rate_limit: Duration,
+}
+
+impl std::fmt::Debug for YoutubeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("YoutubeClient").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
+}
+
+pub const VIDEO_PARTS: &str = "snippet,contentDetails,statistics";
+
+impl YoutubeClient {
+    pub fn new(base_url: &str, key: ApiKey, guard: QuotaGuard) -> Result<Self, YoutubeError> {
+        let mut headers = HeaderMap::new();
+        let mut value = HeaderValue::from_str(&key.0).map_err(|_| YoutubeError::Config {
+            status: 0,
+            reason: "invalidKey".into(),
+            message: "YOUTUBE_API_KEY contains characters not allowed in a header".into(),
+        })?;
+        value.set_sensitive(true);
+        headers.insert("x-goog-api-key", value);
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .build()
+            .map_err(|e| YoutubeError::Transport { message: e.without_url().to_string(), attempts: 0 })?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            guard,
+            max_attempts: 3,
+            backoff_on_rate_limit: Duration::from_secs(2),
+        })
+    }
+
+    pub fn guard(&self) -> &QuotaGuard {
+        &self.guard
+    }
+
+    /// Calls `method` with `query` under the guard. 5xx and transport failures are retried
+    /// a bounded number of times, each attempt admitted and charged like any call.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        query: &[(&str, &str)],
+        priority: Priority,
+    ) -> Result<T, YoutubeError> {
+        let url = format!("{}/{}", self.base_url, method.path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.guard.admit(method.cost, priority).await? {
+                Admission::Allowed => {}
+                Admission::Denied { retry_after_ms, limit } => {
+                    return Err(YoutubeError::Denied { retry_after_ms, limit });
+                }
+            }
+            let response = self.http.get(&url).query(query).send().await;
+            let response = match response {
+                Ok(r) => r,
+                Err(e) => {
+                    let message = e.without_url().to_string();
+                    if attempt >= self.max_attempts {
+                        return Err(YoutubeError::Transport { message, attempts: attempt });
+                    }
+                    tracing::warn!(method = method.name, attempt, %message, "youtube transport error, retrying");
+                    tokio::time::sleep(retry_delay(attempt)).await;
+                    continue;
+                }
+            };
+            let status = response.status();
+            let body = match response.bytes().await {
+                Ok(b) => b,
+                Err(e) => {
+                    let message = e.without_url().to_string();
+                    if attempt >= self.max_attempts {
+                        return Err(YoutubeError::Transport { message, attempts: attempt });
+                    }
+                    tokio::time::sleep(retry_delay(attempt)).await;
+                    continue;
+                }
+            };
+            if status.is_success() {
+                return serde_json::from_slice(&body).map_err(|e| YoutubeError::Malformed {
+                    method: method.name,
+                    message: e.to_string(),
+                });
+            }
+            if status.is_server_error() {
+                if attempt >= self.max_attempts {
+                    return Err(YoutubeError::Server { status: status.as_u16(), attempts: attempt });
+                }
+                tracing::warn!(method = method.name, attempt, status = status.as_u16(), "youtube server error, retrying");
+                tokio::time::sleep(retry_delay(attempt)).await;
+                continue;
+            }
+            return Err(self.classify_error(method, status, &body).await);
+        }
+    }
+
+    async fn classify_error(&self, method: Method, status: StatusCode, body: &[u8]) -> YoutubeError {
+        let parsed: Option<ErrorEnvelope> = serde_json::from_slice(body).ok();
+        let (reason, message) = parsed
+            .as_ref()
+            .map(|e| (e.error.first_reason().to_owned(), e.error.message.clone()))
+            .unwrap_or_else(|| (String::new(), String::new()));
+        match (status.as_u16(), reason.as_str()) {
+            (403, "quotaExceeded" | "dailyLimitExceeded") => {
+                tracing::error!(method = method.name, %reason, "youtube daily quota exceeded; tripping the breaker");
+                if let Err(e) = self.guard.trip_daily_breaker().await {
+                    tracing::error!(error = %e, "could not trip the daily breaker");
+                }
+                YoutubeError::QuotaExceeded { reason }
+            }
+            (429, _) | (403, "rateLimitExceeded" | "userRateLimitExceeded") => {
+                tracing::warn!(method = method.name, %reason, "youtube rate limit; tripping the shared backoff");
+                if let Err(e) = self.guard.trip_backoff(self.backoff_on_rate_limit).await {
+                    tracing::error!(error = %e, "could not trip the backoff");
+                }
+                YoutubeError::RateLimited { reason: if reason.is_empty() { "HTTP 429".into() } else { reason } }
+            }
+            (404, _) => YoutubeError::NotFound { reason },
+            (code, _) => {
+                tracing::error!(method = method.name, status = code, %reason, "youtube rejected the request; not retrying");
+                YoutubeError::Config { status: code, reason, message }
+            }
+        }
+    }
+
+    /// Details of up to any number of videos, 50 ids (one unit) per call.
+    pub async fn videos(&self, ids: &[String], priority: Priority) -> Result<Vec<VideoItem>, YoutubeError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(50) {
+            let joined = chunk.join(",");
+            let page: ListResponse<VideoItem> = self
+                .call(VIDEOS, &[("part", VIDEO_PARTS), ("id", &joined), ("maxResults", "50")], priority)
+                .await?;
+            out.extend(page.items);
+        }
+        Ok(out)
+    }
+
+    /// The most popular videos of a region, optionally of one category: one unit.
+    pub async fn chart(
+        &self,
+        region: &str,
+        category_id: Option<&str>,
+        priority: Priority,
+    ) -> Result<Vec<VideoItem>, YoutubeError> {
+        let mut query = vec![
+            ("part", VIDEO_PARTS),
+            ("chart", "mostPopular"),
+            ("regionCode", region),
+            ("maxResults", "50"),
+        ];
+        if let Some(category) = category_id {
+            query.push(("videoCategoryId", category));
+        }
+        let page: ListResponse<VideoItem> = self.call(VIDEOS, &query, priority).await?;
+        Ok(page.items)
+    }
+
+    /// Uploads playlist ids of up to 50 channels in one unit.
+    pub async fn uploads_playlists(
+        &self,
+        channel_ids: &[String],
+        priority: Priority,
+    ) -> Result<Vec<(String, String)>, YoutubeError> {
+        let mut out = Vec::new();
+        for chunk in channel_ids.chunks(50) {
+            let joined = chunk.join(",");
+            let page: ListResponse<ChannelItem> = self
+                .call(CHANNELS, &[("part", "contentDetails"), ("id", &joined), ("maxResults", "50")], priority)
+                .await?;
+            out.extend(page.items.into_iter().filter_map(|c| {
+                let uploads = c.content_details?.related_playlists?.uploads?;
+                (!uploads.is_empty()).then_some((c.id, uploads))
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The latest video ids of a playlist (one page of up to 50): one unit.
+    pub async fn playlist_video_ids(&self, playlist_id: &str, priority: Priority) -> Result<Vec<String>, YoutubeError> {
+        let page: ListResponse<PlaylistItem> = self
+            .call(
+                PLAYLIST_ITEMS,
+                &[("part", "contentDetails"), ("playlistId", playlist_id), ("maxResults", "50")],
+                priority,
+            )
+            .await?;
+        Ok(page.items.into_iter().filter_map(|i| i.video_id()).collect())
+    }
+
+    /// Video ids matching a topic query: one call of the scarce search bucket.
+    pub async fn search_video_ids(&self, query: &str, priority: Priority) -> Result<Vec<String>, YoutubeError> {
+        let page: ListResponse<SearchResult> = self
+            .call(
+                SEARCH,
+                &[("part", "snippet"), ("q", query), ("type", "video"), ("maxResults", "50")],
+                priority,
+            )
+            .await?;
+        Ok(page.items.into_iter().filter_map(|r| r.id.video_id).collect())
+    }
+
+    pub async fn video_categories(&self, region: &str, priority: Priority) -> Result<Vec<CategoryItem>, YoutubeError> {
+        let page: ListResponse<CategoryItem> = self
+            .call(VIDEO_CATEGORIES, &[("part", "snippet"), ("regionCode", region)], priority)
+            .await?;
+        Ok(page.items)
+    }
+}
+
+fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis(100 * u64::from(attempt))
+}
