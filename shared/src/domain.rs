@@ -111,3 +111,59 @@ mod tests {
         assert_eq!(UserId::parse(&"x".repeat(129)), Err(InvalidUserId::TooLong));
     }
 }
+
+/// YouTube's video categories (ids are strings, not contiguous), as `videoCategories.list`
+/// returns them. Used to validate `category_filter` and to name charts in reasons.
+pub const CATEGORIES: &[(&str, &str)] = &[
+    ("1", "Film & Animation"),
+    ("2", "Autos & Vehicles"),
+    ("10", "Music"),
+    ("15", "Pets & Animals"),
+    ("17", "Sports"),
+    ("18", "Short Movies"),
+    ("19", "Travel & Events"),
+    ("20", "Gaming"),
+    ("21", "Videoblogging"),
+    ("22", "People & Blogs"),
+    ("23", "Comedy"),
+    ("24", "Entertainment"),
+    ("25", "News & Politics"),
+    ("26", "Howto & Style"),
+    ("27", "Education"),
+    ("28", "Science & Technology"),
+    ("29", "Nonprofits & Activism"),
+    ("30", "Movies"),
+    ("31", "Anime/Animation"),
+    ("32", "Action/Adventure"),
+    ("33", "Classics"),
+    ("35", "Documentary"),
+    ("36", "Drama"),
+    ("37", "Family"),
+    ("38", "Foreign"),
+    ("39", "Horror"),
+    ("40", "Sci-Fi/Fantasy"),
+    ("41", "Thriller"),
+    ("42", "Shorts"),
+    ("43", "Shows"),
+    ("44", "Trailers"),
+];
+
+pub fn category_name(id: &str) -> Option<&'static str> {
+    CATEGORIES.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
+}
+
+/// A category id from an id or a name in any case (`gaming`, `Science & Technology`,
+/// `science-technology`).
+pub fn resolve_category(input: &str) -> Option<&'static str> {
+    let squash = |s: &str| {
+        s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase()
+    };
+    let wanted = squash(input);
+    if wanted.is_empty() {
+        return None;
+    }
+    CATEGORIES
+        .iter()
+        .find(|(id, name)| *id == input.trim() || squash(name) == wanted)
+        .map(|(id, _)| *id)
+}

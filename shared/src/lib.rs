@@ -11,6 +11,7 @@ pub mod messages;
 pub mod queue;
 pub mod quota;
 pub mod store;
+pub mod wiring;
 pub mod youtube;
 
 pub use domain::{UserId, Video, WatchEvent};

@@ -1,1 +1,387 @@
+//! The HTTP API (DESIGN §8): routing, authorization, parameters and the response shape.
+//! The feed itself comes from the core engine; this crate maps it to HTTP.
 
+pub mod error;
+pub mod params;
+
+use std::time::{Duration, Instant};
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use reco_core::UserId;
+use reco_core::config::AuthMode;
+use reco_core::domain::{WatchEvent, is_video_id};
+use reco_core::engine::{Engine, PageRequest, PageResult};
+use reco_core::messages::{WarmReason, WarmRequest};
+use reco_core::queue::WarmQueue;
+use reco_core::quota::{Priority, QuotaGuard, QuotaLevel};
+use reco_core::store::RedisConn;
+use serde_json::{Value, json};
+
+pub use error::ApiError;
+pub use params::FeedParams;
+
+/// Bodies larger than this are refused with 413 before parsing.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_HISTORY_EVENTS: usize = 100;
+/// How long a force_refresh may spend regenerating before serving what there is.
+pub const FORCE_REFRESH_BUDGET: Duration = Duration::from_secs(2);
+/// One force_refresh per user per this long.
+pub const FORCE_REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
+/// Redis trouble is answered within this bound (503), never by hanging.
+pub const REDIS_BUDGET: Duration = Duration::from_millis(800);
+
+pub struct Api {
+    pub engine: Engine,
+    pub guard: QuotaGuard,
+    pub redis: RedisConn,
+    pub queue: Option<WarmQueue>,
+    pub auth: AuthMode,
+}
+
+enum Route {
+    Health,
+    Feed(String),
+    History(String),
+}
+
+fn route(path: &str) -> Option<Route> {
+    // API Gateway may prefix a stage; function URLs and `cargo lambda watch` add their own.
+    let start = path.find("/api/v1/")?;
+    let rest = &path[start + "/api/v1/".len()..];
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest == "health" {
+        return Some(Route::Health);
+    }
+    if let Some(user) = rest.strip_prefix("video/recommendations/") {
+        return (!user.contains('/')).then(|| Route::Feed(percent_decode(user)));
+    }
+    if let Some(user) = rest.strip_prefix("video/history/") {
+        return (!user.contains('/')).then(|| Route::History(percent_decode(user)));
+    }
+    None
+}
+
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = raw.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn json_response(status: u16, body: Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_string()))
+        .expect("static response parts are valid")
+}
+
+fn request_id(req: &Request) -> String {
+    req.lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| "local".to_owned())
+}
+
+fn jwt_subject(req: &Request) -> Option<String> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.authorizer.as_ref()?.jwt.as_ref()?.claims.get("sub").cloned(),
+        _ => None,
+    }
+}
+
+fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// Reads a JSON body: 413 over the limit, 415 when it is not declared JSON, 400 broken.
+fn json_body(req: &Request) -> Result<Value, ApiError> {
+    let bytes = body_bytes(req);
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(413, "body_too_large", format!("the body is over {MAX_BODY_BYTES} bytes")));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(ApiError::new(415, "unsupported_media_type", "the body must be application/json"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid("body", format!("the body is not valid JSON: {e}")))
+}
+
+impl Api {
+    /// The Lambda handler: always a response, never an error or a panic path for input.
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let started = Instant::now();
+        let request_id = request_id(&req);
+        let (response, cache_status) = match self.dispatch(&req, &request_id).await {
+            Ok((response, cache_status)) => (response, cache_status),
+            Err(e) => (e.into_response(&request_id), None),
+        };
+        tracing::info!(
+            request_id,
+            method = %req.method(),
+            status = response.status().as_u16(),
+            cache_status = cache_status.unwrap_or("-"),
+            latency_us = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        response
+    }
+
+    async fn dispatch(&self, req: &Request, request_id: &str) -> Result<(Response<Body>, Option<&'static str>), ApiError> {
+        let path = req.uri().path().to_owned();
+        let route = route(&path).ok_or_else(|| ApiError::new(404, "not_found", format!("no route for {}", truncate(&path, 100))))?;
+        let method = req.method().as_str();
+        match (route, method) {
+            (Route::Health, "GET") => Ok((self.health(request_id).await, None)),
+            (Route::Feed(user), "GET") => {
+                let user = self.authorize(req, &user)?;
+                let query = req.query_string_parameters();
+                let params = FeedParams::from_query(query.iter())?;
+                self.feed(&user, &params, request_id).await
+            }
+            (Route::Feed(user), "POST") => {
+                let user = self.authorize(req, &user)?;
+                let params = FeedParams::from_json(&json_body(req)?)?;
+                self.feed(&user, &params, request_id).await
+            }
+            (Route::History(user), "POST") => {
+                let user = self.authorize(req, &user)?;
+                let events = parse_history(&json_body(req)?)?;
+                Ok((self.record_history(&user, &events, request_id).await?, None))
+            }
+            (Route::Health, _) => Err(method_not_allowed("GET")),
+            (Route::Feed(_), _) => Err(method_not_allowed("GET, POST")),
+            (Route::History(_), _) => Err(method_not_allowed("POST")),
+        }
+    }
+
+    fn authorize(&self, req: &Request, path_user: &str) -> Result<UserId, ApiError> {
+        let subject = match self.auth {
+            AuthMode::None => None,
+            AuthMode::Jwt => Some(jwt_subject(req).ok_or_else(|| {
+                ApiError::new(401, "unauthorized", "a signed-in user is required (no JWT claims on the request)")
+            })?),
+        };
+        let user = UserId::parse(path_user).map_err(|e| ApiError::invalid("user_id", e.to_string()))?;
+        if let Some(sub) = subject {
+            if sub != user.as_str() {
+                return Err(ApiError::new(403, "forbidden", "a user may read and write only their own feed"));
+            }
+        }
+        Ok(user)
+    }
+
+    async fn health(&self, request_id: &str) -> Response<Body> {
+        match tokio::time::timeout(REDIS_BUDGET, self.redis.ping()).await {
+            Ok(Ok(())) => json_response(200, json!({"success": true, "status": "ok", "redis": "ok", "request_id": request_id})),
+            _ => ApiError::new(503, "unavailable", "redis is not answering").retry_after(2).into_response(request_id),
+        }
+    }
+
+    async fn with_redis<T, E: std::fmt::Display>(&self, fut: impl std::future::Future<Output = Result<T, E>>) -> Result<T, ApiError> {
+        match tokio::time::timeout(REDIS_BUDGET, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "redis error");
+                Err(ApiError::new(503, "unavailable", "the recommendation store is unavailable; retry shortly").retry_after(2))
+            }
+            Err(_) => Err(ApiError::new(503, "unavailable", "the recommendation store did not answer in time").retry_after(2)),
+        }
+    }
+
+    async fn feed(&self, user: &UserId, params: &FeedParams, request_id: &str) -> Result<(Response<Body>, Option<&'static str>), ApiError> {
+        let mut quota_state = QuotaLevel::Ok;
+        let mut refreshed = false;
+        if params.force_refresh {
+            let allowed = self.with_redis(self.claim_refresh_cooldown(user)).await?;
+            if !allowed {
+                return Err(ApiError::new(429, "too_many_requests", "force_refresh is limited to one per 30 seconds per user")
+                    .retry_after(FORCE_REFRESH_COOLDOWN.as_secs()));
+            }
+            match tokio::time::timeout(FORCE_REFRESH_BUDGET, self.engine.warm(user, Priority::Interactive)).await {
+                Ok(Ok(outcome)) => {
+                    refreshed = true;
+                    if outcome.sources_denied > 0 {
+                        quota_state = QuotaLevel::Limited;
+                    }
+                }
+                Ok(Err(e)) if e.quota_retry_after_ms().is_some() => quota_state = QuotaLevel::Exhausted,
+                Ok(Err(e)) => tracing::warn!(error = %e, "force_refresh failed; serving the existing pool"),
+                Err(_) => tracing::warn!("force_refresh ran out of its time budget; serving the existing pool"),
+            }
+            if let Ok(Ok(state)) = tokio::time::timeout(REDIS_BUDGET, self.guard.state()).await {
+                quota_state = quota_state.max_level(state.level());
+            }
+        }
+        let request = PageRequest {
+            max_results: params.max_results,
+            category_id: params.category_id.map(str::to_owned),
+            include_trending: params.include_trending,
+        };
+        let page = self.with_redis(self.engine.pool.take_page(user, &request)).await?;
+        let (videos, cache_status) = match &page.generated_at_ms {
+            None => {
+                // No pool yet: the region's chart from the shared cache, at once.
+                let chart = self.with_redis(self.engine.sources.cached_chart(&self.engine.region)).await.unwrap_or_default();
+                let served = self.with_redis(self.engine.pool.served_ids(user)).await.unwrap_or_default();
+                let videos: Vec<_> = chart
+                    .into_iter()
+                    .filter(|v| !served.contains(&v.video_id))
+                    .filter(|v| params.category_id.is_none_or(|c| v.category_id == c))
+                    .take(params.max_results)
+                    .collect();
+                let ids: Vec<String> = videos.iter().map(|v| v.video_id.clone()).collect();
+                let _ = self.with_redis(self.engine.pool.mark_served(user, &ids)).await;
+                (videos, "miss")
+            }
+            Some(_) if refreshed => (page.videos.clone(), "refreshed"),
+            Some(_) if page.stale || page.pool_remaining < reco_core::engine::pool::LOW_WATERMARK => (page.videos.clone(), "stale"),
+            Some(_) => (page.videos.clone(), "hit"),
+        };
+        let refresh_queued = self.maybe_enqueue(user, &page, cache_status).await;
+        let now = self.engine.clock.now();
+        let body = json!({
+            "success": true,
+            "user_id": user.as_str(),
+            "count": videos.len(),
+            "videos": videos,
+            "meta": {
+                "cache_status": cache_status,
+                "generated_at": page.generated_at_ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()).map(|t| t.to_string()),
+                "served_at": now.to_string(),
+                "pool_remaining": page.pool_remaining,
+                "refresh_queued": refresh_queued,
+                "quota_state": quota_state,
+                "request_id": request_id,
+            }
+        });
+        Ok((json_response(200, body), Some(cache_status)))
+    }
+
+    async fn maybe_enqueue(&self, user: &UserId, page: &PageResult, cache_status: &str) -> bool {
+        if !page.should_enqueue_warm {
+            return false;
+        }
+        let Some(queue) = &self.queue else { return false };
+        let reason = match (cache_status, page.stale) {
+            ("miss", _) => WarmReason::PoolMissing,
+            (_, true) => WarmReason::PoolStale,
+            _ => WarmReason::PoolLow,
+        };
+        match queue.send(&WarmRequest::new(user.clone(), reason, self.engine.clock.now()), Duration::ZERO).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(error = %e, metric = "warm_enqueue_failed", "could not enqueue a refill");
+                let _ = tokio::time::timeout(REDIS_BUDGET, self.engine.pool.release_warm_claim(user)).await;
+                false
+            }
+        }
+    }
+
+    async fn claim_refresh_cooldown(&self, user: &UserId) -> Result<bool, redis::RedisError> {
+        let mut conn = self.redis.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(format!("reco:{{u:{user}}}:refresh-cooldown"))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(FORCE_REFRESH_COOLDOWN.as_millis() as u64)
+            .query_async(&mut conn)
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn record_history(&self, user: &UserId, events: &[WatchEvent], request_id: &str) -> Result<Response<Body>, ApiError> {
+        let now_ms = self.engine.clock.now_ms();
+        self.with_redis(self.engine.history.record(user, events, now_ms)).await?;
+        Ok(json_response(202, json!({"success": true, "accepted": events.len(), "request_id": request_id})))
+    }
+}
+
+trait MaxLevel {
+    fn max_level(self, other: QuotaLevel) -> QuotaLevel;
+}
+
+impl MaxLevel for QuotaLevel {
+    fn max_level(self, other: QuotaLevel) -> QuotaLevel {
+        let rank = |l: QuotaLevel| match l {
+            QuotaLevel::Ok => 0,
+            QuotaLevel::Limited => 1,
+            QuotaLevel::Exhausted => 2,
+        };
+        if rank(other) > rank(self) { other } else { self }
+    }
+}
+
+fn method_not_allowed(allowed: &'static str) -> ApiError {
+    ApiError::new(405, "method_not_allowed", format!("this route accepts {allowed}"))
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// `{"events": [{"video_id", "watched_at"?, "watch_seconds"?}]}`, 1 to 100 events.
+pub fn parse_history(body: &Value) -> Result<Vec<WatchEvent>, ApiError> {
+    let events = body
+        .get("events")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::invalid("events", "the body must be {\"events\": [...]}"))?;
+    if events.is_empty() || events.len() > MAX_HISTORY_EVENTS {
+        return Err(ApiError::invalid("events", format!("events must hold 1 to {MAX_HISTORY_EVENTS} items")));
+    }
+    events
+        .iter()
+        .map(|e| {
+            let video_id = e
+                .get("video_id")
+                .and_then(Value::as_str)
+                .filter(|id| is_video_id(id))
+                .ok_or_else(|| ApiError::invalid("events.video_id", "each event needs a video_id of 11 characters [A-Za-z0-9_-]"))?;
+            let watched_at = match e.get("watched_at") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(
+                    s.parse::<jiff::Timestamp>()
+                        .map_err(|_| ApiError::invalid("events.watched_at", "watched_at must be an RFC 3339 time"))?,
+                ),
+                Some(_) => return Err(ApiError::invalid("events.watched_at", "watched_at must be an RFC 3339 time")),
+            };
+            let watch_seconds = match e.get("watch_seconds") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .filter(|s| *s <= 7 * 86_400)
+                        .ok_or_else(|| ApiError::invalid("events.watch_seconds", "watch_seconds must be a whole number of seconds"))?
+                        as u32,
+                ),
+            };
+            Ok(WatchEvent { video_id: video_id.to_owned(), watched_at, watch_seconds })
+        })
+        .collect()
+}

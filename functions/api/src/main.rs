@@ -1,1 +1,28 @@
-fn main() {}
+//! reco-api: the API Gateway HTTP API function.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::{Error, Request, service_fn};
+use reco_api::Api;
+use reco_core::config::Config;
+use reco_core::wiring::{Services, exit_on_startup_error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let services = exit_on_startup_error(Config::from_env().map_err(Into::into).and_then(|c| Services::build(c, None, true)));
+    let queue = exit_on_startup_error(services.warm_queue(Duration::from_millis(800)).await);
+    let api = Arc::new(Api {
+        engine: services.engine.clone(),
+        guard: services.guard.clone(),
+        redis: services.redis.clone(),
+        queue: Some(queue),
+        auth: services.config.auth_mode,
+    });
+    lambda_http::run(service_fn(move |req: Request| {
+        let api = api.clone();
+        async move { Ok::<_, Error>(api.handle(req).await) }
+    }))
+    .await
+}

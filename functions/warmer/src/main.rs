@@ -1,1 +1,29 @@
-fn main() {}
+//! reco-warmer: the SQS-triggered pool builder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use reco_core::config::Config;
+use reco_core::wiring::{Services, exit_on_startup_error};
+use reco_warmer::{DEFAULT_CONCURRENCY, Warmer};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let services = exit_on_startup_error(Config::from_env().map_err(Into::into).and_then(|c| Services::build(c, None, true)));
+    let queue = exit_on_startup_error(services.warm_queue(Duration::from_secs(5)).await);
+    let warmer = Arc::new(Warmer {
+        engine: services.engine.clone(),
+        redis: services.redis.clone(),
+        queue,
+        lock_ttl: services.config.prefetch_lock_ttl,
+        concurrency: DEFAULT_CONCURRENCY,
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let warmer = warmer.clone();
+        async move { Ok::<_, Error>(warmer.handle(event.payload).await) }
+    }))
+    .await
+}

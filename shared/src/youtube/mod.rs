@@ -90,6 +90,9 @@ pub struct YoutubeClient {
     guard: QuotaGuard,
     max_attempts: u32,
     backoff_on_rate_limit: Duration,
+    /// A short-window denial shorter than this is waited out rather than returned:
+    /// smoothing should pace calls, not drop them.
+    max_pacing_wait: Duration,
 }
 
 impl std::fmt::Debug for YoutubeClient {
@@ -123,6 +126,7 @@ impl YoutubeClient {
             guard,
             max_attempts: 3,
             backoff_on_rate_limit: Duration::from_secs(2),
+            max_pacing_wait: Duration::from_secs(3),
         })
     }
 
@@ -142,12 +146,7 @@ impl YoutubeClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.guard.admit(method.cost, priority).await? {
-                Admission::Allowed => {}
-                Admission::Denied { retry_after_ms, limit } => {
-                    return Err(YoutubeError::Denied { retry_after_ms, limit });
-                }
-            }
+            self.admit_paced(method, priority).await?;
             let response = self.http.get(&url).query(query).send().await;
             let response = match response {
                 Ok(r) => r,
@@ -188,6 +187,24 @@ impl YoutubeClient {
                 continue;
             }
             return Err(self.classify_error(method, status, &body).await);
+        }
+    }
+
+    /// Asks the guard, sleeping through short-window denials up to `max_pacing_wait`.
+    async fn admit_paced(&self, method: Method, priority: Priority) -> Result<(), YoutubeError> {
+        let started = std::time::Instant::now();
+        loop {
+            match self.guard.admit(method.cost, priority).await? {
+                Admission::Allowed => return Ok(()),
+                Admission::Denied { retry_after_ms, limit } => {
+                    let wait = Duration::from_millis(retry_after_ms.max(1));
+                    let short = matches!(limit, Limit::PerSecond | Limit::PerMinute | Limit::Backoff);
+                    if !short || started.elapsed() + wait > self.max_pacing_wait {
+                        return Err(YoutubeError::Denied { retry_after_ms, limit });
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
     }
 

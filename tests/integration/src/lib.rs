@@ -5,6 +5,9 @@
 //! own thread and is reached over HTTP like the real API. A missing binary is a loud
 //! failure naming the set-up command, never a skipped test.
 
+pub mod apps;
+pub mod scenario;
 pub mod services;
 
-pub use services::{Fake, MotoSqs, RedisServer, TestEnv};
+pub use apps::{Apps, api_request, response_json};
+pub use services::{Fake, MotoSqs, RedisServer, TEST_API_KEY, TestEnv, start_fake};

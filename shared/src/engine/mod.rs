@@ -1,0 +1,177 @@
+//! The recommendation engine (DESIGN §5): build a ranked pool per user from the cheapest
+//! sources, and serve each refresh a page of never-served videos from it.
+
+pub mod history;
+pub mod pool;
+pub mod rank;
+pub mod sources;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use crate::clock::SharedClock;
+use crate::domain::{UserId, Video};
+use crate::quota::Priority;
+use crate::store::{RedisConn, StoreError};
+use crate::youtube::{YoutubeClient, YoutubeError};
+
+pub use history::HistoryStore;
+pub use pool::{PageRequest, PageResult, PoolStore};
+pub use sources::SourceCache;
+
+/// Enough for at least ten refreshes of the default page of 20.
+pub const POOL_TARGET: usize = 240;
+/// How many of the pool may come from charts rather than the user's interests.
+pub const TRENDING_SHARE: f64 = 0.1;
+/// Channels found through searches whose uploads join the candidates.
+pub const RELATED_CHANNELS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Youtube(#[from] YoutubeError),
+    #[error("history source: {0}")]
+    History(String),
+}
+
+impl From<redis::RedisError> for EngineError {
+    fn from(e: redis::RedisError) -> Self {
+        EngineError::Store(StoreError::Redis(e))
+    }
+}
+
+impl EngineError {
+    /// When quota, not a fault, stopped the warm: the caller should defer, not fail.
+    pub fn quota_retry_after_ms(&self) -> Option<u64> {
+        match self {
+            EngineError::Youtube(e) => e.quota_retry_after_ms(),
+            _ => None,
+        }
+    }
+}
+
+/// What a warm did, for logs, metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WarmOutcome {
+    pub pool_size: usize,
+    pub candidates: usize,
+    pub history_len: usize,
+    /// Sources skipped because the guard denied them (the warm still succeeds).
+    pub sources_denied: usize,
+    /// The shortest retry-after among denied sources, when the pool came out short.
+    pub retry_after_ms: Option<u64>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub redis: RedisConn,
+    pub sources: SourceCache,
+    pub history: HistoryStore,
+    pub pool: PoolStore,
+    pub clock: SharedClock,
+    pub region: String,
+}
+
+impl Engine {
+    pub fn new(
+        redis: RedisConn,
+        youtube: Option<YoutubeClient>,
+        clock: SharedClock,
+        region: impl Into<String>,
+        pool_ttl: Duration,
+    ) -> Self {
+        Self {
+            sources: SourceCache::new(redis.clone(), youtube, clock.clone()),
+            history: HistoryStore::new(redis.clone()),
+            pool: PoolStore::new(redis.clone(), clock.clone(), pool_ttl),
+            redis,
+            clock,
+            region: region.into(),
+        }
+    }
+
+    /// Builds and stores the user's pool. Sources the guard denies are skipped; the warm
+    /// fails only when it could build nothing at all for a quota reason (then the caller
+    /// defers) or on a real fault.
+    pub async fn warm(&self, user: &UserId, priority: Priority) -> Result<WarmOutcome, EngineError> {
+        let events = self.history.recent(user, history::HISTORY_USED_FOR_RANKING).await?;
+        let watched_ids: Vec<String> = events.iter().map(|e| e.video_id.clone()).collect();
+        let mut denied = sources::Denials::default();
+
+        let watched = self.sources.videos(&watched_ids, priority, &mut denied).await?;
+        let profile = rank::Profile::from_history(&events, &watched);
+
+        let mut candidates: HashMap<String, (Video, rank::Origin)> = HashMap::new();
+        // 1. Uploads of the channels the user watches most: one unit per channel, shared.
+        let channels = profile.top_channels(8);
+        let playlists = self.sources.uploads_playlists(&channels, priority, &mut denied).await?;
+        let mut upload_ids = Vec::new();
+        for playlist in playlists.values() {
+            upload_ids.extend(self.sources.playlist_latest(playlist, priority, &mut denied).await?);
+        }
+        for video in self.sources.videos(&upload_ids, priority, &mut denied).await? {
+            candidates.insert(video.video_id.clone(), (video, rank::Origin::Channel));
+        }
+        // 2. Charts of the categories the user watches, and the region's chart.
+        let mut categories: Vec<Option<String>> = profile.top_categories(3).into_iter().map(Some).collect();
+        categories.push(None);
+        for category in categories {
+            for video in self.sources.chart(&self.region, category.as_deref(), priority, &mut denied).await? {
+                let origin = if category.is_some() { rank::Origin::CategoryChart } else { rank::Origin::Chart };
+                candidates.entry(video.video_id.clone()).or_insert((video, origin));
+            }
+        }
+        // 3. Topic searches, the scarcest resource: only when the cheap sources fall short.
+        let excluded: HashSet<String> = self.pool.served_ids(user).await?.into_iter().chain(watched_ids.iter().cloned()).collect();
+        let fresh = candidates.keys().filter(|id| !excluded.contains(*id)).count();
+        if fresh < POOL_TARGET && !events.is_empty() {
+            let mut found_channels: HashMap<String, usize> = HashMap::new();
+            for query in profile.topic_queries(2) {
+                let ids = self.sources.search(&query, priority, &mut denied).await?;
+                for video in self.sources.videos(&ids, priority, &mut denied).await? {
+                    if !profile.channel_weight.contains_key(&video.channel_id) {
+                        *found_channels.entry(video.channel_id.clone()).or_default() += 1;
+                    }
+                    candidates.entry(video.video_id.clone()).or_insert((video, rank::Origin::Search));
+                }
+            }
+            // 4. Channels the searches surfaced: their uploads are related and cost one
+            //    unit each, far cheaper than another search.
+            let mut related: Vec<(String, usize)> = found_channels.into_iter().collect();
+            related.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let related: Vec<String> = related.into_iter().take(RELATED_CHANNELS).map(|(c, _)| c).collect();
+            let playlists = self.sources.uploads_playlists(&related, priority, &mut denied).await?;
+            let mut ids = Vec::new();
+            for channel in &related {
+                if let Some(playlist) = playlists.get(channel) {
+                    ids.extend(self.sources.playlist_latest(playlist, priority, &mut denied).await?);
+                }
+            }
+            for video in self.sources.videos(&ids, priority, &mut denied).await? {
+                candidates.entry(video.video_id.clone()).or_insert((video, rank::Origin::Search));
+            }
+        }
+        candidates.retain(|id, _| !excluded.contains(id));
+        let candidate_count = candidates.len();
+        let ranked = rank::rank(&profile, candidates.into_values().collect(), self.clock.now(), POOL_TARGET, TRENDING_SHARE);
+
+        if ranked.is_empty() {
+            if let Some(retry_after_ms) = denied.retry_after_ms {
+                return Err(EngineError::Youtube(YoutubeError::Denied {
+                    retry_after_ms,
+                    limit: denied.limit.unwrap_or(crate::quota::Limit::DailyUnits),
+                }));
+            }
+        }
+        self.pool.replace(user, &ranked).await?;
+        Ok(WarmOutcome {
+            pool_size: ranked.len(),
+            candidates: candidate_count,
+            history_len: events.len(),
+            sources_denied: denied.count,
+            retry_after_ms: denied.retry_after_ms,
+        })
+    }
+}

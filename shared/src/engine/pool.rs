@@ -1,0 +1,233 @@
+//! The per-user pool and served set, and the page-take script.
+//!
+//! A refresh is one EVALSHA: it walks the ranked pool, skips anything already served,
+//! applies the request's filters, marks the page served, trims the served set, and —
+//! when the pool is missing, low or stale — claims the user's warm-pending flag so
+//! exactly one caller enqueues a refill. All keys share the user's hash tag.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+
+use crate::clock::SharedClock;
+use crate::domain::{UserId, Video};
+use crate::store::{RedisConn, StoreError, keys};
+
+/// Served videos are remembered this long (and at most [`SERVED_CAP`] of them).
+pub const SERVED_TTL_SECS: i64 = 30 * 86_400;
+pub const SERVED_CAP: usize = 5_000;
+/// Pool keys outlive the freshness TTL so a stale pool can still serve while refilling.
+const POOL_KEY_TTL_SECS: i64 = 7 * 86_400;
+/// Below this many unserved items, a refresh asks for a refill.
+pub const LOW_WATERMARK: usize = 60;
+/// How long a claimed warm stays pending before another may be enqueued.
+pub const WARM_PENDING_TTL_MS: u64 = 120_000;
+
+const TAKE_PAGE: &str = r#"
+-- KEYS: pool, items, served, meta, warm-pending
+-- ARGV: max, category ('' = any), include_trending ('1'/'0'), now_ms, served_min_ms,
+--       served_cap, low_watermark, fresh_ms, pending_ttl_ms
+local max = tonumber(ARGV[1])
+local category = ARGV[2]
+local trending_ok = ARGV[3] == '1'
+local now = tonumber(ARGV[4])
+local generated = tonumber(redis.call('HGET', KEYS[4], 'generated_at') or '-1')
+local page, drop, served_ids = {}, {}, {}
+if generated >= 0 and max > 0 then
+  local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+  for _, m in ipairs(members) do
+    if #page >= max then break end
+    local id, cat, kind = string.match(m, '^([^|]+)|([^|]*)|(%a)$')
+    if id == nil then
+      drop[#drop + 1] = m
+    elseif (category == '' or cat == category) and (trending_ok or kind == 'h') then
+      drop[#drop + 1] = m
+      if not redis.call('ZSCORE', KEYS[3], id) then
+        local item = redis.call('HGET', KEYS[2], id)
+        if item then
+          page[#page + 1] = item
+          served_ids[#served_ids + 1] = id
+        end
+      end
+    end
+  end
+  if #drop > 0 then redis.call('ZREM', KEYS[1], unpack(drop)) end
+  for _, id in ipairs(served_ids) do
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('ZADD', KEYS[3], now, id)
+  end
+  if #served_ids > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[5])
+    redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[6]) + 1))
+    redis.call('PEXPIRE', KEYS[3], 2592000000)
+  end
+end
+local remaining = redis.call('ZCARD', KEYS[1])
+local needs = generated < 0 or remaining < tonumber(ARGV[7]) or (now - generated) > tonumber(ARGV[8])
+local claimed = 0
+if needs then
+  if redis.call('SET', KEYS[5], now, 'NX', 'PX', ARGV[9]) then claimed = 1 end
+end
+return {generated, remaining, claimed, page}
+"#;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest {
+    pub max_results: usize,
+    pub category_id: Option<String>,
+    pub include_trending: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageResult {
+    pub videos: Vec<Video>,
+    /// When the pool was built; `None` when the user has no pool yet.
+    pub generated_at_ms: Option<i64>,
+    pub pool_remaining: usize,
+    /// This caller won the warm-pending flag and should enqueue a refill.
+    pub should_enqueue_warm: bool,
+    pub stale: bool,
+}
+
+#[derive(Clone)]
+pub struct PoolStore {
+    redis: RedisConn,
+    clock: SharedClock,
+    fresh: Duration,
+    take_script: std::sync::Arc<redis::Script>,
+}
+
+impl PoolStore {
+    pub fn new(redis: RedisConn, clock: SharedClock, fresh: Duration) -> Self {
+        Self { redis, clock, fresh, take_script: std::sync::Arc::new(redis::Script::new(TAKE_PAGE)) }
+    }
+
+    fn member(video: &Video) -> String {
+        format!("{}|{}|{}", video.video_id, video.category_id, if video.trending { 't' } else { 'h' })
+    }
+
+    /// Replaces the pool with `ranked` (best first) in one atomic transaction.
+    pub async fn replace(&self, user: &UserId, ranked: &[Video]) -> Result<(), StoreError> {
+        let (pool, items, meta) = (keys::pool(user), keys::pool_items(user), keys::pool_meta(user));
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&pool).ignore().del(&items).ignore();
+        if !ranked.is_empty() {
+            let members: Vec<(usize, String)> = ranked.iter().enumerate().map(|(i, v)| (i, Self::member(v))).collect();
+            pipe.zadd_multiple(&pool, &members).ignore();
+            let fields: Vec<(String, String)> = ranked
+                .iter()
+                .map(|v| (v.video_id.clone(), serde_json::to_string(v).expect("video serialises")))
+                .collect();
+            pipe.hset_multiple(&items, &fields).ignore();
+        }
+        pipe.hset_multiple(&meta, &[("generated_at", self.clock.now_ms()), ("size", ranked.len() as i64)])
+            .ignore()
+            .expire(&pool, POOL_KEY_TTL_SECS)
+            .ignore()
+            .expire(&items, POOL_KEY_TTL_SECS)
+            .ignore()
+            .expire(&meta, POOL_KEY_TTL_SECS)
+            .ignore()
+            .del(keys::warm_pending(user))
+            .ignore();
+        let mut conn = self.redis.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Takes the next page of never-served videos: one Redis command.
+    pub async fn take_page(&self, user: &UserId, request: &PageRequest) -> Result<PageResult, StoreError> {
+        let now = self.clock.now_ms();
+        let fresh_ms = self.fresh.as_millis() as i64;
+        let mut invocation = self.take_script.prepare_invoke();
+        invocation
+            .key(keys::pool(user))
+            .key(keys::pool_items(user))
+            .key(keys::served(user))
+            .key(keys::pool_meta(user))
+            .key(keys::warm_pending(user))
+            .arg(request.max_results)
+            .arg(request.category_id.as_deref().unwrap_or(""))
+            .arg(if request.include_trending { "1" } else { "0" })
+            .arg(now)
+            .arg(now - SERVED_TTL_SECS * 1000)
+            .arg(SERVED_CAP)
+            .arg(LOW_WATERMARK)
+            .arg(fresh_ms)
+            .arg(WARM_PENDING_TTL_MS);
+        let mut conn = self.redis.clone();
+        let (generated, remaining, claimed, page): (i64, usize, i64, Vec<String>) =
+            invocation.invoke_async(&mut conn).await?;
+        let videos = page
+            .iter()
+            .map(|raw| {
+                serde_json::from_str(raw).map_err(|e| StoreError::Corrupt {
+                    key: keys::pool_items(user),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<Video>, _>>()?;
+        let generated_at_ms = (generated >= 0).then_some(generated);
+        Ok(PageResult {
+            videos,
+            generated_at_ms,
+            pool_remaining: remaining,
+            should_enqueue_warm: claimed == 1,
+            stale: generated_at_ms.is_some_and(|g| now - g > fresh_ms),
+        })
+    }
+
+    /// Marks videos served that were shown outside the pool (the chart on a miss).
+    pub async fn mark_served(&self, user: &UserId, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        let served = keys::served(user);
+        let members: Vec<(i64, &String)> = ids.iter().map(|id| (now, id)).collect();
+        let mut pipe = redis::pipe();
+        pipe.zadd_multiple(&served, &members).ignore().expire(&served, SERVED_TTL_SECS).ignore();
+        let mut conn = self.redis.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    pub async fn served_ids(&self, user: &UserId) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.redis.clone();
+        Ok(conn.zrange(keys::served(user), 0, -1).await?)
+    }
+
+    /// Claims the warm-pending flag unless a fresh, full pool exists: used by sign-in so
+    /// a burst of sign-ins enqueues one warm and a fresh pool enqueues none.
+    pub async fn claim_warm(&self, user: &UserId) -> Result<bool, StoreError> {
+        const CLAIM: &str = r#"
+local generated = tonumber(redis.call('HGET', KEYS[1], 'generated_at') or '-1')
+local remaining = redis.call('ZCARD', KEYS[2])
+if generated >= 0 and (tonumber(ARGV[1]) - generated) <= tonumber(ARGV[2]) and remaining >= tonumber(ARGV[3]) then
+  return 0
+end
+if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[4]) then return 1 end
+return 0
+"#;
+        let script = redis::Script::new(CLAIM);
+        let mut conn = self.redis.clone();
+        let claimed: i64 = script
+            .key(keys::pool_meta(user))
+            .key(keys::pool(user))
+            .key(keys::warm_pending(user))
+            .arg(self.clock.now_ms())
+            .arg(self.fresh.as_millis() as i64)
+            .arg(LOW_WATERMARK)
+            .arg(WARM_PENDING_TTL_MS)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(claimed == 1)
+    }
+
+    /// Releases the warm-pending flag (a send failed, so a later caller may try again).
+    pub async fn release_warm_claim(&self, user: &UserId) -> Result<(), StoreError> {
+        let mut conn = self.redis.clone();
+        let _: () = conn.del(keys::warm_pending(user)).await?;
+        Ok(())
+    }
+}

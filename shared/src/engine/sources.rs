@@ -1,0 +1,339 @@
+//! Candidate sources, cached in Redis and shared across users: a second user with the
+//! same interests costs no quota. Freshness is judged against the injected clock (the
+//! stored `at`), not Redis TTLs, so simulated time works; TTLs only bound memory.
+
+use std::collections::HashMap;
+
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::SharedClock;
+use crate::domain::{Video, category_name};
+use crate::quota::{Limit, Priority};
+use crate::store::{RedisConn, StoreError, keys};
+use crate::youtube::{VideoItem, YoutubeClient, YoutubeError, parse_iso8601_duration};
+
+use super::EngineError;
+
+pub const VIDEO_TTL_SECS: u64 = 7 * 86_400;
+pub const CHANNEL_TTL_SECS: u64 = 30 * 86_400;
+pub const PLAYLIST_FRESH_MS: i64 = 30 * 60_000;
+pub const CHART_FRESH_MS: i64 = 60 * 60_000;
+pub const SEARCH_FRESH_MS: i64 = 12 * 3_600_000;
+/// Cached lists outlive their freshness so a stale copy can stand in when quota is short.
+const LIST_TTL_SECS: u64 = 2 * 86_400;
+
+/// Sources the guard turned down during one warm.
+#[derive(Debug, Default, Clone)]
+pub struct Denials {
+    pub count: usize,
+    pub retry_after_ms: Option<u64>,
+    pub limit: Option<Limit>,
+}
+
+impl Denials {
+    fn note(&mut self, retry_after_ms: u64, limit: Limit) {
+        self.count += 1;
+        self.retry_after_ms = Some(self.retry_after_ms.map_or(retry_after_ms, |r| r.min(retry_after_ms)));
+        self.limit.get_or_insert(limit);
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedList {
+    at: i64,
+    ids: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct SourceCache {
+    redis: RedisConn,
+    youtube: Option<YoutubeClient>,
+    clock: SharedClock,
+}
+
+/// Turns a guard denial into "skip this source"; everything else stays an error.
+fn skip_denied<T>(result: Result<T, YoutubeError>, denied: &mut Denials) -> Result<Option<T>, EngineError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(YoutubeError::Denied { retry_after_ms, limit }) => {
+            denied.note(retry_after_ms, limit);
+            Ok(None)
+        }
+        // YouTube itself said quota or rate: the breaker/backoff is tripped; skip too.
+        Err(YoutubeError::QuotaExceeded { .. }) => {
+            denied.note(60_000, Limit::DailyBreaker);
+            Ok(None)
+        }
+        Err(YoutubeError::RateLimited { .. }) => {
+            denied.note(2_000, Limit::Backoff);
+            Ok(None)
+        }
+        Err(YoutubeError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn video_from_item(item: &VideoItem) -> Option<Video> {
+    let snippet = item.snippet.as_ref()?;
+    if snippet.live_broadcast_content == "upcoming" {
+        return None;
+    }
+    Some(Video {
+        video_id: item.id.clone(),
+        title: snippet.title.clone(),
+        channel_id: snippet.channel_id.clone(),
+        channel_title: snippet.channel_title.clone(),
+        category_id: snippet.category_id.clone(),
+        published_at: snippet.published_at.clone(),
+        thumbnail_url: snippet.thumbnail_url(),
+        duration_secs: item
+            .content_details
+            .as_ref()
+            .and_then(|c| c.duration.as_deref())
+            .and_then(parse_iso8601_duration)
+            .unwrap_or(0),
+        view_count: item.statistics.as_ref().map_or(0, |s| s.view_count),
+        tags: snippet.tags.iter().take(20).cloned().collect(),
+        reason: String::new(),
+        trending: false,
+        url: format!("https://www.youtube.com/watch?v={}", item.id),
+    })
+}
+
+impl SourceCache {
+    pub fn new(redis: RedisConn, youtube: Option<YoutubeClient>, clock: SharedClock) -> Self {
+        Self { redis, youtube, clock }
+    }
+
+    fn youtube(&self) -> Result<&YoutubeClient, EngineError> {
+        self.youtube.as_ref().ok_or_else(|| {
+            EngineError::Youtube(YoutubeError::Config {
+                status: 0,
+                reason: "noApiKey".into(),
+                message: "YOUTUBE_API_KEY is not set".into(),
+            })
+        })
+    }
+
+    async fn cache_videos(&self, videos: &[Video]) -> Result<(), StoreError> {
+        if videos.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for v in videos {
+            pipe.set_ex(keys::video(&v.video_id), serde_json::to_string(v).expect("video serialises"), VIDEO_TTL_SECS)
+                .ignore();
+        }
+        let mut conn = self.redis.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Details of `ids` (order kept, unknown ids dropped): cache first, then `videos.list`
+    /// 50 ids per unit for the rest.
+    pub async fn videos(&self, ids: &[String], priority: Priority, denied: &mut Denials) -> Result<Vec<Video>, EngineError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.redis.clone();
+        let key_list: Vec<String> = ids.iter().map(|id| keys::video(id)).collect();
+        let cached: Vec<Option<String>> = redis::cmd("MGET").arg(&key_list).query_async(&mut conn).await?;
+        let mut found: HashMap<String, Video> = HashMap::new();
+        let mut missing = Vec::new();
+        for (id, raw) in ids.iter().zip(cached) {
+            match raw.and_then(|r| serde_json::from_str::<Video>(&r).ok()) {
+                Some(v) => {
+                    found.insert(id.clone(), v);
+                }
+                None if !missing.contains(id) => missing.push(id.clone()),
+                None => {}
+            }
+        }
+        if !missing.is_empty() {
+            if let Some(items) = skip_denied(self.youtube()?.videos(&missing, priority).await, denied)? {
+                let fetched: Vec<Video> = items.iter().filter_map(video_from_item).collect();
+                self.cache_videos(&fetched).await?;
+                found.extend(fetched.into_iter().map(|v| (v.video_id.clone(), v)));
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+
+    /// channel id → uploads playlist id, from cache or one `channels.list` unit per 50.
+    pub async fn uploads_playlists(
+        &self,
+        channel_ids: &[String],
+        priority: Priority,
+        denied: &mut Denials,
+    ) -> Result<HashMap<String, String>, EngineError> {
+        let mut out = HashMap::new();
+        if channel_ids.is_empty() {
+            return Ok(out);
+        }
+        let mut conn = self.redis.clone();
+        let key_list: Vec<String> = channel_ids.iter().map(|c| keys::channel_uploads_playlist(c)).collect();
+        let cached: Vec<Option<String>> = redis::cmd("MGET").arg(&key_list).query_async(&mut conn).await?;
+        let mut missing = Vec::new();
+        for (channel, playlist) in channel_ids.iter().zip(cached) {
+            match playlist {
+                Some(p) => {
+                    out.insert(channel.clone(), p);
+                }
+                None => missing.push(channel.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            if let Some(found) = skip_denied(self.youtube()?.uploads_playlists(&missing, priority).await, denied)? {
+                let mut pipe = redis::pipe();
+                for (channel, playlist) in &found {
+                    pipe.set_ex(keys::channel_uploads_playlist(channel), playlist, CHANNEL_TTL_SECS).ignore();
+                }
+                pipe.query_async::<()>(&mut conn).await?;
+                out.extend(found);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn cached_list(&self, key: &str) -> Result<Option<CachedList>, StoreError> {
+        let mut conn = self.redis.clone();
+        let raw: Option<String> = conn.get(key).await?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
+    async fn store_list(&self, key: &str, ids: Vec<String>) -> Result<Vec<String>, StoreError> {
+        let list = CachedList { at: self.clock.now_ms(), ids };
+        let mut conn = self.redis.clone();
+        let _: () = conn.set_ex(key, serde_json::to_string(&list).expect("list serialises"), LIST_TTL_SECS).await?;
+        Ok(list.ids)
+    }
+
+    /// A cached id list, refreshed through `fetch` when older than `fresh_ms`; a stale copy
+    /// stands in when the guard denies the refresh.
+    async fn list_source<F, Fut>(
+        &self,
+        key: String,
+        fresh_ms: i64,
+        denied: &mut Denials,
+        fetch: F,
+    ) -> Result<Vec<String>, EngineError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<String>, YoutubeError>>,
+    {
+        let cached = self.cached_list(&key).await?;
+        if let Some(c) = &cached {
+            if self.clock.now_ms() - c.at < fresh_ms {
+                return Ok(c.ids.clone());
+            }
+        }
+        match skip_denied(fetch().await, denied)? {
+            Some(ids) => Ok(self.store_list(&key, ids).await?),
+            None => Ok(cached.map(|c| c.ids).unwrap_or_default()),
+        }
+    }
+
+    pub async fn playlist_latest(&self, playlist_id: &str, priority: Priority, denied: &mut Denials) -> Result<Vec<String>, EngineError> {
+        let youtube = self.youtube()?;
+        self.list_source(keys::playlist_latest(playlist_id), PLAYLIST_FRESH_MS, denied, || {
+            youtube.playlist_video_ids(playlist_id, priority)
+        })
+        .await
+    }
+
+    /// A chart's videos, flagged as trending. The chart response carries full details, so
+    /// it costs one unit and fills the video cache too.
+    pub async fn chart(
+        &self,
+        region: &str,
+        category_id: Option<&str>,
+        priority: Priority,
+        denied: &mut Denials,
+    ) -> Result<Vec<Video>, EngineError> {
+        let youtube = self.youtube()?;
+        let key = keys::chart(region, category_id.unwrap_or("0"));
+        let mut fetched: Vec<Video> = Vec::new();
+        let ids = self
+            .list_source(key, CHART_FRESH_MS, denied, || async {
+                let items = youtube.chart(region, category_id, priority).await?;
+                fetched = items.iter().filter_map(video_from_item).collect();
+                Ok(fetched.iter().map(|v| v.video_id.clone()).collect())
+            })
+            .await?;
+        let videos = if fetched.is_empty() {
+            self.videos(&ids, priority, denied).await?
+        } else {
+            self.cache_videos(&fetched).await?;
+            fetched
+        };
+        let label = category_id.and_then(category_name).unwrap_or("your region");
+        Ok(videos
+            .into_iter()
+            .map(|mut v| {
+                v.trending = true;
+                v.reason = format!("trending in {label}");
+                v
+            })
+            .collect())
+    }
+
+    /// The cached chart only, without calling YouTube: what the API serves on a miss.
+    pub async fn cached_chart(&self, region: &str) -> Result<Vec<Video>, EngineError> {
+        let Some(list) = self.cached_list(&keys::chart(region, "0")).await? else {
+            return Ok(Vec::new());
+        };
+        let mut conn = self.redis.clone();
+        let key_list: Vec<String> = list.ids.iter().map(|id| keys::video(id)).collect();
+        if key_list.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cached: Vec<Option<String>> = redis::cmd("MGET").arg(&key_list).query_async(&mut conn).await?;
+        Ok(cached
+            .into_iter()
+            .flatten()
+            .filter_map(|r| serde_json::from_str::<Video>(&r).ok())
+            .map(|mut v| {
+                v.trending = true;
+                v.reason = "trending in your region".into();
+                v
+            })
+            .collect())
+    }
+
+    /// Video ids for a topic query, shared by normalised query across all users.
+    pub async fn search(&self, query: &str, priority: Priority, denied: &mut Denials) -> Result<Vec<String>, EngineError> {
+        let normalised = normalise_query(query);
+        if normalised.is_empty() {
+            return Ok(Vec::new());
+        }
+        let youtube = self.youtube()?;
+        self.list_source(keys::search(&normalised), SEARCH_FRESH_MS, denied, || {
+            youtube.search_video_ids(&normalised, priority)
+        })
+        .await
+    }
+}
+
+/// Lowercase words, deduplicated and sorted: "Jazz Piano" and "piano jazz" share a cache
+/// entry and a search.
+pub fn normalise_query(query: &str) -> String {
+    let mut words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+        .collect();
+    words.sort();
+    words.dedup();
+    words.truncate(6);
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn queries_normalise_to_one_cache_entry() {
+        assert_eq!(super::normalise_query("Jazz  Piano!"), super::normalise_query("piano jazz"));
+        assert_eq!(super::normalise_query("{}*:"), "");
+    }
+}

@@ -1,0 +1,77 @@
+//! Builds the shared clients once per Lambda instance from [`Config`]: the functions'
+//! `main`s stay thin, and tests build exactly what production builds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, ConfigError};
+use crate::engine::Engine;
+use crate::queue::{WarmQueue, sqs_client_with};
+use crate::quota::QuotaGuard;
+use crate::store::{DEFAULT_RESPONSE_TIMEOUT, RedisConn, StoreError};
+use crate::youtube::{ApiKey, YoutubeClient, YoutubeError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("configuration: REDIS_URL could not be used: {0}")]
+    Redis(#[from] StoreError),
+    #[error("configuration: YOUTUBE_API_KEY / YOUTUBE_API_BASE_URL could not be used: {0}")]
+    Youtube(#[from] YoutubeError),
+}
+
+/// Everything a function may need, built from one config.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Config,
+    pub clock: SharedClock,
+    pub redis: RedisConn,
+    pub guard: QuotaGuard,
+    pub engine: Engine,
+}
+
+impl Services {
+    /// `with_youtube`: the warmer and the API (force_refresh) call YouTube and so need
+    /// the key; the login function does not.
+    pub fn build(config: Config, clock: Option<SharedClock>, with_youtube: bool) -> Result<Self, StartupError> {
+        let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let redis = RedisConn::connect_lazy(&config.redis_url, DEFAULT_RESPONSE_TIMEOUT)?;
+        let guard = QuotaGuard::new(redis.clone(), config.quota.clone(), clock.clone());
+        let youtube = if with_youtube {
+            let key = ApiKey::new(config.require_youtube_api_key()?);
+            Some(YoutubeClient::new(&config.youtube_api_base_url, key, guard.clone())?)
+        } else {
+            None
+        };
+        let engine = Engine::new(
+            redis.clone(),
+            youtube,
+            clock.clone(),
+            config.region_code.clone(),
+            config.recommendation_cache_ttl,
+        );
+        Ok(Self { config, clock, redis, guard, engine })
+    }
+
+    /// The warm queue client, with every send bounded by `send_timeout`.
+    pub async fn warm_queue(&self, send_timeout: Duration) -> Result<WarmQueue, StartupError> {
+        let url = self.config.require_queue_url()?.to_owned();
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS").ok().filter(|s| !s.is_empty());
+        let client = sqs_client_with(endpoint.as_deref(), Some(send_timeout)).await;
+        Ok(WarmQueue::new(client, url, send_timeout))
+    }
+}
+
+/// Prints the one-line reason and exits: a function that cannot start must say why in
+/// its first log line, not in a panic trace.
+pub fn exit_on_startup_error<T>(result: Result<T, StartupError>) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
+}
