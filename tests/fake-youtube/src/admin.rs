@@ -28,11 +28,16 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
 }
 
 fn bad(msg: impl Into<String>) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": msg.into() }))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": msg.into() })),
+    )
+        .into_response()
 }
 
-fn body(b: Result<Json<Value>, JsonRejection>) -> Result<Value, Response> {
-    b.map(|Json(v)| v).map_err(|e| bad(format!("invalid JSON body: {e}")))
+fn body(b: Result<Json<Value>, JsonRejection>) -> Result<Value, String> {
+    b.map(|Json(v)| v)
+        .map_err(|e| format!("invalid JSON body: {e}"))
 }
 
 async fn counters(State(s): State<Arc<Shared>>) -> Response {
@@ -43,17 +48,21 @@ async fn counters(State(s): State<Arc<Shared>>) -> Response {
 
 fn clock_json(s: &Shared) -> Response {
     let now = s.now();
-    Json(json!({ "now": now.to_string(), "pacific_date": crate::quota::pacific_date(now) })).into_response()
+    Json(json!({ "now": now.to_string(), "pacific_date": crate::quota::pacific_date(now) }))
+        .into_response()
 }
 
 async fn clock(State(s): State<Arc<Shared>>) -> Response {
     clock_json(&s)
 }
 
-async fn set_clock(State(s): State<Arc<Shared>>, b: Result<Json<Value>, JsonRejection>) -> Response {
+async fn set_clock(
+    State(s): State<Arc<Shared>>,
+    b: Result<Json<Value>, JsonRejection>,
+) -> Response {
     let v = match body(b) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     if let Some(set) = v.get("set") {
         let Some(t) = set.as_str().and_then(|t| t.parse::<Timestamp>().ok()) else {
@@ -62,7 +71,9 @@ async fn set_clock(State(s): State<Arc<Shared>>, b: Result<Json<Value>, JsonReje
         s.set_clock(t);
     }
     if let Some(adv) = v.get("advance_secs") {
-        let Some(secs) = adv.as_i64() else { return bad("`advance_secs` must be an integer") };
+        let Some(secs) = adv.as_i64() else {
+            return bad("`advance_secs` must be an integer");
+        };
         s.advance_clock(secs);
     }
     clock_json(&s)
@@ -72,12 +83,17 @@ async fn limits(State(s): State<Arc<Shared>>) -> Response {
     Json(s.meter.lock().expect("meter lock").limits.clone()).into_response()
 }
 
-async fn set_limits(State(s): State<Arc<Shared>>, b: Result<Json<Value>, JsonRejection>) -> Response {
+async fn set_limits(
+    State(s): State<Arc<Shared>>,
+    b: Result<Json<Value>, JsonRejection>,
+) -> Response {
     let v = match body(b) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
-    let Some(obj) = v.as_object() else { return bad("body must be an object") };
+    let Some(obj) = v.as_object() else {
+        return bad("body must be an object");
+    };
     let mut meter = s.meter.lock().expect("meter lock");
     let mut l = meter.limits.clone();
     for (k, val) in obj {
@@ -100,35 +116,57 @@ async fn set_limits(State(s): State<Arc<Shared>>, b: Result<Json<Value>, JsonRej
 async fn faults(State(s): State<Arc<Shared>>, b: Result<Json<Value>, JsonRejection>) -> Response {
     let v = match body(b) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     let count = v.get("count").and_then(Value::as_u64).unwrap_or(1);
     let fault = match v.get("kind").and_then(Value::as_str) {
-        Some("latency") => Fault::Latency(Duration::from_millis(v.get("latency_ms").and_then(Value::as_u64).unwrap_or(1000))),
+        Some("latency") => Fault::Latency(Duration::from_millis(
+            v.get("latency_ms").and_then(Value::as_u64).unwrap_or(1000),
+        )),
         Some("server_error") => Fault::ServerError,
         Some("too_many_requests") => Fault::TooManyRequests,
         Some("malformed_json") => Fault::MalformedJson,
-        _ => return bad("`kind` must be one of latency, server_error, too_many_requests, malformed_json"),
+        _ => {
+            return bad(
+                "`kind` must be one of latency, server_error, too_many_requests, malformed_json",
+            );
+        }
     };
-    let Ok(count) = u32::try_from(count) else { return bad("`count` too large") };
+    let Ok(count) = u32::try_from(count) else {
+        return bad("`count` too large");
+    };
     s.inject(fault, count);
     Json(json!({ "queued": count })).into_response()
 }
 
-async fn upload(State(s): State<Arc<Shared>>, Path(channel_id): Path<String>, b: Result<Json<Value>, JsonRejection>) -> Response {
+async fn upload(
+    State(s): State<Arc<Shared>>,
+    Path(channel_id): Path<String>,
+    b: Result<Json<Value>, JsonRejection>,
+) -> Response {
     let v = match body(b) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
-    let Some(title) = v.get("title").and_then(Value::as_str) else { return bad("`title` is required") };
+    let Some(title) = v.get("title").and_then(Value::as_str) else {
+        return bad("`title` is required");
+    };
     let tags: Vec<String> = v
         .get("tags")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     match s.publish(&channel_id, title, &tags) {
         Some(id) => (StatusCode::CREATED, Json(json!({ "video_id": id }))).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({ "error": format!("unknown channel {channel_id}") }))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": format!("unknown channel {channel_id}") })),
+        )
+            .into_response(),
     }
 }
 
@@ -145,7 +183,11 @@ async fn video(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response
             "published_at": v.published_at.to_string(),
         }))
         .into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({ "error": format!("unknown video {id}") }))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": format!("unknown video {id}") })),
+        )
+            .into_response(),
     }
 }
 

@@ -24,7 +24,9 @@ use crate::topics::CATEGORIES;
 use crate::{Fault, Shared};
 
 pub(crate) fn router() -> Router<Arc<Shared>> {
-    Router::new().route("/youtube/v3/{*path}", get(handle)).route("/youtube/v3", get(handle_root))
+    Router::new()
+        .route("/youtube/v3/{*path}", get(handle))
+        .route("/youtube/v3", get(handle_root))
 }
 
 /// Query parameters in order; the first occurrence wins, as for Google's
@@ -39,7 +41,9 @@ fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -70,7 +74,10 @@ impl Params {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A non-empty value, or None.
@@ -110,7 +117,12 @@ async fn handle_root(state: State<Arc<Shared>>, headers: HeaderMap, query: RawQu
     handle(state, Path(String::new()), headers, query).await
 }
 
-async fn handle(State(s): State<Arc<Shared>>, Path(path): Path<String>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+async fn handle(
+    State(s): State<Arc<Shared>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     s.meter.lock().expect("meter lock").note_request();
     let params = Params::parse(query.as_deref().unwrap_or(""));
     let key = headers
@@ -134,7 +146,11 @@ async fn handle(State(s): State<Arc<Shared>>, Path(path): Path<String>, headers:
         tokio::time::sleep(*d).await;
     }
     let now = s.now();
-    let charged = s.meter.lock().expect("meter lock").charge(method.name(), method.bucket(), now);
+    let charged = s
+        .meter
+        .lock()
+        .expect("meter lock")
+        .charge(method.name(), method.bucket(), now);
     match charged {
         Err(Refusal::Quota) => return GoogleError::quota_exceeded().into_response(),
         Err(Refusal::Rate) => return GoogleError::rate_limit_exceeded().into_response(),
@@ -172,7 +188,10 @@ async fn handle(State(s): State<Arc<Shared>>, Path(path): Path<String>, headers:
 
 fn json_ok(body: String) -> Response {
     let mut resp = (StatusCode::OK, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
     resp
 }
 
@@ -196,7 +215,9 @@ pub(crate) fn etag(parts: &[&str]) -> String {
 }
 
 fn parts<'a>(params: &'a Params, allowed: &[&str]) -> Result<Vec<&'a str>, GoogleError> {
-    let raw = params.value("part").ok_or_else(|| GoogleError::required("part"))?;
+    let raw = params
+        .value("part")
+        .ok_or_else(|| GoogleError::required("part"))?;
     let mut out = Vec::new();
     for p in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if !allowed.contains(&p) {
@@ -225,13 +246,21 @@ fn max_results(params: &Params) -> Result<usize, GoogleError> {
 fn page_token(params: &Params) -> Result<Option<(usize, Direction)>, GoogleError> {
     match params.value("pageToken") {
         None => Ok(None),
-        Some(t) => page_token::decode(t).map(Some).ok_or_else(GoogleError::invalid_page_token),
+        Some(t) => page_token::decode(t)
+            .map(Some)
+            .ok_or_else(GoogleError::invalid_page_token),
     }
 }
 
 fn id_list<'a>(params: &'a Params, key: &str) -> Result<Option<Vec<&'a str>>, GoogleError> {
-    let Some(raw) = params.value(key) else { return Ok(None) };
-    let ids: Vec<&str> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let Some(raw) = params.value(key) else {
+        return Ok(None);
+    };
+    let ids: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     if ids.len() > 50 {
         return Err(GoogleError::too_many_ids(key));
     }
@@ -242,7 +271,10 @@ fn parse_time(params: &Params, key: &str) -> Result<Option<Timestamp>, GoogleErr
     match params.value(key) {
         None => Ok(None),
         Some(v) => v.parse::<Timestamp>().map(Some).map_err(|_| {
-            GoogleError::invalid_value(key, format!("Invalid value '{v}'. Expected an RFC 3339 date-time."))
+            GoogleError::invalid_value(
+                key,
+                format!("Invalid value '{v}'. Expected an RFC 3339 date-time."),
+            )
         }),
     }
 }
@@ -256,7 +288,12 @@ pub(crate) fn iso_duration(secs: u32) -> String {
     if secs == 0 {
         return "P0D".to_string();
     }
-    let (d, h, m, s) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
     let mut out = String::from("P");
     if d > 0 {
         out.push_str(&format!("{d}D"));
@@ -302,7 +339,15 @@ struct PageInfo {
 
 impl<T: Serialize> ListResponse<T> {
     fn new(kind: &'static str, items: Option<Vec<T>>) -> Self {
-        ListResponse { kind, etag: String::new(), next_page_token: None, prev_page_token: None, region_code: None, page_info: None, items }
+        ListResponse {
+            kind,
+            etag: String::new(),
+            next_page_token: None,
+            prev_page_token: None,
+            region_code: None,
+            page_info: None,
+            items,
+        }
     }
     fn page(mut self, p: &page_token::Page) -> Self {
         self.next_page_token = p.next.clone();
@@ -310,7 +355,10 @@ impl<T: Serialize> ListResponse<T> {
         self
     }
     fn info(mut self, total: usize, per_page: usize) -> Self {
-        self.page_info = Some(PageInfo { total_results: total, results_per_page: per_page });
+        self.page_info = Some(PageInfo {
+            total_results: total,
+            results_per_page: per_page,
+        });
         self
     }
     fn render(mut self) -> Result<String, GoogleError> {
@@ -346,7 +394,11 @@ struct Thumbnails {
 }
 
 fn thumb(url: String, w: u32, h: u32) -> Thumb {
-    Thumb { url, width: Some(w), height: Some(h) }
+    Thumb {
+        url,
+        width: Some(w),
+        height: Some(h),
+    }
 }
 
 fn video_thumbnails(v: &Video, full: bool) -> Thumbnails {
@@ -363,8 +415,18 @@ fn video_thumbnails(v: &Video, full: bool) -> Thumbnails {
 fn channel_thumbnails(channel_id: &str, sized: bool) -> Thumbnails {
     let key = etag(&["avatar", channel_id]);
     let u = |s: u32| format!("https://yt3.ggpht.com/ytc/{key}=s{s}-c-k-c0x00ffffff-no-rj");
-    let t = |s: u32| Thumb { url: u(s), width: sized.then_some(s), height: sized.then_some(s) };
-    Thumbnails { default: t(88), medium: t(240), high: t(800), standard: None, maxres: None }
+    let t = |s: u32| Thumb {
+        url: u(s),
+        width: sized.then_some(s),
+        height: sized.then_some(s),
+    };
+    Thumbnails {
+        default: t(88),
+        medium: t(240),
+        high: t(800),
+        standard: None,
+        maxres: None,
+    }
 }
 
 #[derive(Serialize)]
@@ -437,16 +499,35 @@ fn search(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
     let token = page_token(params)?;
     let types: Vec<&str> = match params.value("type") {
         None => vec!["video", "channel", "playlist"],
-        Some(t) => t.split(',').map(str::trim).filter(|s| !s.is_empty()).collect(),
+        Some(t) => t
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect(),
     };
     for t in &types {
         if !["video", "channel", "playlist"].contains(t) {
-            return Err(GoogleError::invalid_value("type", format!("Invalid value '{t}' for parameter type.")));
+            return Err(GoogleError::invalid_value(
+                "type",
+                format!("Invalid value '{t}' for parameter type."),
+            ));
         }
     }
     let order = params.value("order").unwrap_or("relevance");
-    if !["relevance", "date", "viewCount", "rating", "title", "videoCount"].contains(&order) {
-        return Err(GoogleError::invalid_value("order", format!("Invalid value '{order}' for parameter order.")));
+    if ![
+        "relevance",
+        "date",
+        "viewCount",
+        "rating",
+        "title",
+        "videoCount",
+    ]
+    .contains(&order)
+    {
+        return Err(GoogleError::invalid_value(
+            "order",
+            format!("Invalid value '{order}' for parameter order."),
+        ));
     }
     let category = params.value("videoCategoryId");
     let only_videos = types == ["video"];
@@ -482,11 +563,22 @@ fn search(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
                 && before.is_none_or(|b| v.published_at < b)
         };
         if !any_term {
-            hits.extend(corpus.videos.iter().enumerate().filter(|(_, v)| keep(v)).map(|(i, _)| (Hit::Video(i), 0, 0)));
+            hits.extend(
+                corpus
+                    .videos
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| keep(v))
+                    .map(|(i, _)| (Hit::Video(i), 0, 0)),
+            );
         } else {
             let mut scores: HashMap<u32, (u32, u32, usize)> = HashMap::new();
             for (ti, term) in terms.iter().enumerate() {
-                for &(vi, w) in corpus.video_postings.get(*term as usize).map_or(&[][..], Vec::as_slice) {
+                for &(vi, w) in corpus
+                    .video_postings
+                    .get(*term as usize)
+                    .map_or(&[][..], Vec::as_slice)
+                {
                     let e = scores.entry(vi).or_insert((0, 0, usize::MAX));
                     if e.2 != ti {
                         e.0 += 1;
@@ -511,15 +603,28 @@ fn search(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
                 && before.is_none_or(|b| c.published_at < b)
         };
         if !any_term {
-            hits.extend((0..corpus.channels.len()).filter(|&ci| keep(ci)).map(|ci| (Hit::Channel(ci), 0, 0)));
+            hits.extend(
+                (0..corpus.channels.len())
+                    .filter(|&ci| keep(ci))
+                    .map(|ci| (Hit::Channel(ci), 0, 0)),
+            );
         } else {
             let mut scores: HashMap<u32, u32> = HashMap::new();
             for term in &terms {
-                for &ci in corpus.channel_postings.get(*term as usize).map_or(&[][..], Vec::as_slice) {
+                for &ci in corpus
+                    .channel_postings
+                    .get(*term as usize)
+                    .map_or(&[][..], Vec::as_slice)
+                {
                     *scores.entry(ci).or_default() += 1;
                 }
             }
-            hits.extend(scores.into_iter().filter(|(ci, _)| keep(*ci as usize)).map(|(ci, d)| (Hit::Channel(ci as usize), d, d)));
+            hits.extend(
+                scores
+                    .into_iter()
+                    .filter(|(ci, _)| keep(*ci as usize))
+                    .map(|(ci, d)| (Hit::Channel(ci as usize), d, d)),
+            );
         }
     }
 
@@ -549,7 +654,9 @@ fn search(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
             "viewCount" | "videoCount" => views(&b.0).cmp(&views(&a.0)),
             "rating" => likes(&b.0).cmp(&likes(&a.0)),
             "title" => title(&a.0).cmp(title(&b.0)),
-            _ => (b.1, b.2).cmp(&(a.1, a.2)).then_with(|| views(&b.0).cmp(&views(&a.0))),
+            _ => (b.1, b.2)
+                .cmp(&(a.1, a.2))
+                .then_with(|| views(&b.0).cmp(&views(&a.0))),
         };
         primary.then_with(|| id(&a.0).cmp(id(&b.0)))
     });
@@ -567,7 +674,11 @@ fn search(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
                 SearchResult {
                     kind: "youtube#searchResult",
                     etag: etag(&["searchResult", &v.id, &parts.join(",")]),
-                    id: ResourceId { kind: "youtube#video", video_id: Some(&v.id), channel_id: None },
+                    id: ResourceId {
+                        kind: "youtube#video",
+                        video_id: Some(&v.id),
+                        channel_id: None,
+                    },
                     snippet: with_snippet.then(|| SearchSnippet {
                         published_at: rfc3339(v.published_at),
                         channel_id: &v.channel_id,
@@ -585,7 +696,11 @@ fn search(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
                 SearchResult {
                     kind: "youtube#searchResult",
                     etag: etag(&["searchResult", &c.id, &parts.join(",")]),
-                    id: ResourceId { kind: "youtube#channel", video_id: None, channel_id: Some(&c.id) },
+                    id: ResourceId {
+                        kind: "youtube#channel",
+                        video_id: None,
+                        channel_id: Some(&c.id),
+                    },
                     snippet: with_snippet.then(|| SearchSnippet {
                         published_at: rfc3339(c.published_at),
                         channel_id: &c.id,
@@ -601,7 +716,9 @@ fn search(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
         })
         .collect();
     let per_page = if items.is_empty() { 0 } else { max };
-    let mut resp = ListResponse::new("youtube#searchListResponse", Some(items)).page(&page).info(total.min(1_000_000), per_page);
+    let mut resp = ListResponse::new("youtube#searchListResponse", Some(items))
+        .page(&page)
+        .info(total.min(1_000_000), per_page);
     resp.region_code = Some(region);
     resp.render()
 }
@@ -709,7 +826,7 @@ fn video_item<'a>(v: &'a Video, parts: &[&str]) -> VideoItem<'a> {
             content_rating: Empty {},
             projection: "rectangular",
         }),
-        status: parts.contains(&"status").then(|| VideoStatus {
+        status: parts.contains(&"status").then_some(VideoStatus {
             upload_status: "processed",
             privacy_status: "public",
             license: if v.licensed_content { "youtube" } else { "creativeCommon" },
@@ -744,22 +861,40 @@ fn videos(params: &Params, corpus: &Corpus, now: Timestamp) -> Result<String, Go
     let parts = parts(
         params,
         &[
-            "contentDetails", "id", "snippet", "statistics", "status", "player", "topicDetails", "recordingDetails",
-            "liveStreamingDetails", "localizations", "paidProductPlacementDetails",
+            "contentDetails",
+            "id",
+            "snippet",
+            "statistics",
+            "status",
+            "player",
+            "topicDetails",
+            "recordingDetails",
+            "liveStreamingDetails",
+            "localizations",
+            "paidProductPlacementDetails",
         ],
     )?;
     let max = max_results(params)?;
     let token = page_token(params)?;
     if let Some(ids) = id_list(params, "id")? {
-        let items: Vec<VideoItem> = ids.iter().filter_map(|id| corpus.video(id)).map(|v| video_item(v, &parts)).collect();
+        let items: Vec<VideoItem> = ids
+            .iter()
+            .filter_map(|id| corpus.video(id))
+            .map(|v| video_item(v, &parts))
+            .collect();
         let found = items.len();
-        return ListResponse::new("youtube#videoListResponse", Some(items)).info(found, ids.len()).render();
+        return ListResponse::new("youtube#videoListResponse", Some(items))
+            .info(found, ids.len())
+            .render();
     }
     let Some(chart) = params.value("chart") else {
         return Err(GoogleError::missing_filter("chart, id, myRating"));
     };
     if chart != "mostPopular" {
-        return Err(GoogleError::invalid_value("chart", format!("Invalid value '{chart}' for parameter chart.")));
+        return Err(GoogleError::invalid_value(
+            "chart",
+            format!("Invalid value '{chart}' for parameter chart."),
+        ));
     }
     let category = params.value("videoCategoryId");
     // The chart is "popular now": videos published after the fake's now are not in it yet.
@@ -773,15 +908,24 @@ fn videos(params: &Params, corpus: &Corpus, now: Timestamp) -> Result<String, Go
     if ranked.is_empty() {
         return Err(GoogleError::video_chart_not_found());
     }
-    let by_score = |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then_with(|| corpus.videos[a.1].id.cmp(&corpus.videos[b.1].id));
+    let by_score = |a: &(f64, usize), b: &(f64, usize)| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| corpus.videos[a.1].id.cmp(&corpus.videos[b.1].id))
+    };
     if ranked.len() > CHART_SIZE {
         ranked.select_nth_unstable_by(CHART_SIZE, by_score);
         ranked.truncate(CHART_SIZE);
     }
     ranked.sort_by(by_score);
     let page = page_token::page(ranked.len(), max, token);
-    let items: Vec<VideoItem> = ranked[page.start..page.end].iter().map(|&(_, i)| video_item(&corpus.videos[i], &parts)).collect();
-    ListResponse::new("youtube#videoListResponse", Some(items)).page(&page).info(ranked.len(), max).render()
+    let items: Vec<VideoItem> = ranked[page.start..page.end]
+        .iter()
+        .map(|&(_, i)| video_item(&corpus.videos[i], &parts))
+        .collect();
+    ListResponse::new("youtube#videoListResponse", Some(items))
+        .page(&page)
+        .info(ranked.len(), max)
+        .render()
 }
 
 // ---------------------------------------------------------------- channels.list
@@ -854,14 +998,24 @@ fn channels(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
     let parts = parts(
         params,
         &[
-            "auditDetails", "brandingSettings", "contentDetails", "contentOwnerDetails", "id", "localizations", "snippet",
-            "statistics", "status", "topicDetails",
+            "auditDetails",
+            "brandingSettings",
+            "contentDetails",
+            "contentOwnerDetails",
+            "id",
+            "localizations",
+            "snippet",
+            "statistics",
+            "status",
+            "topicDetails",
         ],
     )?;
     let max = max_results(params)?;
     page_token(params)?;
     let found: Vec<usize> = if let Some(ids) = id_list(params, "id")? {
-        ids.iter().filter_map(|id| corpus.channel_index(id)).collect()
+        ids.iter()
+            .filter_map(|id| corpus.channel_index(id))
+            .collect()
     } else if let Some(name) = params.value("forUsername") {
         corpus.channel_by_handle(name).into_iter().collect()
     } else if let Some(handle) = params.value("forHandle") {
@@ -870,7 +1024,9 @@ fn channels(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
         // Without OAuth there is no "mine": Google answers with no items.
         Vec::new()
     } else {
-        return Err(GoogleError::missing_filter("categoryId, forHandle, forUsername, id, managedByMe, mine, mySubscribers"));
+        return Err(GoogleError::missing_filter(
+            "categoryId, forHandle, forUsername, id, managedByMe, mine, mySubscribers",
+        ));
     };
     let items: Vec<ChannelItem> = found
         .iter()
@@ -878,7 +1034,12 @@ fn channels(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
             let c = &corpus.channels[ci];
             ChannelItem {
                 kind: "youtube#channel",
-                etag: etag(&["channel", &c.id, &parts.join(","), &c.uploads.len().to_string()]),
+                etag: etag(&[
+                    "channel",
+                    &c.id,
+                    &parts.join(","),
+                    &c.uploads.len().to_string(),
+                ]),
                 id: &c.id,
                 snippet: parts.contains(&"snippet").then(|| ChannelSnippet {
                     title: &c.title,
@@ -886,12 +1047,20 @@ fn channels(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
                     custom_url: &c.custom_url,
                     published_at: rfc3339(c.published_at),
                     thumbnails: channel_thumbnails(&c.id, true),
-                    localized: Localized { title: &c.title, description: &c.description },
+                    localized: Localized {
+                        title: &c.title,
+                        description: &c.description,
+                    },
                     country: c.country.as_deref(),
                 }),
-                content_details: parts.contains(&"contentDetails").then(|| ChannelContentDetails {
-                    related_playlists: RelatedPlaylists { likes: "", uploads: &c.uploads_playlist_id },
-                }),
+                content_details: parts
+                    .contains(&"contentDetails")
+                    .then(|| ChannelContentDetails {
+                        related_playlists: RelatedPlaylists {
+                            likes: "",
+                            uploads: &c.uploads_playlist_id,
+                        },
+                    }),
                 statistics: parts.contains(&"statistics").then(|| ChannelStatistics {
                     view_count: c.view_count.to_string(),
                     subscriber_count: c.subscriber_count.to_string(),
@@ -912,7 +1081,9 @@ fn channels(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
     let total = items.len();
     // As in channels_list_no_match_items_absent.json: no match, no `items` key.
     let items = (!items.is_empty()).then_some(items);
-    ListResponse::new("youtube#channelListResponse", items).info(total, max).render()
+    ListResponse::new("youtube#channelListResponse", items)
+        .info(total, max)
+        .render()
 }
 
 // ---------------------------------------------------------------- playlistItems.list
@@ -967,7 +1138,9 @@ fn playlist_items(params: &Params, corpus: &Corpus) -> Result<String, GoogleErro
     let Some(playlist_id) = params.value("playlistId") else {
         return Err(GoogleError::missing_filter("id, playlistId"));
     };
-    let ci = corpus.channel_by_uploads(playlist_id).ok_or_else(GoogleError::playlist_not_found)?;
+    let ci = corpus
+        .channel_by_uploads(playlist_id)
+        .ok_or_else(GoogleError::playlist_not_found)?;
     let channel = &corpus.channels[ci];
     let video_filter = params.value("videoId");
     let entries: Vec<(usize, usize)> = channel
@@ -982,7 +1155,9 @@ fn playlist_items(params: &Params, corpus: &Corpus) -> Result<String, GoogleErro
         .iter()
         .map(|&(position, vi)| {
             let v = &corpus.videos[vi];
-            let id = crate::page_token::base64_standard(format!("{}.{}", channel.uploads_playlist_id, v.id).as_bytes());
+            let id = crate::page_token::base64_standard(
+                format!("{}.{}", channel.uploads_playlist_id, v.id).as_bytes(),
+            );
             PlaylistItem {
                 kind: "youtube#playlistItem",
                 etag: etag(&["playlistItem", &id, &parts.join(","), &position.to_string()]),
@@ -996,19 +1171,30 @@ fn playlist_items(params: &Params, corpus: &Corpus) -> Result<String, GoogleErro
                     channel_title: &channel.title,
                     playlist_id: &channel.uploads_playlist_id,
                     position,
-                    resource_id: ResourceId { kind: "youtube#video", video_id: Some(&v.id), channel_id: None },
+                    resource_id: ResourceId {
+                        kind: "youtube#video",
+                        video_id: Some(&v.id),
+                        channel_id: None,
+                    },
                     video_owner_channel_title: &channel.title,
                     video_owner_channel_id: &channel.id,
                 }),
-                content_details: parts.contains(&"contentDetails").then(|| PlaylistItemContentDetails {
-                    video_id: &v.id,
-                    video_published_at: rfc3339(v.published_at),
+                content_details: parts.contains(&"contentDetails").then(|| {
+                    PlaylistItemContentDetails {
+                        video_id: &v.id,
+                        video_published_at: rfc3339(v.published_at),
+                    }
                 }),
-                status: parts.contains(&"status").then_some(PlaylistItemStatus { privacy_status: "public" }),
+                status: parts.contains(&"status").then_some(PlaylistItemStatus {
+                    privacy_status: "public",
+                }),
             }
         })
         .collect();
-    ListResponse::new("youtube#playlistItemListResponse", Some(items)).page(&page).info(entries.len(), max).render()
+    ListResponse::new("youtube#playlistItemListResponse", Some(items))
+        .page(&page)
+        .info(entries.len(), max)
+        .render()
 }
 
 // ---------------------------------------------------------------- videoCategories.list
@@ -1044,7 +1230,11 @@ fn video_categories(params: &Params) -> Result<String, GoogleError> {
             kind: "youtube#videoCategory",
             etag: etag(&["videoCategory", id, title]),
             id,
-            snippet: parts.contains(&"snippet").then_some(CategorySnippet { channel_id: "UCBR8-60-B28hp2BmDPdntcQ", title, assignable }),
+            snippet: parts.contains(&"snippet").then_some(CategorySnippet {
+                channel_id: "UCBR8-60-B28hp2BmDPdntcQ",
+                title,
+                assignable,
+            }),
         })
         .collect();
     // videoCategories responses carry no pageInfo.

@@ -44,8 +44,19 @@ struct Item<'a> {
 }
 
 impl GoogleError {
-    fn new(code: u16, message: impl Into<String>, domain: &'static str, reason: &'static str) -> Self {
-        GoogleError { code, message: message.into(), domain, reason, location: None }
+    fn new(
+        code: u16,
+        message: impl Into<String>,
+        domain: &'static str,
+        reason: &'static str,
+    ) -> Self {
+        GoogleError {
+            code,
+            message: message.into(),
+            domain,
+            reason,
+            location: None,
+        }
     }
 
     fn at(mut self, parameter: &str) -> Self {
@@ -60,7 +71,13 @@ impl GoogleError {
     }
 
     pub fn required(parameter: &str) -> Self {
-        Self::new(400, format!("Required parameter: {parameter}"), "global", "required").at(parameter)
+        Self::new(
+            400,
+            format!("Required parameter: {parameter}"),
+            "global",
+            "required",
+        )
+        .at(parameter)
     }
 
     pub fn unknown_part(part: &str) -> Self {
@@ -104,7 +121,9 @@ impl GoogleError {
     pub fn too_many_ids(parameter: &str) -> Self {
         Self::invalid_value(
             parameter,
-            format!("The request specifies more than 50 values for the <code>{parameter}</code> parameter."),
+            format!(
+                "The request specifies more than 50 values for the <code>{parameter}</code> parameter."
+            ),
         )
     }
 
@@ -120,7 +139,12 @@ impl GoogleError {
     }
 
     pub fn rate_limit_exceeded() -> Self {
-        Self::new(403, "Rate Limit Exceeded", "usageLimits", "rateLimitExceeded")
+        Self::new(
+            403,
+            "Rate Limit Exceeded",
+            "usageLimits",
+            "rateLimitExceeded",
+        )
     }
 
     /// The 429 flavour, as in error_429_rateLimitExceeded_videoUploadsPerDay.json.

@@ -98,7 +98,10 @@ impl Shared {
 
     pub(crate) fn inject(&self, fault: Fault, count: u32) {
         if count > 0 {
-            self.faults.lock().expect("faults lock").push_back((fault, count));
+            self.faults
+                .lock()
+                .expect("faults lock")
+                .push_back((fault, count));
         }
     }
 
@@ -119,7 +122,10 @@ impl Shared {
 
     pub(crate) fn publish(&self, channel_id: &str, title: &str, tags: &[String]) -> Option<String> {
         let now = self.now();
-        self.corpus.write().expect("corpus lock").publish_upload(channel_id, title, tags, now)
+        self.corpus
+            .write()
+            .expect("corpus lock")
+            .publish_upload(channel_id, title, tags, now)
     }
 }
 
@@ -136,7 +142,9 @@ impl FakeYoutube {
         let t0 = std::time::Instant::now();
         let corpus = Corpus::generate(config.seed, config.channels.max(1));
         let generation_time = t0.elapsed();
-        let offset_ns = config.start_clock.map_or(0, |t| t.as_nanosecond() - Timestamp::now().as_nanosecond());
+        let offset_ns = config
+            .start_clock
+            .map_or(0, |t| t.as_nanosecond() - Timestamp::now().as_nanosecond());
         let limits = Limits {
             daily_units: config.daily_units,
             daily_searches: config.daily_searches,
@@ -169,7 +177,8 @@ impl FakeYoutube {
             .with_state(shared.clone());
         let stop2 = stop.clone();
         tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stop2.notified().await });
+            let serve = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop2.notified().await });
             if let Err(e) = serve.await {
                 tracing::error!("fake-youtube server stopped: {e}");
             }
@@ -182,31 +191,38 @@ impl FakeYoutube {
     /// sync code too. Binds 127.0.0.1:0.
     pub fn spawn(config: FakeConfig) -> std::io::Result<FakeYoutube> {
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new().name("fake-youtube".into()).spawn(move || {
-            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-                match FakeYoutube::start(listen, config).await {
-                    Ok(fake) => {
-                        let stop = fake.stop.clone();
-                        let _ = tx.send(Ok(fake));
-                        stop.notified().await;
-                        // Let the server task see the same notification.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
+        std::thread::Builder::new()
+            .name("fake-youtube".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
                     Err(e) => {
                         let _ = tx.send(Err(e));
+                        return;
                     }
-                }
-            });
-        })?;
-        rx.recv().map_err(|_| std::io::Error::other("fake-youtube thread died while starting"))?
+                };
+                rt.block_on(async move {
+                    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+                    match FakeYoutube::start(listen, config).await {
+                        Ok(fake) => {
+                            let stop = fake.stop.clone();
+                            let _ = tx.send(Ok(fake));
+                            stop.notified().await;
+                            // Let the server task see the same notification.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                });
+            })?;
+        rx.recv()
+            .map_err(|_| std::io::Error::other("fake-youtube thread died while starting"))?
     }
 
     /// Stops accepting connections (the spawned thread, if any, ends).
@@ -280,7 +296,12 @@ impl FakeYoutube {
             .unwrap_or_else(|| panic!("publish_upload: unknown channel {channel_id}"))
     }
 
-    pub fn publish_upload_with_tags(&self, channel_id: &str, title: &str, tags: &[String]) -> Option<String> {
+    pub fn publish_upload_with_tags(
+        &self,
+        channel_id: &str,
+        title: &str,
+        tags: &[String],
+    ) -> Option<String> {
         self.shared.publish(channel_id, title, tags)
     }
 

@@ -36,16 +36,41 @@ fn parse(args: &[String]) -> Result<Option<(SocketAddr, FakeConfig)>, String> {
             Some((n, v)) => (n, Some(v.to_string())),
             None => (flag, None),
         };
+        const FLAGS: &[&str] = &[
+            "--listen",
+            "--seed",
+            "--api-key",
+            "--daily-units",
+            "--daily-searches",
+            "--max-calls-per-second",
+            "--max-units-per-minute",
+            "--clock",
+            "--channels",
+        ];
+        if !FLAGS.contains(&name) {
+            return Err(format!("unknown flag {name}"));
+        }
         let value = match inline {
             Some(v) => v,
             None => {
                 i += 1;
-                args.get(i).cloned().ok_or_else(|| format!("{name} needs a value"))?
+                args.get(i)
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value"))?
             }
         };
-        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{name}: '{v}' is not a non-negative integer"));
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{name}: '{v}' is not a non-negative integer"))
+        };
         match name {
-            "--listen" => listen = Some(value.parse().map_err(|_| format!("--listen: '{value}' is not ADDR:PORT"))?),
+            "--listen" => {
+                listen = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--listen: '{value}' is not ADDR:PORT"))?,
+                )
+            }
             "--seed" => config.seed = num(&value)?,
             "--api-key" => config.api_key = value,
             "--daily-units" => config.daily_units = num(&value)?,
@@ -53,7 +78,11 @@ fn parse(args: &[String]) -> Result<Option<(SocketAddr, FakeConfig)>, String> {
             "--max-calls-per-second" => config.max_calls_per_second = Some(num(&value)?),
             "--max-units-per-minute" => config.max_units_per_minute = Some(num(&value)?),
             "--clock" => {
-                config.start_clock = Some(value.parse().map_err(|_| format!("--clock: '{value}' is not an RFC 3339 timestamp"))?)
+                config.start_clock = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--clock: '{value}' is not an RFC 3339 timestamp"))?,
+                )
             }
             "--channels" => config.channels = num(&value)? as usize,
             other => return Err(format!("unknown flag {other}")),

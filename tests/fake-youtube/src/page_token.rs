@@ -12,7 +12,11 @@ const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 fn encode_with(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..4 {
@@ -133,7 +137,12 @@ pub fn page(total: usize, max_results: usize, token: Option<(usize, Direction)>)
     };
     let next = (end < total && max_results > 0).then(|| encode(end, Direction::Next));
     let prev = (start > 0).then(|| encode(start, Direction::Prev));
-    Page { start, end, next, prev }
+    Page {
+        start,
+        end,
+        next,
+        prev,
+    }
 }
 
 #[cfg(test)]

@@ -75,7 +75,9 @@ pub enum Refusal {
 /// Pacific date (YYYY-MM-DD) of an instant.
 pub fn pacific_date(t: Timestamp) -> String {
     static TZ: std::sync::OnceLock<TimeZone> = std::sync::OnceLock::new();
-    let tz = TZ.get_or_init(|| TimeZone::get("America/Los_Angeles").expect("bundled tzdb has America/Los_Angeles"));
+    let tz = TZ.get_or_init(|| {
+        TimeZone::get("America/Los_Angeles").expect("bundled tzdb has America/Los_Angeles")
+    });
     t.to_zoned_datetime(tz.clone()).date().to_string()
 }
 
@@ -89,7 +91,12 @@ pub(crate) struct Meter {
 
 impl Meter {
     pub(crate) fn new(limits: Limits, now: Timestamp) -> Self {
-        let mut m = Meter { limits, counters: Counters::default(), second: (i64::MIN, 0), minute: (i64::MIN, 0) };
+        let mut m = Meter {
+            limits,
+            counters: Counters::default(),
+            second: (i64::MIN, 0),
+            minute: (i64::MIN, 0),
+        };
         m.roll(now);
         m
     }
@@ -113,7 +120,12 @@ impl Meter {
     }
 
     /// Charges one call of `method`, or says why it is refused (uncharged).
-    pub(crate) fn charge(&mut self, method: &str, bucket: Bucket, now: Timestamp) -> Result<(), Refusal> {
+    pub(crate) fn charge(
+        &mut self,
+        method: &str,
+        bucket: Bucket,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
         self.roll(now);
         let secs = now.as_second();
         let minute = secs.div_euclid(60);
@@ -124,8 +136,14 @@ impl Meter {
             self.minute = (minute, 0);
         }
         let weight = 1;
-        if self.limits.max_calls_per_second.is_some_and(|max| self.second.1 + 1 > max)
-            || self.limits.max_units_per_minute.is_some_and(|max| self.minute.1 + weight > max)
+        if self
+            .limits
+            .max_calls_per_second
+            .is_some_and(|max| self.second.1 + 1 > max)
+            || self
+                .limits
+                .max_units_per_minute
+                .is_some_and(|max| self.minute.1 + weight > max)
         {
             self.counters.rate_violations += 1;
             return Err(Refusal::Rate);
@@ -140,8 +158,16 @@ impl Meter {
         }
         self.second.1 += 1;
         self.minute.1 += weight;
-        let day = self.counters.days.entry(self.counters.day.clone()).or_default();
-        let m = self.counters.per_method.entry(method.to_string()).or_default();
+        let day = self
+            .counters
+            .days
+            .entry(self.counters.day.clone())
+            .or_default();
+        let m = self
+            .counters
+            .per_method
+            .entry(method.to_string())
+            .or_default();
         m.calls += 1;
         match bucket {
             Bucket::Units => {
@@ -199,15 +225,32 @@ mod tests {
     #[test]
     fn refusals_are_not_charged() {
         let now = t("2026-11-25T12:00:00Z");
-        let limits = Limits { daily_units: 2, daily_searches: 1, max_calls_per_second: None, max_units_per_minute: None };
+        let limits = Limits {
+            daily_units: 2,
+            daily_searches: 1,
+            max_calls_per_second: None,
+            max_units_per_minute: None,
+        };
         let mut m = Meter::new(limits, now);
         assert_eq!(m.charge("videos.list", Bucket::Units, now), Ok(()));
         assert_eq!(m.charge("videos.list", Bucket::Units, now), Ok(()));
-        assert_eq!(m.charge("videos.list", Bucket::Units, now), Err(Refusal::Quota));
+        assert_eq!(
+            m.charge("videos.list", Bucket::Units, now),
+            Err(Refusal::Quota)
+        );
         assert_eq!(m.charge("search.list", Bucket::Search, now), Ok(()));
-        assert_eq!(m.charge("search.list", Bucket::Search, now), Err(Refusal::Quota));
+        assert_eq!(
+            m.charge("search.list", Bucket::Search, now),
+            Err(Refusal::Quota)
+        );
         let c = m.snapshot(now);
-        assert_eq!((c.units_used, c.searches_used, c.quota_violations), (2, 1, 2));
-        assert_eq!(c.per_method["search.list"], MethodCounters { calls: 1, units: 0 });
+        assert_eq!(
+            (c.units_used, c.searches_used, c.quota_violations),
+            (2, 1, 2)
+        );
+        assert_eq!(
+            c.per_method["search.list"],
+            MethodCounters { calls: 1, units: 0 }
+        );
     }
 }
