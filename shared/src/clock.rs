@@ -128,10 +128,19 @@ mod tests {
         assert_eq!(pacific_date(ts("2026-07-01T07:00:00Z")), "2026-07-01");
         // The day of the March switch ends at 07:00Z (already PDT); the day of the
         // November switch ends at 08:00Z (already PST).
-        assert_eq!(next_pacific_midnight(ts("2026-03-08T12:00:00Z")), ts("2026-03-09T07:00:00Z"));
-        assert_eq!(next_pacific_midnight(ts("2026-11-01T12:00:00Z")), ts("2026-11-02T08:00:00Z"));
+        assert_eq!(
+            next_pacific_midnight(ts("2026-03-08T12:00:00Z")),
+            ts("2026-03-09T07:00:00Z")
+        );
+        assert_eq!(
+            next_pacific_midnight(ts("2026-11-01T12:00:00Z")),
+            ts("2026-11-02T08:00:00Z")
+        );
         // 23:59 PST on 7 March: the 8th starts at 08:00Z, still in PST.
-        assert_eq!(next_pacific_midnight(ts("2026-03-08T07:59:00Z")), ts("2026-03-08T08:00:00Z"));
+        assert_eq!(
+            next_pacific_midnight(ts("2026-03-08T07:59:00Z")),
+            ts("2026-03-08T08:00:00Z")
+        );
     }
 
     #[test]
@@ -139,6 +148,9 @@ mod tests {
         let clock = ManualClock::new(ts("2026-01-01T00:00:00Z"));
         assert_eq!(clock.now(), ts("2026-01-01T00:00:00Z"));
         clock.advance_ms(1500);
-        assert_eq!(clock.now_ms(), ts("2026-01-01T00:00:01.5Z").as_millisecond());
+        assert_eq!(
+            clock.now_ms(),
+            ts("2026-01-01T00:00:01.5Z").as_millisecond()
+        );
     }
 }

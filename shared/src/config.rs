@@ -47,7 +47,10 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("redis_cluster", &self.redis_cluster)
             .field("warm_queue_url", &self.warm_queue_url)
-            .field("youtube_api_key", &self.youtube_api_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "youtube_api_key",
+                &self.youtube_api_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("youtube_api_base_url", &self.youtube_api_base_url)
             .field("quota", &self.quota)
             .field("recommendation_cache_ttl", &self.recommendation_cache_ttl)
@@ -67,7 +70,11 @@ impl Config {
 
     /// Parses settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let redis_url = get("REDIS_URL").ok_or(ConfigError::Missing { name: "REDIS_URL" })?;
         if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
             return Err(ConfigError::Invalid {
@@ -90,9 +97,17 @@ impl Config {
                 "YOUTUBE_MAX_UNITS_PER_MINUTE",
                 defaults.max_units_per_minute,
             )?,
-            background_share: fraction(&get, "YOUTUBE_BACKGROUND_SHARE", defaults.background_share)?,
+            background_share: fraction(
+                &get,
+                "YOUTUBE_BACKGROUND_SHARE",
+                defaults.background_share,
+            )?,
         };
-        let auth_mode = match get("AUTH_MODE").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let auth_mode = match get("AUTH_MODE")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("jwt") => AuthMode::Jwt,
             Some("none") => AuthMode::None,
             Some(other) => {
@@ -131,15 +146,15 @@ impl Config {
     }
 
     pub fn require_queue_url(&self) -> Result<&str, ConfigError> {
-        self.warm_queue_url
-            .as_deref()
-            .ok_or(ConfigError::Missing { name: "WARM_QUEUE_URL" })
+        self.warm_queue_url.as_deref().ok_or(ConfigError::Missing {
+            name: "WARM_QUEUE_URL",
+        })
     }
 
     pub fn require_youtube_api_key(&self) -> Result<&str, ConfigError> {
-        self.youtube_api_key
-            .as_deref()
-            .ok_or(ConfigError::Missing { name: "YOUTUBE_API_KEY" })
+        self.youtube_api_key.as_deref().ok_or(ConfigError::Missing {
+            name: "YOUTUBE_API_KEY",
+        })
     }
 }
 
@@ -181,8 +196,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -190,14 +207,19 @@ mod tests {
     fn missing_redis_url_is_named() {
         let err = config(&[]).unwrap_err();
         assert_eq!(err, ConfigError::Missing { name: "REDIS_URL" });
-        assert_eq!(err.to_string(), "configuration: REDIS_URL is required but not set");
+        assert_eq!(
+            err.to_string(),
+            "configuration: REDIS_URL is required but not set"
+        );
     }
 
     #[test]
     fn malformed_values_name_their_variable() {
-        let err = config(&[("REDIS_URL", "redis://x"), ("YOUTUBE_DAILY_UNITS", "lots")]).unwrap_err();
+        let err =
+            config(&[("REDIS_URL", "redis://x"), ("YOUTUBE_DAILY_UNITS", "lots")]).unwrap_err();
         assert!(err.to_string().contains("YOUTUBE_DAILY_UNITS"), "{err}");
-        let err = config(&[("REDIS_URL", "redis://x"), ("YOUTUBE_QUOTA_MARGIN", "1.5")]).unwrap_err();
+        let err =
+            config(&[("REDIS_URL", "redis://x"), ("YOUTUBE_QUOTA_MARGIN", "1.5")]).unwrap_err();
         assert!(err.to_string().contains("YOUTUBE_QUOTA_MARGIN"), "{err}");
         let err = config(&[("REDIS_URL", "redis://x"), ("AUTH_MODE", "off")]).unwrap_err();
         assert!(err.to_string().contains("AUTH_MODE"), "{err}");
@@ -213,12 +235,21 @@ mod tests {
         assert_eq!(c.quota.daily_searches, 100);
         assert_eq!(c.recommendation_cache_ttl, Duration::from_secs(900));
         assert_eq!(c.youtube_api_base_url, DEFAULT_YOUTUBE_API_BASE_URL);
-        assert_eq!(c.require_queue_url(), Err(ConfigError::Missing { name: "WARM_QUEUE_URL" }));
+        assert_eq!(
+            c.require_queue_url(),
+            Err(ConfigError::Missing {
+                name: "WARM_QUEUE_URL"
+            })
+        );
     }
 
     #[test]
     fn debug_output_hides_the_api_key() {
-        let c = config(&[("REDIS_URL", "redis://x"), ("YOUTUBE_API_KEY", "AIzaSECRET")]).unwrap();
+        let c = config(&[
+            ("REDIS_URL", "redis://x"),
+            ("YOUTUBE_API_KEY", "AIzaSECRET"),
+        ])
+        .unwrap();
         assert!(!format!("{c:?}").contains("AIzaSECRET"));
     }
 }

@@ -59,7 +59,10 @@ impl<'de> Deserialize<'de> for UserId {
 
 /// Whether a string looks like a YouTube video id (11 characters of base64url).
 pub fn is_video_id(id: &str) -> bool {
-    id.len() == 11 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    id.len() == 11
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// One thing the user watched.
@@ -95,21 +98,6 @@ pub struct Video {
     #[serde(default)]
     pub trending: bool,
     pub url: String,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_ids_that_could_break_a_key_are_refused() {
-        assert!(UserId::parse("8f1e2d3c-0000-4000-8000-123456789abc").is_ok());
-        assert!(UserId::parse("alice@example.com").is_ok());
-        for bad in ["", "a{b", "a}b", "a:b", "a*b", "a b", "a\nb", "a?b", "a[b"] {
-            assert!(UserId::parse(bad).is_err(), "{bad:?} accepted");
-        }
-        assert_eq!(UserId::parse(&"x".repeat(129)), Err(InvalidUserId::TooLong));
-    }
 }
 
 /// YouTube's video categories (ids are strings, not contiguous), as `videoCategories.list`
@@ -156,7 +144,10 @@ pub fn category_name(id: &str) -> Option<&'static str> {
 /// `science-technology`).
 pub fn resolve_category(input: &str) -> Option<&'static str> {
     let squash = |s: &str| {
-        s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase()
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase()
     };
     let wanted = squash(input);
     if wanted.is_empty() {
@@ -166,4 +157,19 @@ pub fn resolve_category(input: &str) -> Option<&'static str> {
         .iter()
         .find(|(id, name)| *id == input.trim() || squash(name) == wanted)
         .map(|(id, _)| *id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_that_could_break_a_key_are_refused() {
+        assert!(UserId::parse("8f1e2d3c-0000-4000-8000-123456789abc").is_ok());
+        assert!(UserId::parse("alice@example.com").is_ok());
+        for bad in ["", "a{b", "a}b", "a:b", "a*b", "a b", "a\nb", "a?b", "a[b"] {
+            assert!(UserId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(UserId::parse(&"x".repeat(129)), Err(InvalidUserId::TooLong));
+    }
 }

@@ -40,7 +40,12 @@ pub enum MessageError {
 
 impl WarmRequest {
     pub fn new(user_id: UserId, reason: WarmReason, requested_at: Timestamp) -> Self {
-        Self { v: WARM_REQUEST_VERSION, user_id, reason, requested_at }
+        Self {
+            v: WARM_REQUEST_VERSION,
+            user_id,
+            reason,
+            requested_at,
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -73,13 +78,20 @@ mod tests {
             "2026-11-25T10:00:00Z".parse().unwrap(),
         );
         assert_eq!(WarmRequest::parse(&req.to_json()).unwrap(), req);
-        assert!(matches!(WarmRequest::parse("{nope"), Err(MessageError::Malformed(_))));
         assert!(matches!(
-            WarmRequest::parse(r#"{"v":2,"user_id":"a","reason":"sign_in","requested_at":"2026-11-25T10:00:00Z"}"#),
+            WarmRequest::parse("{nope"),
+            Err(MessageError::Malformed(_))
+        ));
+        assert!(matches!(
+            WarmRequest::parse(
+                r#"{"v":2,"user_id":"a","reason":"sign_in","requested_at":"2026-11-25T10:00:00Z"}"#
+            ),
             Err(MessageError::UnknownVersion(2))
         ));
         assert!(matches!(
-            WarmRequest::parse(r#"{"v":1,"user_id":"a:b","reason":"sign_in","requested_at":"2026-11-25T10:00:00Z"}"#),
+            WarmRequest::parse(
+                r#"{"v":1,"user_id":"a:b","reason":"sign_in","requested_at":"2026-11-25T10:00:00Z"}"#
+            ),
             Err(MessageError::Malformed(_))
         ));
     }

@@ -35,7 +35,11 @@ pub async fn sqs_client_with(
                 .region(Region::new(region))
                 .endpoint_url(endpoint)
                 .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                    "local", "local", None, None, "reco-local",
+                    "local",
+                    "local",
+                    None,
+                    None,
+                    "reco-local",
                 ))
         }
         None => {
@@ -65,8 +69,16 @@ pub struct WarmQueue {
 }
 
 impl WarmQueue {
-    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>, send_timeout: Duration) -> Self {
-        Self { client, url: url.into(), send_timeout }
+    pub fn new(
+        client: aws_sdk_sqs::Client,
+        url: impl Into<String>,
+        send_timeout: Duration,
+    ) -> Self {
+        Self {
+            client,
+            url: url.into(),
+            send_timeout,
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -89,7 +101,9 @@ impl WarmQueue {
             .send();
         match tokio::time::timeout(self.send_timeout, send).await {
             Err(_) => Err(QueueError::Timeout(self.send_timeout)),
-            Ok(Err(e)) => Err(QueueError::Send(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())),
+            Ok(Err(e)) => Err(QueueError::Send(
+                aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+            )),
             Ok(Ok(out)) => Ok(out.message_id.unwrap_or_default()),
         }
     }

@@ -35,13 +35,21 @@ pub struct Services {
 impl Services {
     /// `with_youtube`: the warmer and the API (force_refresh) call YouTube and so need
     /// the key; the login function does not.
-    pub fn build(config: Config, clock: Option<SharedClock>, with_youtube: bool) -> Result<Self, StartupError> {
+    pub fn build(
+        config: Config,
+        clock: Option<SharedClock>,
+        with_youtube: bool,
+    ) -> Result<Self, StartupError> {
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let redis = RedisConn::connect_lazy(&config.redis_url, DEFAULT_RESPONSE_TIMEOUT)?;
         let guard = QuotaGuard::new(redis.clone(), config.quota.clone(), clock.clone());
         let youtube = if with_youtube {
             let key = ApiKey::new(config.require_youtube_api_key()?);
-            Some(YoutubeClient::new(&config.youtube_api_base_url, key, guard.clone())?)
+            Some(YoutubeClient::new(
+                &config.youtube_api_base_url,
+                key,
+                guard.clone(),
+            )?)
         } else {
             None
         };
@@ -52,13 +60,21 @@ impl Services {
             config.region_code.clone(),
             config.recommendation_cache_ttl,
         );
-        Ok(Self { config, clock, redis, guard, engine })
+        Ok(Self {
+            config,
+            clock,
+            redis,
+            guard,
+            engine,
+        })
     }
 
     /// The warm queue client, with every send bounded by `send_timeout`.
     pub async fn warm_queue(&self, send_timeout: Duration) -> Result<WarmQueue, StartupError> {
         let url = self.config.require_queue_url()?.to_owned();
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS").ok().filter(|s| !s.is_empty());
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS")
+            .ok()
+            .filter(|s| !s.is_empty());
         let client = sqs_client_with(endpoint.as_deref(), Some(send_timeout)).await;
         Ok(WarmQueue::new(client, url, send_timeout))
     }

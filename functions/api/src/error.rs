@@ -15,11 +15,20 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None, retry_after_secs: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after_secs: None,
+        }
     }
 
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field: Some(field), ..Self::new(400, "invalid_parameter", message) }
+        Self {
+            field: Some(field),
+            ..Self::new(400, "invalid_parameter", message)
+        }
     }
 
     pub fn retry_after(mut self, secs: u64) -> Self {
@@ -33,10 +42,14 @@ impl ApiError {
             error["field"] = json!(field);
         }
         let body = json!({"success": false, "error": error, "request_id": request_id});
-        let mut builder = Response::builder().status(self.status).header("content-type", "application/json");
+        let mut builder = Response::builder()
+            .status(self.status)
+            .header("content-type", "application/json");
         if let Some(secs) = self.retry_after_secs {
             builder = builder.header("retry-after", secs.to_string());
         }
-        builder.body(Body::Text(body.to_string())).expect("static response parts are valid")
+        builder
+            .body(Body::Text(body.to_string()))
+            .expect("static response parts are valid")
     }
 }

@@ -67,12 +67,15 @@ fn percent_decode(raw: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = raw.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = raw
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -97,7 +100,14 @@ fn request_id(req: &Request) -> String {
 
 fn jwt_subject(req: &Request) -> Option<String> {
     match req.request_context_ref()? {
-        RequestContext::ApiGatewayV2(ctx) => ctx.authorizer.as_ref()?.jwt.as_ref()?.claims.get("sub").cloned(),
+        RequestContext::ApiGatewayV2(ctx) => ctx
+            .authorizer
+            .as_ref()?
+            .jwt
+            .as_ref()?
+            .claims
+            .get("sub")
+            .cloned(),
         _ => None,
     }
 }
@@ -115,7 +125,11 @@ fn body_bytes(req: &Request) -> &[u8] {
 fn json_body(req: &Request) -> Result<Value, ApiError> {
     let bytes = body_bytes(req);
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(413, "body_too_large", format!("the body is over {MAX_BODY_BYTES} bytes")));
+        return Err(ApiError::new(
+            413,
+            "body_too_large",
+            format!("the body is over {MAX_BODY_BYTES} bytes"),
+        ));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
@@ -128,9 +142,14 @@ fn json_body(req: &Request) -> Result<Value, ApiError> {
         .to_ascii_lowercase();
     let essence = content_type.split(';').next().unwrap_or("").trim();
     if essence != "application/json" && !essence.ends_with("+json") {
-        return Err(ApiError::new(415, "unsupported_media_type", "the body must be application/json"));
+        return Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            "the body must be application/json",
+        ));
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid("body", format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid("body", format!("the body is not valid JSON: {e}")))
 }
 
 impl Api {
@@ -153,9 +172,19 @@ impl Api {
         response
     }
 
-    async fn dispatch(&self, req: &Request, request_id: &str) -> Result<(Response<Body>, Option<&'static str>), ApiError> {
+    async fn dispatch(
+        &self,
+        req: &Request,
+        request_id: &str,
+    ) -> Result<(Response<Body>, Option<&'static str>), ApiError> {
         let path = req.uri().path().to_owned();
-        let route = route(&path).ok_or_else(|| ApiError::new(404, "not_found", format!("no route for {}", truncate(&path, 100))))?;
+        let route = route(&path).ok_or_else(|| {
+            ApiError::new(
+                404,
+                "not_found",
+                format!("no route for {}", truncate(&path, 100)),
+            )
+        })?;
         let method = req.method().as_str();
         match (route, method) {
             (Route::Health, "GET") => Ok((self.health(request_id).await, None)),
@@ -185,55 +214,102 @@ impl Api {
         let subject = match self.auth {
             AuthMode::None => None,
             AuthMode::Jwt => Some(jwt_subject(req).ok_or_else(|| {
-                ApiError::new(401, "unauthorized", "a signed-in user is required (no JWT claims on the request)")
+                ApiError::new(
+                    401,
+                    "unauthorized",
+                    "a signed-in user is required (no JWT claims on the request)",
+                )
             })?),
         };
-        let user = UserId::parse(path_user).map_err(|e| ApiError::invalid("user_id", e.to_string()))?;
-        if let Some(sub) = subject {
-            if sub != user.as_str() {
-                return Err(ApiError::new(403, "forbidden", "a user may read and write only their own feed"));
-            }
+        let user =
+            UserId::parse(path_user).map_err(|e| ApiError::invalid("user_id", e.to_string()))?;
+        if let Some(sub) = subject
+            && sub != user.as_str()
+        {
+            return Err(ApiError::new(
+                403,
+                "forbidden",
+                "a user may read and write only their own feed",
+            ));
         }
         Ok(user)
     }
 
     async fn health(&self, request_id: &str) -> Response<Body> {
         match tokio::time::timeout(REDIS_BUDGET, self.redis.ping()).await {
-            Ok(Ok(())) => json_response(200, json!({"success": true, "status": "ok", "redis": "ok", "request_id": request_id})),
-            _ => ApiError::new(503, "unavailable", "redis is not answering").retry_after(2).into_response(request_id),
+            Ok(Ok(())) => json_response(
+                200,
+                json!({"success": true, "status": "ok", "redis": "ok", "request_id": request_id}),
+            ),
+            _ => ApiError::new(503, "unavailable", "redis is not answering")
+                .retry_after(2)
+                .into_response(request_id),
         }
     }
 
-    async fn with_redis<T, E: std::fmt::Display>(&self, fut: impl std::future::Future<Output = Result<T, E>>) -> Result<T, ApiError> {
+    async fn with_redis<T, E: std::fmt::Display>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, ApiError> {
         match tokio::time::timeout(REDIS_BUDGET, fut).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "redis error");
-                Err(ApiError::new(503, "unavailable", "the recommendation store is unavailable; retry shortly").retry_after(2))
+                Err(ApiError::new(
+                    503,
+                    "unavailable",
+                    "the recommendation store is unavailable; retry shortly",
+                )
+                .retry_after(2))
             }
-            Err(_) => Err(ApiError::new(503, "unavailable", "the recommendation store did not answer in time").retry_after(2)),
+            Err(_) => Err(ApiError::new(
+                503,
+                "unavailable",
+                "the recommendation store did not answer in time",
+            )
+            .retry_after(2)),
         }
     }
 
-    async fn feed(&self, user: &UserId, params: &FeedParams, request_id: &str) -> Result<(Response<Body>, Option<&'static str>), ApiError> {
+    async fn feed(
+        &self,
+        user: &UserId,
+        params: &FeedParams,
+        request_id: &str,
+    ) -> Result<(Response<Body>, Option<&'static str>), ApiError> {
         let mut quota_state = QuotaLevel::Ok;
         let mut refreshed = false;
         if params.force_refresh {
             let allowed = self.with_redis(self.claim_refresh_cooldown(user)).await?;
             if !allowed {
-                return Err(ApiError::new(429, "too_many_requests", "force_refresh is limited to one per 30 seconds per user")
-                    .retry_after(FORCE_REFRESH_COOLDOWN.as_secs()));
+                return Err(ApiError::new(
+                    429,
+                    "too_many_requests",
+                    "force_refresh is limited to one per 30 seconds per user",
+                )
+                .retry_after(FORCE_REFRESH_COOLDOWN.as_secs()));
             }
-            match tokio::time::timeout(FORCE_REFRESH_BUDGET, self.engine.warm(user, Priority::Interactive)).await {
+            match tokio::time::timeout(
+                FORCE_REFRESH_BUDGET,
+                self.engine.warm(user, Priority::Interactive),
+            )
+            .await
+            {
                 Ok(Ok(outcome)) => {
                     refreshed = true;
                     if outcome.sources_denied > 0 {
                         quota_state = QuotaLevel::Limited;
                     }
                 }
-                Ok(Err(e)) if e.quota_retry_after_ms().is_some() => quota_state = QuotaLevel::Exhausted,
-                Ok(Err(e)) => tracing::warn!(error = %e, "force_refresh failed; serving the existing pool"),
-                Err(_) => tracing::warn!("force_refresh ran out of its time budget; serving the existing pool"),
+                Ok(Err(e)) if e.quota_retry_after_ms().is_some() => {
+                    quota_state = QuotaLevel::Exhausted
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "force_refresh failed; serving the existing pool")
+                }
+                Err(_) => tracing::warn!(
+                    "force_refresh ran out of its time budget; serving the existing pool"
+                ),
             }
             if let Ok(Ok(state)) = tokio::time::timeout(REDIS_BUDGET, self.guard.state()).await {
                 quota_state = quota_state.max_level(state.level());
@@ -244,12 +320,20 @@ impl Api {
             category_id: params.category_id.map(str::to_owned),
             include_trending: params.include_trending,
         };
-        let page = self.with_redis(self.engine.pool.take_page(user, &request)).await?;
+        let page = self
+            .with_redis(self.engine.pool.take_page(user, &request))
+            .await?;
         let (videos, cache_status) = match &page.generated_at_ms {
             None => {
                 // No pool yet: the region's chart from the shared cache, at once.
-                let chart = self.with_redis(self.engine.sources.cached_chart(&self.engine.region)).await.unwrap_or_default();
-                let served = self.with_redis(self.engine.pool.served_ids(user)).await.unwrap_or_default();
+                let chart = self
+                    .with_redis(self.engine.sources.cached_chart(&self.engine.region))
+                    .await
+                    .unwrap_or_default();
+                let served = self
+                    .with_redis(self.engine.pool.served_ids(user))
+                    .await
+                    .unwrap_or_default();
                 let videos: Vec<_> = chart
                     .into_iter()
                     .filter(|v| !served.contains(&v.video_id))
@@ -257,11 +341,17 @@ impl Api {
                     .take(params.max_results)
                     .collect();
                 let ids: Vec<String> = videos.iter().map(|v| v.video_id.clone()).collect();
-                let _ = self.with_redis(self.engine.pool.mark_served(user, &ids)).await;
+                let _ = self
+                    .with_redis(self.engine.pool.mark_served(user, &ids))
+                    .await;
                 (videos, "miss")
             }
             Some(_) if refreshed => (page.videos.clone(), "refreshed"),
-            Some(_) if page.stale || page.pool_remaining < reco_core::engine::pool::LOW_WATERMARK => (page.videos.clone(), "stale"),
+            Some(_)
+                if page.stale || page.pool_remaining < reco_core::engine::pool::LOW_WATERMARK =>
+            {
+                (page.videos.clone(), "stale")
+            }
             Some(_) => (page.videos.clone(), "hit"),
         };
         let refresh_queued = self.maybe_enqueue(user, &page, cache_status).await;
@@ -288,17 +378,27 @@ impl Api {
         if !page.should_enqueue_warm {
             return false;
         }
-        let Some(queue) = &self.queue else { return false };
+        let Some(queue) = &self.queue else {
+            return false;
+        };
         let reason = match (cache_status, page.stale) {
             ("miss", _) => WarmReason::PoolMissing,
             (_, true) => WarmReason::PoolStale,
             _ => WarmReason::PoolLow,
         };
-        match queue.send(&WarmRequest::new(user.clone(), reason, self.engine.clock.now()), Duration::ZERO).await {
+        match queue
+            .send(
+                &WarmRequest::new(user.clone(), reason, self.engine.clock.now()),
+                Duration::ZERO,
+            )
+            .await
+        {
             Ok(_) => true,
             Err(e) => {
                 tracing::error!(error = %e, metric = "warm_enqueue_failed", "could not enqueue a refill");
-                let _ = tokio::time::timeout(REDIS_BUDGET, self.engine.pool.release_warm_claim(user)).await;
+                let _ =
+                    tokio::time::timeout(REDIS_BUDGET, self.engine.pool.release_warm_claim(user))
+                        .await;
                 false
             }
         }
@@ -317,10 +417,19 @@ impl Api {
         Ok(set.is_some())
     }
 
-    async fn record_history(&self, user: &UserId, events: &[WatchEvent], request_id: &str) -> Result<Response<Body>, ApiError> {
+    async fn record_history(
+        &self,
+        user: &UserId,
+        events: &[WatchEvent],
+        request_id: &str,
+    ) -> Result<Response<Body>, ApiError> {
         let now_ms = self.engine.clock.now_ms();
-        self.with_redis(self.engine.history.record(user, events, now_ms)).await?;
-        Ok(json_response(202, json!({"success": true, "accepted": events.len(), "request_id": request_id})))
+        self.with_redis(self.engine.history.record(user, events, now_ms))
+            .await?;
+        Ok(json_response(
+            202,
+            json!({"success": true, "accepted": events.len(), "request_id": request_id}),
+        ))
     }
 }
 
@@ -335,12 +444,20 @@ impl MaxLevel for QuotaLevel {
             QuotaLevel::Limited => 1,
             QuotaLevel::Exhausted => 2,
         };
-        if rank(other) > rank(self) { other } else { self }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
     }
 }
 
 fn method_not_allowed(allowed: &'static str) -> ApiError {
-    ApiError::new(405, "method_not_allowed", format!("this route accepts {allowed}"))
+    ApiError::new(
+        405,
+        "method_not_allowed",
+        format!("this route accepts {allowed}"),
+    )
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -354,7 +471,10 @@ pub fn parse_history(body: &Value) -> Result<Vec<WatchEvent>, ApiError> {
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::invalid("events", "the body must be {\"events\": [...]}"))?;
     if events.is_empty() || events.len() > MAX_HISTORY_EVENTS {
-        return Err(ApiError::invalid("events", format!("events must hold 1 to {MAX_HISTORY_EVENTS} items")));
+        return Err(ApiError::invalid(
+            "events",
+            format!("events must hold 1 to {MAX_HISTORY_EVENTS} items"),
+        ));
     }
     events
         .iter()
@@ -363,25 +483,38 @@ pub fn parse_history(body: &Value) -> Result<Vec<WatchEvent>, ApiError> {
                 .get("video_id")
                 .and_then(Value::as_str)
                 .filter(|id| is_video_id(id))
-                .ok_or_else(|| ApiError::invalid("events.video_id", "each event needs a video_id of 11 characters [A-Za-z0-9_-]"))?;
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "events.video_id",
+                        "each event needs a video_id of 11 characters [A-Za-z0-9_-]",
+                    )
+                })?;
             let watched_at = match e.get("watched_at") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(
-                    s.parse::<jiff::Timestamp>()
-                        .map_err(|_| ApiError::invalid("events.watched_at", "watched_at must be an RFC 3339 time"))?,
-                ),
-                Some(_) => return Err(ApiError::invalid("events.watched_at", "watched_at must be an RFC 3339 time")),
+                Some(Value::String(s)) => Some(s.parse::<jiff::Timestamp>().map_err(|_| {
+                    ApiError::invalid("events.watched_at", "watched_at must be an RFC 3339 time")
+                })?),
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        "events.watched_at",
+                        "watched_at must be an RFC 3339 time",
+                    ));
+                }
             };
             let watch_seconds = match e.get("watch_seconds") {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    v.as_u64()
-                        .filter(|s| *s <= 7 * 86_400)
-                        .ok_or_else(|| ApiError::invalid("events.watch_seconds", "watch_seconds must be a whole number of seconds"))?
-                        as u32,
-                ),
+                Some(v) => Some(v.as_u64().filter(|s| *s <= 7 * 86_400).ok_or_else(|| {
+                    ApiError::invalid(
+                        "events.watch_seconds",
+                        "watch_seconds must be a whole number of seconds",
+                    )
+                })? as u32),
             };
-            Ok(WatchEvent { video_id: video_id.to_owned(), watched_at, watch_seconds })
+            Ok(WatchEvent {
+                video_id: video_id.to_owned(),
+                watched_at,
+                watch_seconds,
+            })
         })
         .collect()
 }

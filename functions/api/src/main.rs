@@ -11,7 +11,11 @@ use reco_core::wiring::{Services, exit_on_startup_error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let services = exit_on_startup_error(Config::from_env().map_err(Into::into).and_then(|c| Services::build(c, None, true)));
+    let services = exit_on_startup_error(
+        Config::from_env()
+            .map_err(Into::into)
+            .and_then(|c| Services::build(c, None, true)),
+    );
     let queue = exit_on_startup_error(services.warm_queue(Duration::from_millis(800)).await);
     let api = Arc::new(Api {
         engine: services.engine.clone(),

@@ -18,7 +18,12 @@ pub struct FeedParams {
 
 impl Default for FeedParams {
     fn default() -> Self {
-        Self { max_results: DEFAULT_MAX_RESULTS, force_refresh: false, include_trending: true, category_id: None }
+        Self {
+            max_results: DEFAULT_MAX_RESULTS,
+            force_refresh: false,
+            include_trending: true,
+            category_id: None,
+        }
     }
 }
 
@@ -37,7 +42,10 @@ fn max_results(raw: Raw) -> Result<usize, ApiError> {
     };
     match n {
         Some(n) if (1..=MAX_RESULTS_LIMIT as i64).contains(&n) => Ok(n as usize),
-        _ => Err(ApiError::invalid("max_results", format!("max_results must be a whole number from 1 to {MAX_RESULTS_LIMIT}"))),
+        _ => Err(ApiError::invalid(
+            "max_results",
+            format!("max_results must be a whole number from 1 to {MAX_RESULTS_LIMIT}"),
+        )),
     }
 }
 
@@ -71,10 +79,16 @@ fn category(raw: Raw) -> Result<Option<&'static str>, ApiError> {
         return Ok(None);
     }
     resolve_category(&text).map(Some).ok_or_else(|| {
-        let names: Vec<String> = CATEGORIES.iter().map(|(id, name)| format!("{id} ({name})")).collect();
+        let names: Vec<String> = CATEGORIES
+            .iter()
+            .map(|(id, name)| format!("{id} ({name})"))
+            .collect();
         ApiError::invalid(
             "category_filter",
-            format!("category_filter must be a YouTube category id or name; valid: {}", names.join(", ")),
+            format!(
+                "category_filter must be a YouTube category id or name; valid: {}",
+                names.join(", ")
+            ),
         )
     })
 }
@@ -82,7 +96,9 @@ fn category(raw: Raw) -> Result<Option<&'static str>, ApiError> {
 impl FeedParams {
     /// From query-string pairs; unknown names are ignored, the last value of a repeated
     /// name wins.
-    pub fn from_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, ApiError> {
+    pub fn from_query<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ApiError> {
         let mut params = FeedParams::default();
         for (name, value) in pairs {
             params.apply(name, Raw::Text(value))?;
@@ -121,8 +137,16 @@ mod tests {
 
     #[test]
     fn query_and_json_follow_the_same_rules() {
-        let q = FeedParams::from_query([("max_results", "5"), ("category_filter", "gaming"), ("x", "y")]).unwrap();
-        let j = FeedParams::from_json(&serde_json::json!({"max_results": 5, "category_filter": "Gaming"})).unwrap();
+        let q = FeedParams::from_query([
+            ("max_results", "5"),
+            ("category_filter", "gaming"),
+            ("x", "y"),
+        ])
+        .unwrap();
+        let j = FeedParams::from_json(
+            &serde_json::json!({"max_results": 5, "category_filter": "Gaming"}),
+        )
+        .unwrap();
         assert_eq!(q, j);
         assert_eq!(q.category_id, Some("20"));
         for bad in ["0", "51", "abc", "2.5", ""] {

@@ -39,23 +39,32 @@ pub enum LoginOutcome {
 pub fn user_from_event(event: &Value) -> Result<(UserId, WarmReason), String> {
     if let Some(trigger) = event.get("triggerSource").and_then(Value::as_str) {
         let (attributes, reason) = if trigger.starts_with("PostConfirmation") {
-            let e: CognitoEventUserPoolsPostConfirmation =
-                serde_json::from_value(event.clone()).map_err(|e| format!("not a Cognito PostConfirmation event: {e}"))?;
+            let e: CognitoEventUserPoolsPostConfirmation = serde_json::from_value(event.clone())
+                .map_err(|e| format!("not a Cognito PostConfirmation event: {e}"))?;
             (e.request.user_attributes, WarmReason::FirstSignIn)
         } else {
-            let e: CognitoEventUserPoolsPostAuthentication =
-                serde_json::from_value(event.clone()).map_err(|e| format!("not a Cognito PostAuthentication event: {e}"))?;
+            let e: CognitoEventUserPoolsPostAuthentication = serde_json::from_value(event.clone())
+                .map_err(|e| format!("not a Cognito PostAuthentication event: {e}"))?;
             (e.request.user_attributes, WarmReason::SignIn)
         };
         let sub = attributes
             .get("sub")
             .cloned()
-            .or_else(|| event.get("userName").and_then(Value::as_str).map(str::to_owned))
+            .or_else(|| {
+                event
+                    .get("userName")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
             .ok_or("Cognito event has no sub attribute and no userName")?;
-        return UserId::parse(&sub).map(|u| (u, reason)).map_err(|e| e.to_string());
+        return UserId::parse(&sub)
+            .map(|u| (u, reason))
+            .map_err(|e| e.to_string());
     }
     match event.get("user_id").and_then(Value::as_str) {
-        Some(raw) => UserId::parse(raw).map(|u| (u, WarmReason::SignIn)).map_err(|e| e.to_string()),
+        Some(raw) => UserId::parse(raw)
+            .map(|u| (u, WarmReason::SignIn))
+            .map_err(|e| e.to_string()),
         None => Err("event is neither a Cognito trigger nor {\"user_id\": ...}".into()),
     }
 }
@@ -73,7 +82,9 @@ impl Login {
         // still keeps the work single.
         match tokio::time::timeout(CLAIM_TIMEOUT, self.pool.claim_warm(&user)).await {
             Ok(Ok(false)) => {
-                return LoginOutcome::AlreadyPendingOrFresh { user_id: user.to_string() };
+                return LoginOutcome::AlreadyPendingOrFresh {
+                    user_id: user.to_string(),
+                };
             }
             Ok(Ok(true)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "warm dedupe unavailable; sending anyway"),
@@ -81,11 +92,17 @@ impl Login {
         }
         let request = WarmRequest::new(user.clone(), reason, self.clock.now());
         match self.queue.send(&request, Duration::ZERO).await {
-            Ok(_) => LoginOutcome::Enqueued { user_id: user.to_string() },
+            Ok(_) => LoginOutcome::Enqueued {
+                user_id: user.to_string(),
+            },
             Err(e) => {
                 tracing::error!(error = %e, metric = "warm_enqueue_failed", "could not enqueue the sign-in warm; sign-in continues");
-                let _ = tokio::time::timeout(CLAIM_TIMEOUT, self.pool.release_warm_claim(&user)).await;
-                LoginOutcome::SendFailed { user_id: user.to_string(), error: e.to_string() }
+                let _ =
+                    tokio::time::timeout(CLAIM_TIMEOUT, self.pool.release_warm_claim(&user)).await;
+                LoginOutcome::SendFailed {
+                    user_id: user.to_string(),
+                    error: e.to_string(),
+                }
             }
         }
     }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use redis::AsyncCommands;
 use reco_core::UserId;
 use reco_core::engine::{Engine, EngineError, WarmOutcome};
 use reco_core::messages::{WarmReason, WarmRequest};
 use reco_core::queue::WarmQueue;
 use reco_core::quota::Priority;
 use reco_core::store::{RedisConn, StoreError, keys};
+use redis::AsyncCommands;
 use tokio::sync::Semaphore;
 
 /// Messages of one batch warmed at once; bounded so a batch cannot outrun Redis or the
@@ -36,7 +36,9 @@ pub enum ItemOutcome {
     /// A duplicate of an earlier message in the same batch.
     Duplicate,
     /// Quota is short: re-sent with a delay, the original is done.
-    Deferred { delay_secs: u64 },
+    Deferred {
+        delay_secs: u64,
+    },
     /// Cannot ever succeed: left to the redrive policy (DLQ).
     Poison(String),
     /// May succeed later: SQS retries it.
@@ -91,7 +93,11 @@ impl Warmer {
         for task in tasks {
             outcomes.push(match task {
                 None => None,
-                Some(handle) => Some(handle.await.unwrap_or_else(|e| ItemOutcome::Transient(format!("warm task failed: {e}")))),
+                Some(handle) => {
+                    Some(handle.await.unwrap_or_else(|e| {
+                        ItemOutcome::Transient(format!("warm task failed: {e}"))
+                    }))
+                }
             });
         }
         parsed
@@ -121,8 +127,15 @@ impl Warmer {
         let mut response = SqsBatchResponse::default();
         for (message_id, outcome) in self.run_batch(event).await {
             match &outcome {
-                ItemOutcome::Warmed(w) => tracing::info!(message_id, pool_size = w.pool_size, candidates = w.candidates, "warmed"),
-                ItemOutcome::Transient(why) => tracing::warn!(message_id, %why, "warm failed; SQS will retry"),
+                ItemOutcome::Warmed(w) => tracing::info!(
+                    message_id,
+                    pool_size = w.pool_size,
+                    candidates = w.candidates,
+                    "warmed"
+                ),
+                ItemOutcome::Transient(why) => {
+                    tracing::warn!(message_id, %why, "warm failed; SQS will retry")
+                }
                 other => tracing::info!(message_id, outcome = ?other, "warm message done"),
             }
             if outcome.is_failure() {
@@ -157,9 +170,15 @@ impl Warmer {
         // SQS delays are capped at 15 minutes; a longer wait is a chain of deferrals.
         let delay_secs = retry_after_ms.div_ceil(1000).clamp(1, 900);
         let request = WarmRequest::new(user.clone(), WarmReason::Deferred, self.engine.clock.now());
-        match self.queue.send(&request, Duration::from_secs(delay_secs)).await {
+        match self
+            .queue
+            .send(&request, Duration::from_secs(delay_secs))
+            .await
+        {
             Ok(_) => ItemOutcome::Deferred { delay_secs },
-            Err(e) => ItemOutcome::Transient(format!("quota short and the deferral could not be sent: {e}")),
+            Err(e) => ItemOutcome::Transient(format!(
+                "quota short and the deferral could not be sent: {e}"
+            )),
         }
     }
 
@@ -178,7 +197,11 @@ impl Warmer {
 
     async fn release_lock(&self, user: &UserId, token: &str) -> Result<(), StoreError> {
         let mut conn = self.redis.clone();
-        let _: i64 = redis::Script::new(RELEASE_LOCK).key(keys::warm_lock(user)).arg(token).invoke_async(&mut conn).await?;
+        let _: i64 = redis::Script::new(RELEASE_LOCK)
+            .key(keys::warm_lock(user))
+            .arg(token)
+            .invoke_async(&mut conn)
+            .await?;
         Ok(())
     }
 
@@ -196,6 +219,11 @@ fn transient_reason(e: &EngineError) -> String {
 fn rand_token() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     h.finish()
 }

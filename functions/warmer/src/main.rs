@@ -12,7 +12,11 @@ use reco_warmer::{DEFAULT_CONCURRENCY, Warmer};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let services = exit_on_startup_error(Config::from_env().map_err(Into::into).and_then(|c| Services::build(c, None, true)));
+    let services = exit_on_startup_error(
+        Config::from_env()
+            .map_err(Into::into)
+            .and_then(|c| Services::build(c, None, true)),
+    );
     let queue = exit_on_startup_error(services.warm_queue(Duration::from_secs(5)).await);
     let warmer = Arc::new(Warmer {
         engine: services.engine.clone(),

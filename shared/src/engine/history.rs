@@ -24,7 +24,12 @@ impl HistoryStore {
     }
 
     /// Records `events` (oldest first in the slice) in one atomic round trip.
-    pub async fn record(&self, user: &UserId, events: &[WatchEvent], now_ms: i64) -> Result<(), StoreError> {
+    pub async fn record(
+        &self,
+        user: &UserId,
+        events: &[WatchEvent],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
@@ -32,7 +37,11 @@ impl HistoryStore {
         pipe.atomic();
         let history = keys::history(user);
         for event in events {
-            pipe.lpush(&history, serde_json::to_string(event).expect("watch event serialises")).ignore();
+            pipe.lpush(
+                &history,
+                serde_json::to_string(event).expect("watch event serialises"),
+            )
+            .ignore();
         }
         pipe.ltrim(&history, 0, HISTORY_CAP - 1).ignore();
         let served = keys::served(user);
@@ -48,7 +57,12 @@ impl HistoryStore {
     /// The newest `limit` events, newest first. Unreadable entries are skipped.
     pub async fn recent(&self, user: &UserId, limit: usize) -> Result<Vec<WatchEvent>, StoreError> {
         let mut conn = self.redis.clone();
-        let raw: Vec<String> = conn.lrange(keys::history(user), 0, limit as isize - 1).await?;
-        Ok(raw.iter().filter_map(|r| serde_json::from_str(r).ok()).collect())
+        let raw: Vec<String> = conn
+            .lrange(keys::history(user), 0, limit as isize - 1)
+            .await?;
+        Ok(raw
+            .iter()
+            .filter_map(|r| serde_json::from_str(r).ok())
+            .collect())
     }
 }

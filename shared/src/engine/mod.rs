@@ -95,37 +95,78 @@ impl Engine {
     /// Builds and stores the user's pool. Sources the guard denies are skipped; the warm
     /// fails only when it could build nothing at all for a quota reason (then the caller
     /// defers) or on a real fault.
-    pub async fn warm(&self, user: &UserId, priority: Priority) -> Result<WarmOutcome, EngineError> {
-        let events = self.history.recent(user, history::HISTORY_USED_FOR_RANKING).await?;
+    pub async fn warm(
+        &self,
+        user: &UserId,
+        priority: Priority,
+    ) -> Result<WarmOutcome, EngineError> {
+        let events = self
+            .history
+            .recent(user, history::HISTORY_USED_FOR_RANKING)
+            .await?;
         let watched_ids: Vec<String> = events.iter().map(|e| e.video_id.clone()).collect();
         let mut denied = sources::Denials::default();
 
-        let watched = self.sources.videos(&watched_ids, priority, &mut denied).await?;
+        let watched = self
+            .sources
+            .videos(&watched_ids, priority, &mut denied)
+            .await?;
         let profile = rank::Profile::from_history(&events, &watched);
 
         let mut candidates: HashMap<String, (Video, rank::Origin)> = HashMap::new();
         // 1. Uploads of the channels the user watches most: one unit per channel, shared.
         let channels = profile.top_channels(8);
-        let playlists = self.sources.uploads_playlists(&channels, priority, &mut denied).await?;
+        let playlists = self
+            .sources
+            .uploads_playlists(&channels, priority, &mut denied)
+            .await?;
         let mut upload_ids = Vec::new();
         for playlist in playlists.values() {
-            upload_ids.extend(self.sources.playlist_latest(playlist, priority, &mut denied).await?);
+            upload_ids.extend(
+                self.sources
+                    .playlist_latest(playlist, priority, &mut denied)
+                    .await?,
+            );
         }
-        for video in self.sources.videos(&upload_ids, priority, &mut denied).await? {
+        for video in self
+            .sources
+            .videos(&upload_ids, priority, &mut denied)
+            .await?
+        {
             candidates.insert(video.video_id.clone(), (video, rank::Origin::Channel));
         }
         // 2. Charts of the categories the user watches, and the region's chart.
-        let mut categories: Vec<Option<String>> = profile.top_categories(3).into_iter().map(Some).collect();
+        let mut categories: Vec<Option<String>> =
+            profile.top_categories(3).into_iter().map(Some).collect();
         categories.push(None);
         for category in categories {
-            for video in self.sources.chart(&self.region, category.as_deref(), priority, &mut denied).await? {
-                let origin = if category.is_some() { rank::Origin::CategoryChart } else { rank::Origin::Chart };
-                candidates.entry(video.video_id.clone()).or_insert((video, origin));
+            for video in self
+                .sources
+                .chart(&self.region, category.as_deref(), priority, &mut denied)
+                .await?
+            {
+                let origin = if category.is_some() {
+                    rank::Origin::CategoryChart
+                } else {
+                    rank::Origin::Chart
+                };
+                candidates
+                    .entry(video.video_id.clone())
+                    .or_insert((video, origin));
             }
         }
         // 3. Topic searches, the scarcest resource: only when the cheap sources fall short.
-        let excluded: HashSet<String> = self.pool.served_ids(user).await?.into_iter().chain(watched_ids.iter().cloned()).collect();
-        let fresh = candidates.keys().filter(|id| !excluded.contains(*id)).count();
+        let excluded: HashSet<String> = self
+            .pool
+            .served_ids(user)
+            .await?
+            .into_iter()
+            .chain(watched_ids.iter().cloned())
+            .collect();
+        let fresh = candidates
+            .keys()
+            .filter(|id| !excluded.contains(*id))
+            .count();
         if fresh < POOL_TARGET && !events.is_empty() {
             let mut found_channels: HashMap<String, usize> = HashMap::new();
             for query in profile.topic_queries(2) {
@@ -134,36 +175,57 @@ impl Engine {
                     if !profile.channel_weight.contains_key(&video.channel_id) {
                         *found_channels.entry(video.channel_id.clone()).or_default() += 1;
                     }
-                    candidates.entry(video.video_id.clone()).or_insert((video, rank::Origin::Search));
+                    candidates
+                        .entry(video.video_id.clone())
+                        .or_insert((video, rank::Origin::Search));
                 }
             }
             // 4. Channels the searches surfaced: their uploads are related and cost one
             //    unit each, far cheaper than another search.
             let mut related: Vec<(String, usize)> = found_channels.into_iter().collect();
             related.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            let related: Vec<String> = related.into_iter().take(RELATED_CHANNELS).map(|(c, _)| c).collect();
-            let playlists = self.sources.uploads_playlists(&related, priority, &mut denied).await?;
+            let related: Vec<String> = related
+                .into_iter()
+                .take(RELATED_CHANNELS)
+                .map(|(c, _)| c)
+                .collect();
+            let playlists = self
+                .sources
+                .uploads_playlists(&related, priority, &mut denied)
+                .await?;
             let mut ids = Vec::new();
             for channel in &related {
                 if let Some(playlist) = playlists.get(channel) {
-                    ids.extend(self.sources.playlist_latest(playlist, priority, &mut denied).await?);
+                    ids.extend(
+                        self.sources
+                            .playlist_latest(playlist, priority, &mut denied)
+                            .await?,
+                    );
                 }
             }
             for video in self.sources.videos(&ids, priority, &mut denied).await? {
-                candidates.entry(video.video_id.clone()).or_insert((video, rank::Origin::Search));
+                candidates
+                    .entry(video.video_id.clone())
+                    .or_insert((video, rank::Origin::Search));
             }
         }
         candidates.retain(|id, _| !excluded.contains(id));
         let candidate_count = candidates.len();
-        let ranked = rank::rank(&profile, candidates.into_values().collect(), self.clock.now(), POOL_TARGET, TRENDING_SHARE);
+        let ranked = rank::rank(
+            &profile,
+            candidates.into_values().collect(),
+            self.clock.now(),
+            POOL_TARGET,
+            TRENDING_SHARE,
+        );
 
-        if ranked.is_empty() {
-            if let Some(retry_after_ms) = denied.retry_after_ms {
-                return Err(EngineError::Youtube(YoutubeError::Denied {
-                    retry_after_ms,
-                    limit: denied.limit.unwrap_or(crate::quota::Limit::DailyUnits),
-                }));
-            }
+        if ranked.is_empty()
+            && let Some(retry_after_ms) = denied.retry_after_ms
+        {
+            return Err(EngineError::Youtube(YoutubeError::Denied {
+                retry_after_ms,
+                limit: denied.limit.unwrap_or(crate::quota::Limit::DailyUnits),
+            }));
         }
         self.pool.replace(user, &ranked).await?;
         Ok(WarmOutcome {

@@ -99,44 +99,77 @@ pub struct PoolStore {
 
 impl PoolStore {
     pub fn new(redis: RedisConn, clock: SharedClock, fresh: Duration) -> Self {
-        Self { redis, clock, fresh, take_script: std::sync::Arc::new(redis::Script::new(TAKE_PAGE)) }
+        Self {
+            redis,
+            clock,
+            fresh,
+            take_script: std::sync::Arc::new(redis::Script::new(TAKE_PAGE)),
+        }
     }
 
     fn member(video: &Video) -> String {
-        format!("{}|{}|{}", video.video_id, video.category_id, if video.trending { 't' } else { 'h' })
+        format!(
+            "{}|{}|{}",
+            video.video_id,
+            video.category_id,
+            if video.trending { 't' } else { 'h' }
+        )
     }
 
     /// Replaces the pool with `ranked` (best first) in one atomic transaction.
     pub async fn replace(&self, user: &UserId, ranked: &[Video]) -> Result<(), StoreError> {
-        let (pool, items, meta) = (keys::pool(user), keys::pool_items(user), keys::pool_meta(user));
+        let (pool, items, meta) = (
+            keys::pool(user),
+            keys::pool_items(user),
+            keys::pool_meta(user),
+        );
         let mut pipe = redis::pipe();
         pipe.atomic().del(&pool).ignore().del(&items).ignore();
         if !ranked.is_empty() {
-            let members: Vec<(usize, String)> = ranked.iter().enumerate().map(|(i, v)| (i, Self::member(v))).collect();
+            let members: Vec<(usize, String)> = ranked
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i, Self::member(v)))
+                .collect();
             pipe.zadd_multiple(&pool, &members).ignore();
             let fields: Vec<(String, String)> = ranked
                 .iter()
-                .map(|v| (v.video_id.clone(), serde_json::to_string(v).expect("video serialises")))
+                .map(|v| {
+                    (
+                        v.video_id.clone(),
+                        serde_json::to_string(v).expect("video serialises"),
+                    )
+                })
                 .collect();
             pipe.hset_multiple(&items, &fields).ignore();
         }
-        pipe.hset_multiple(&meta, &[("generated_at", self.clock.now_ms()), ("size", ranked.len() as i64)])
-            .ignore()
-            .expire(&pool, POOL_KEY_TTL_SECS)
-            .ignore()
-            .expire(&items, POOL_KEY_TTL_SECS)
-            .ignore()
-            .expire(&meta, POOL_KEY_TTL_SECS)
-            .ignore()
-            .del(keys::warm_pending(user))
-            .ignore();
+        pipe.hset_multiple(
+            &meta,
+            &[
+                ("generated_at", self.clock.now_ms()),
+                ("size", ranked.len() as i64),
+            ],
+        )
+        .ignore()
+        .expire(&pool, POOL_KEY_TTL_SECS)
+        .ignore()
+        .expire(&items, POOL_KEY_TTL_SECS)
+        .ignore()
+        .expire(&meta, POOL_KEY_TTL_SECS)
+        .ignore()
+        .del(keys::warm_pending(user))
+        .ignore();
         let mut conn = self.redis.clone();
         pipe.query_async::<()>(&mut conn).await?;
         Ok(())
     }
 
     /// Takes the next page of never-served videos: one Redis command.
-    pub async fn take_page(&self, user: &UserId, request: &PageRequest) -> Result<PageResult, StoreError> {
+    pub async fn take_page(
+        &self,
+        user: &UserId,
+        request: &PageRequest,
+    ) -> Result<PageResult, StoreError> {
         let now = self.clock.now_ms();
         let fresh_ms = self.fresh.as_millis() as i64;
         let mut invocation = self.take_script.prepare_invoke();
@@ -186,7 +219,10 @@ impl PoolStore {
         let served = keys::served(user);
         let members: Vec<(i64, &String)> = ids.iter().map(|id| (now, id)).collect();
         let mut pipe = redis::pipe();
-        pipe.zadd_multiple(&served, &members).ignore().expire(&served, SERVED_TTL_SECS).ignore();
+        pipe.zadd_multiple(&served, &members)
+            .ignore()
+            .expire(&served, SERVED_TTL_SECS)
+            .ignore();
         let mut conn = self.redis.clone();
         pipe.query_async::<()>(&mut conn).await?;
         Ok(())

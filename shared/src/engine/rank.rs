@@ -18,8 +18,9 @@ pub enum Origin {
 }
 
 const STOPWORDS: &[&str] = &[
-    "the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are", "my", "your", "how",
-    "what", "this", "that", "it", "at", "by", "from", "vs", "i", "you", "we", "be", "new", "best", "part",
+    "the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are", "my",
+    "your", "how", "what", "this", "that", "it", "at", "by", "from", "vs", "i", "you", "we", "be",
+    "new", "best", "part",
 ];
 
 pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -30,7 +31,9 @@ pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 fn video_terms(video: &Video) -> HashSet<String> {
-    tokens(&video.title).chain(video.tags.iter().flat_map(|t| tokens(t))).collect()
+    tokens(&video.title)
+        .chain(video.tags.iter().flat_map(|t| tokens(t)))
+        .collect()
 }
 
 /// What the history says about the user's interests.
@@ -46,16 +49,27 @@ impl Profile {
     /// Weights each watched video by how long it was watched (capped), so a skim counts
     /// less than a full viewing.
     pub fn from_history(events: &[WatchEvent], watched: &[Video]) -> Self {
-        let by_id: HashMap<&str, &Video> = watched.iter().map(|v| (v.video_id.as_str(), v)).collect();
+        let by_id: HashMap<&str, &Video> =
+            watched.iter().map(|v| (v.video_id.as_str(), v)).collect();
         let mut profile = Profile::default();
         let mut term_docs: HashMap<String, f64> = HashMap::new();
         for (i, event) in events.iter().enumerate() {
-            let Some(video) = by_id.get(event.video_id.as_str()) else { continue };
-            let watch = event.watch_seconds.map_or(1.0, |s| (f64::from(s) / 300.0).clamp(0.2, 1.0));
+            let Some(video) = by_id.get(event.video_id.as_str()) else {
+                continue;
+            };
+            let watch = event
+                .watch_seconds
+                .map_or(1.0, |s| (f64::from(s) / 300.0).clamp(0.2, 1.0));
             let recency = 1.0 / (1.0 + i as f64 / 25.0);
             let w = watch * recency;
-            *profile.channel_weight.entry(video.channel_id.clone()).or_default() += w;
-            *profile.category_weight.entry(video.category_id.clone()).or_default() += w;
+            *profile
+                .channel_weight
+                .entry(video.channel_id.clone())
+                .or_default() += w;
+            *profile
+                .category_weight
+                .entry(video.category_id.clone())
+                .or_default() += w;
             for term in video_terms(video) {
                 *term_docs.entry(term).or_default() += w;
             }
@@ -97,7 +111,11 @@ fn normalise(map: &mut HashMap<String, f64>) {
 fn top(map: &HashMap<String, f64>, n: usize) -> Vec<String> {
     let mut entries: Vec<(&String, &f64)> = map.iter().collect();
     entries.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
-    entries.into_iter().take(n).map(|(k, _)| k.clone()).collect()
+    entries
+        .into_iter()
+        .take(n)
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 struct Scored {
@@ -128,16 +146,31 @@ pub fn rank(
         .into_iter()
         .zip(terms)
         .map(|((mut video, origin), terms)| {
-            let affinity = profile.channel_weight.get(&video.channel_id).copied().unwrap_or(0.0);
-            let category = profile.category_weight.get(&video.category_id).copied().unwrap_or(0.0);
+            let affinity = profile
+                .channel_weight
+                .get(&video.channel_id)
+                .copied()
+                .unwrap_or(0.0);
+            let category = profile
+                .category_weight
+                .get(&video.category_id)
+                .copied()
+                .unwrap_or(0.0);
             let mut similarity = 0.0;
             let mut norm = 0.0;
             for t in &terms {
-                let idf = (n / (1.0 + df.get(t).copied().unwrap_or(0.0))).ln().max(0.0) + 1.0;
+                let idf = (n / (1.0 + df.get(t).copied().unwrap_or(0.0)))
+                    .ln()
+                    .max(0.0)
+                    + 1.0;
                 norm += idf * idf;
                 similarity += profile.term_weight.get(t).copied().unwrap_or(0.0) * idf;
             }
-            let similarity = if norm > 0.0 { similarity / norm.sqrt() } else { 0.0 };
+            let similarity = if norm > 0.0 {
+                similarity / norm.sqrt()
+            } else {
+                0.0
+            };
             let age_days = video
                 .published_at
                 .parse::<Timestamp>()
@@ -145,16 +178,33 @@ pub fn rank(
                 .unwrap_or(365.0);
             let freshness = (-age_days / 30.0).exp();
             let popularity = ((video.view_count as f64) + 1.0).log10() / 8.0;
-            let trending = matches!(origin, Origin::Chart | Origin::CategoryChart) && affinity == 0.0;
-            let score = 3.0 * affinity + 2.0 * similarity.min(1.5) + 1.0 * category + 0.5 * freshness + 0.3 * popularity;
+            let trending =
+                matches!(origin, Origin::Chart | Origin::CategoryChart) && affinity == 0.0;
+            let score = 3.0 * affinity
+                + 2.0 * similarity.min(1.5)
+                + 1.0 * category
+                + 0.5 * freshness
+                + 0.3 * popularity;
             video.trending = trending;
             video.reason = reason(profile, &video, origin, affinity, similarity, &terms);
-            Scored { video, score, trending }
+            Scored {
+                video,
+                score,
+                trending,
+            }
         })
         .collect();
-    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.video.video_id.cmp(&b.video.video_id)));
+    scored.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.video.video_id.cmp(&b.video.video_id))
+    });
 
-    let trending_cap = if profile.is_empty() { limit } else { ((limit as f64) * trending_share).ceil() as usize };
+    let trending_cap = if profile.is_empty() {
+        limit
+    } else {
+        ((limit as f64) * trending_share).ceil() as usize
+    };
     // Greedy MMR: each pick pays for every earlier pick from the same channel.
     let mut picked: Vec<Video> = Vec::with_capacity(limit.min(scored.len()));
     let mut per_channel: HashMap<String, usize> = HashMap::new();
@@ -173,10 +223,10 @@ pub fn rank(
                 best = Some((i, adjusted));
             }
             // Candidates are sorted by raw score: once raw < best, none can beat it.
-            if let Some((_, b)) = best {
-                if s.score < b {
-                    break;
-                }
+            if let Some((_, b)) = best
+                && s.score < b
+            {
+                break;
             }
         }
         let Some((i, _)) = best else { break };
@@ -190,18 +240,24 @@ pub fn rank(
     picked
 }
 
-fn reason(profile: &Profile, video: &Video, origin: Origin, affinity: f64, similarity: f64, terms: &HashSet<String>) -> String {
+fn reason(
+    profile: &Profile,
+    video: &Video,
+    origin: Origin,
+    affinity: f64,
+    similarity: f64,
+    terms: &HashSet<String>,
+) -> String {
     if affinity > 0.0 {
         return format!("from a channel you watch: {}", video.channel_title);
     }
-    if similarity > 0.2 {
-        if let Some(like) = profile
+    if similarity > 0.2
+        && let Some(like) = profile
             .watched
             .iter()
             .max_by_key(|w| video_terms(w).intersection(terms).count())
-        {
-            return format!("like \"{}\"", like.title);
-        }
+    {
+        return format!("like \"{}\"", like.title);
     }
     let category = category_name(&video.category_id).unwrap_or("your region");
     match origin {
@@ -235,14 +291,30 @@ mod tests {
     #[test]
     fn related_videos_outrank_unrelated_and_channels_are_spread() {
         let watched = vec![video("w1", "chess", "Chess opening traps", "20")];
-        let events = vec![WatchEvent { video_id: "w1".into(), watched_at: None, watch_seconds: Some(600) }];
+        let events = vec![WatchEvent {
+            video_id: "w1".into(),
+            watched_at: None,
+            watch_seconds: Some(600),
+        }];
         let profile = Profile::from_history(&events, &watched);
         let mut candidates = vec![(video("u1", "cooking", "Pasta recipe", "26"), Origin::Chart)];
         for i in 0..5 {
-            candidates.push((video(&format!("c{i}"), "chess", "Chess endgame lesson", "20"), Origin::Channel));
+            candidates.push((
+                video(&format!("c{i}"), "chess", "Chess endgame lesson", "20"),
+                Origin::Channel,
+            ));
         }
-        candidates.push((video("s1", "other", "Chess opening repertoire", "20"), Origin::Search));
-        let ranked = rank(&profile, candidates, "2026-11-25T00:00:00Z".parse().unwrap(), 7, 0.2);
+        candidates.push((
+            video("s1", "other", "Chess opening repertoire", "20"),
+            Origin::Search,
+        ));
+        let ranked = rank(
+            &profile,
+            candidates,
+            "2026-11-25T00:00:00Z".parse().unwrap(),
+            7,
+            0.2,
+        );
         assert_eq!(ranked[0].channel_id, "chess");
         assert_eq!(ranked[0].reason, "from a channel you watch: chess title");
         // Diversity: the related other-channel video comes before the fifth chess upload.

@@ -34,7 +34,10 @@ pub struct Denials {
 impl Denials {
     fn note(&mut self, retry_after_ms: u64, limit: Limit) {
         self.count += 1;
-        self.retry_after_ms = Some(self.retry_after_ms.map_or(retry_after_ms, |r| r.min(retry_after_ms)));
+        self.retry_after_ms = Some(
+            self.retry_after_ms
+                .map_or(retry_after_ms, |r| r.min(retry_after_ms)),
+        );
         self.limit.get_or_insert(limit);
     }
 }
@@ -53,10 +56,16 @@ pub struct SourceCache {
 }
 
 /// Turns a guard denial into "skip this source"; everything else stays an error.
-fn skip_denied<T>(result: Result<T, YoutubeError>, denied: &mut Denials) -> Result<Option<T>, EngineError> {
+fn skip_denied<T>(
+    result: Result<T, YoutubeError>,
+    denied: &mut Denials,
+) -> Result<Option<T>, EngineError> {
     match result {
         Ok(v) => Ok(Some(v)),
-        Err(YoutubeError::Denied { retry_after_ms, limit }) => {
+        Err(YoutubeError::Denied {
+            retry_after_ms,
+            limit,
+        }) => {
             denied.note(retry_after_ms, limit);
             Ok(None)
         }
@@ -103,7 +112,11 @@ pub fn video_from_item(item: &VideoItem) -> Option<Video> {
 
 impl SourceCache {
     pub fn new(redis: RedisConn, youtube: Option<YoutubeClient>, clock: SharedClock) -> Self {
-        Self { redis, youtube, clock }
+        Self {
+            redis,
+            youtube,
+            clock,
+        }
     }
 
     fn youtube(&self) -> Result<&YoutubeClient, EngineError> {
@@ -122,8 +135,12 @@ impl SourceCache {
         }
         let mut pipe = redis::pipe();
         for v in videos {
-            pipe.set_ex(keys::video(&v.video_id), serde_json::to_string(v).expect("video serialises"), VIDEO_TTL_SECS)
-                .ignore();
+            pipe.set_ex(
+                keys::video(&v.video_id),
+                serde_json::to_string(v).expect("video serialises"),
+                VIDEO_TTL_SECS,
+            )
+            .ignore();
         }
         let mut conn = self.redis.clone();
         pipe.query_async::<()>(&mut conn).await?;
@@ -132,13 +149,21 @@ impl SourceCache {
 
     /// Details of `ids` (order kept, unknown ids dropped): cache first, then `videos.list`
     /// 50 ids per unit for the rest.
-    pub async fn videos(&self, ids: &[String], priority: Priority, denied: &mut Denials) -> Result<Vec<Video>, EngineError> {
+    pub async fn videos(
+        &self,
+        ids: &[String],
+        priority: Priority,
+        denied: &mut Denials,
+    ) -> Result<Vec<Video>, EngineError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut conn = self.redis.clone();
         let key_list: Vec<String> = ids.iter().map(|id| keys::video(id)).collect();
-        let cached: Vec<Option<String>> = redis::cmd("MGET").arg(&key_list).query_async(&mut conn).await?;
+        let cached: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&key_list)
+            .query_async(&mut conn)
+            .await?;
         let mut found: HashMap<String, Video> = HashMap::new();
         let mut missing = Vec::new();
         for (id, raw) in ids.iter().zip(cached) {
@@ -150,12 +175,13 @@ impl SourceCache {
                 None => {}
             }
         }
-        if !missing.is_empty() {
-            if let Some(items) = skip_denied(self.youtube()?.videos(&missing, priority).await, denied)? {
-                let fetched: Vec<Video> = items.iter().filter_map(video_from_item).collect();
-                self.cache_videos(&fetched).await?;
-                found.extend(fetched.into_iter().map(|v| (v.video_id.clone(), v)));
-            }
+        if !missing.is_empty()
+            && let Some(items) =
+                skip_denied(self.youtube()?.videos(&missing, priority).await, denied)?
+        {
+            let fetched: Vec<Video> = items.iter().filter_map(video_from_item).collect();
+            self.cache_videos(&fetched).await?;
+            found.extend(fetched.into_iter().map(|v| (v.video_id.clone(), v)));
         }
         Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
     }
@@ -172,8 +198,14 @@ impl SourceCache {
             return Ok(out);
         }
         let mut conn = self.redis.clone();
-        let key_list: Vec<String> = channel_ids.iter().map(|c| keys::channel_uploads_playlist(c)).collect();
-        let cached: Vec<Option<String>> = redis::cmd("MGET").arg(&key_list).query_async(&mut conn).await?;
+        let key_list: Vec<String> = channel_ids
+            .iter()
+            .map(|c| keys::channel_uploads_playlist(c))
+            .collect();
+        let cached: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&key_list)
+            .query_async(&mut conn)
+            .await?;
         let mut missing = Vec::new();
         for (channel, playlist) in channel_ids.iter().zip(cached) {
             match playlist {
@@ -183,15 +215,23 @@ impl SourceCache {
                 None => missing.push(channel.clone()),
             }
         }
-        if !missing.is_empty() {
-            if let Some(found) = skip_denied(self.youtube()?.uploads_playlists(&missing, priority).await, denied)? {
-                let mut pipe = redis::pipe();
-                for (channel, playlist) in &found {
-                    pipe.set_ex(keys::channel_uploads_playlist(channel), playlist, CHANNEL_TTL_SECS).ignore();
-                }
-                pipe.query_async::<()>(&mut conn).await?;
-                out.extend(found);
+        if !missing.is_empty()
+            && let Some(found) = skip_denied(
+                self.youtube()?.uploads_playlists(&missing, priority).await,
+                denied,
+            )?
+        {
+            let mut pipe = redis::pipe();
+            for (channel, playlist) in &found {
+                pipe.set_ex(
+                    keys::channel_uploads_playlist(channel),
+                    playlist,
+                    CHANNEL_TTL_SECS,
+                )
+                .ignore();
             }
+            pipe.query_async::<()>(&mut conn).await?;
+            out.extend(found);
         }
         Ok(out)
     }
@@ -203,9 +243,18 @@ impl SourceCache {
     }
 
     async fn store_list(&self, key: &str, ids: Vec<String>) -> Result<Vec<String>, StoreError> {
-        let list = CachedList { at: self.clock.now_ms(), ids };
+        let list = CachedList {
+            at: self.clock.now_ms(),
+            ids,
+        };
         let mut conn = self.redis.clone();
-        let _: () = conn.set_ex(key, serde_json::to_string(&list).expect("list serialises"), LIST_TTL_SECS).await?;
+        let _: () = conn
+            .set_ex(
+                key,
+                serde_json::to_string(&list).expect("list serialises"),
+                LIST_TTL_SECS,
+            )
+            .await?;
         Ok(list.ids)
     }
 
@@ -223,10 +272,10 @@ impl SourceCache {
         Fut: std::future::Future<Output = Result<Vec<String>, YoutubeError>>,
     {
         let cached = self.cached_list(&key).await?;
-        if let Some(c) = &cached {
-            if self.clock.now_ms() - c.at < fresh_ms {
-                return Ok(c.ids.clone());
-            }
+        if let Some(c) = &cached
+            && self.clock.now_ms() - c.at < fresh_ms
+        {
+            return Ok(c.ids.clone());
         }
         match skip_denied(fetch().await, denied)? {
             Some(ids) => Ok(self.store_list(&key, ids).await?),
@@ -234,11 +283,19 @@ impl SourceCache {
         }
     }
 
-    pub async fn playlist_latest(&self, playlist_id: &str, priority: Priority, denied: &mut Denials) -> Result<Vec<String>, EngineError> {
+    pub async fn playlist_latest(
+        &self,
+        playlist_id: &str,
+        priority: Priority,
+        denied: &mut Denials,
+    ) -> Result<Vec<String>, EngineError> {
         let youtube = self.youtube()?;
-        self.list_source(keys::playlist_latest(playlist_id), PLAYLIST_FRESH_MS, denied, || {
-            youtube.playlist_video_ids(playlist_id, priority)
-        })
+        self.list_source(
+            keys::playlist_latest(playlist_id),
+            PLAYLIST_FRESH_MS,
+            denied,
+            || youtube.playlist_video_ids(playlist_id, priority),
+        )
         .await
     }
 
@@ -288,7 +345,10 @@ impl SourceCache {
         if key_list.is_empty() {
             return Ok(Vec::new());
         }
-        let cached: Vec<Option<String>> = redis::cmd("MGET").arg(&key_list).query_async(&mut conn).await?;
+        let cached: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&key_list)
+            .query_async(&mut conn)
+            .await?;
         Ok(cached
             .into_iter()
             .flatten()
@@ -302,7 +362,12 @@ impl SourceCache {
     }
 
     /// Video ids for a topic query, shared by normalised query across all users.
-    pub async fn search(&self, query: &str, priority: Priority, denied: &mut Denials) -> Result<Vec<String>, EngineError> {
+    pub async fn search(
+        &self,
+        query: &str,
+        priority: Priority,
+        denied: &mut Denials,
+    ) -> Result<Vec<String>, EngineError> {
         let normalised = normalise_query(query);
         if normalised.is_empty() {
             return Ok(Vec::new());
@@ -333,7 +398,10 @@ pub fn normalise_query(query: &str) -> String {
 mod tests {
     #[test]
     fn queries_normalise_to_one_cache_entry() {
-        assert_eq!(super::normalise_query("Jazz  Piano!"), super::normalise_query("piano jazz"));
+        assert_eq!(
+            super::normalise_query("Jazz  Piano!"),
+            super::normalise_query("piano jazz")
+        );
         assert_eq!(super::normalise_query("{}*:"), "");
     }
 }

@@ -91,8 +91,14 @@ pub struct Cost {
 }
 
 impl Cost {
-    pub const ONE_UNIT: Cost = Cost { units: 1, searches: 0 };
-    pub const SEARCH: Cost = Cost { units: 0, searches: 1 };
+    pub const ONE_UNIT: Cost = Cost {
+        units: 1,
+        searches: 0,
+    };
+    pub const SEARCH: Cost = Cost {
+        units: 0,
+        searches: 1,
+    };
 
     /// Weight in the per-minute window: Google counts a search call there like a unit.
     pub fn minute_weight(&self) -> u64 {
@@ -137,7 +143,10 @@ impl std::fmt::Display for Limit {
 impl Limit {
     /// Daily limits only reopen at Pacific midnight; callers stop trying until then.
     pub fn is_daily(&self) -> bool {
-        matches!(self, Limit::DailyUnits | Limit::DailySearches | Limit::DailyBreaker)
+        matches!(
+            self,
+            Limit::DailyUnits | Limit::DailySearches | Limit::DailyBreaker
+        )
     }
 
     fn from_code(code: i64) -> Option<Limit> {
@@ -221,7 +230,10 @@ impl QuotaState {
     }
 
     pub fn bucket(&self, name: &str) -> Option<&BucketState> {
-        self.buckets.iter().chain(&self.windows).find(|b| b.name == name)
+        self.buckets
+            .iter()
+            .chain(&self.windows)
+            .find(|b| b.name == name)
     }
 }
 
@@ -253,11 +265,19 @@ pub mod keys {
     }
     /// Every key of a day's check, in the script's KEYS order.
     pub fn all(day: &str) -> [String; 6] {
-        [units(day), searches(day), per_second(), per_minute(), breaker(), backoff()]
+        [
+            units(day),
+            searches(day),
+            per_second(),
+            per_minute(),
+            breaker(),
+            backoff(),
+        ]
     }
 }
 
-static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("guard.lua")));
+static SCRIPT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("guard.lua")));
 
 /// How long a day's counters outlive the day: long enough for any clock skew between
 /// instances around midnight, short enough that Redis does not collect days.
@@ -366,7 +386,10 @@ impl QuotaGuard {
             // Spread the herd: every instance sees the same shared instant.
             retry_after_ms += jitter_ms((retry_after_ms / 10).min(250));
         }
-        Ok(Admission::Denied { retry_after_ms, limit })
+        Ok(Admission::Denied {
+            retry_after_ms,
+            limit,
+        })
     }
 
     /// YouTube said `quotaExceeded`/`dailyLimitExceeded`: whatever the counters say (they
@@ -396,7 +419,10 @@ impl QuotaGuard {
         for key in keys::all(&day) {
             inv.key(key);
         }
-        inv.arg(op).arg(self.clock.now_ms()).arg(until_ms).arg(ttl_ms.max(1));
+        inv.arg(op)
+            .arg(self.clock.now_ms())
+            .arg(until_ms)
+            .arg(ttl_ms.max(1));
         let _stored: i64 = self.run(&inv).await?;
         Ok(())
     }
@@ -431,12 +457,19 @@ impl QuotaGuard {
             name,
             used,
             limit,
-            left: if limit == 0 { u64::MAX } else { limit.saturating_sub(used) },
+            left: if limit == 0 {
+                u64::MAX
+            } else {
+                limit.saturating_sub(used)
+            },
             background_limit: limit,
         };
         Ok(QuotaState {
             day,
-            buckets: vec![daily("units", units, l.daily_units), daily("search", searches, l.daily_searches)],
+            buckets: vec![
+                daily("units", units, l.daily_units),
+                daily("search", searches, l.daily_searches),
+            ],
             breaker_until_ms: (breaker > 0).then_some(breaker),
             backoff_until_ms: (backoff > 0).then_some(backoff),
             windows: vec![
@@ -450,7 +483,10 @@ impl QuotaGuard {
     /// the connection is lazy, and an unreachable Redis must cost a request at most this.
     /// A check that times out may still have been debited in Redis; that spend is lost,
     /// which is the safe side.
-    async fn run<T: redis::FromRedisValue>(&self, inv: &ScriptInvocation<'_>) -> Result<T, QuotaError> {
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        inv: &ScriptInvocation<'_>,
+    ) -> Result<T, QuotaError> {
         let mut conn = self.redis.clone();
         match tokio::time::timeout(self.timeout, inv.invoke_async(&mut conn)).await {
             Ok(result) => result.map_err(QuotaError::Unavailable),

@@ -17,7 +17,11 @@ fn cluster_slot(key: &str) -> u16 {
     for &b in hashed {
         crc ^= u16::from(b) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
         }
     }
     crc % 16384
@@ -26,9 +30,12 @@ fn cluster_slot(key: &str) -> u16 {
 #[test]
 fn cluster_slot_matches_the_redis_spec() {
     // Known values from the Redis Cluster specification / CLUSTER KEYSLOT.
-    assert_eq!(cluster_slot("123456789"), 0x31C3 % 16384);
+    assert_eq!(cluster_slot("123456789"), 0x31C3);
     assert_eq!(cluster_slot("foo"), 12182);
-    assert_eq!(cluster_slot("{user1000}.following"), cluster_slot("{user1000}.followers"));
+    assert_eq!(
+        cluster_slot("{user1000}.following"),
+        cluster_slot("{user1000}.followers")
+    );
 }
 
 #[test]
@@ -63,23 +70,45 @@ fn caps_apply_the_margin_then_the_background_share() {
 
 #[test]
 fn caps_round_down_and_stay_in_range() {
-    let l = QuotaLimits { margin: 0.05, background_share: 0.8, ..QuotaLimits::default() };
+    let l = QuotaLimits {
+        margin: 0.05,
+        background_share: 0.8,
+        ..QuotaLimits::default()
+    };
     // 7 × 0.95 = 6.65 → 6; × 0.8 = 5.32 → 5.
     assert_eq!(l.daily_cap(7, Priority::Interactive), 6);
     assert_eq!(l.daily_cap(7, Priority::Background), 5);
-    let none = QuotaLimits { margin: 0.0, background_share: 1.0, ..QuotaLimits::default() };
+    let none = QuotaLimits {
+        margin: 0.0,
+        background_share: 1.0,
+        ..QuotaLimits::default()
+    };
     assert_eq!(none.daily_cap(500, Priority::Interactive), 500);
     assert_eq!(none.daily_cap(500, Priority::Background), 500);
     assert_eq!(none.daily_cap(0, Priority::Interactive), 0);
     // Out-of-range fractions are clamped, never overspend.
-    let wild = QuotaLimits { margin: -1.0, background_share: 3.0, ..QuotaLimits::default() };
+    let wild = QuotaLimits {
+        margin: -1.0,
+        background_share: 3.0,
+        ..QuotaLimits::default()
+    };
     assert_eq!(wild.daily_cap(100, Priority::Background), 100);
-    let shut = QuotaLimits { margin: 2.0, ..QuotaLimits::default() };
+    let shut = QuotaLimits {
+        margin: 2.0,
+        ..QuotaLimits::default()
+    };
     assert_eq!(shut.daily_cap(100, Priority::Interactive), 0);
     // Binary fractions do not lose a unit: 0.1, 0.3, 0.7 margins on round numbers.
     for (margin, want) in [(0.1, 9_000), (0.3, 7_000), (0.7, 3_000)] {
-        let l = QuotaLimits { margin, ..QuotaLimits::default() };
-        assert_eq!(l.daily_cap(10_000, Priority::Interactive), want, "margin {margin}");
+        let l = QuotaLimits {
+            margin,
+            ..QuotaLimits::default()
+        };
+        assert_eq!(
+            l.daily_cap(10_000, Priority::Interactive),
+            want,
+            "margin {margin}"
+        );
     }
 }
 
@@ -88,8 +117,15 @@ fn background_never_gets_more_than_interactive() {
     for daily in [0u64, 1, 7, 99, 100, 10_000] {
         for share in [0.0, 0.33, 0.8, 1.0] {
             for margin in [0.0, 0.05, 0.5] {
-                let l = QuotaLimits { margin, background_share: share, ..QuotaLimits::default() };
-                assert!(l.daily_cap(daily, Priority::Background) <= l.daily_cap(daily, Priority::Interactive));
+                let l = QuotaLimits {
+                    margin,
+                    background_share: share,
+                    ..QuotaLimits::default()
+                };
+                assert!(
+                    l.daily_cap(daily, Priority::Background)
+                        <= l.daily_cap(daily, Priority::Interactive)
+                );
                 assert!(l.daily_cap(daily, Priority::Interactive) <= daily);
             }
         }
@@ -123,10 +159,18 @@ fn state(units_used: u64, breaker: bool, backoff: bool) -> QuotaState {
                 name: "units",
                 used: units_used,
                 limit: l.units_cap(Priority::Interactive),
-                left: l.units_cap(Priority::Interactive).saturating_sub(units_used),
+                left: l
+                    .units_cap(Priority::Interactive)
+                    .saturating_sub(units_used),
                 background_limit: l.units_cap(Priority::Background),
             },
-            BucketState { name: "search", used: 0, limit: 95, left: 95, background_limit: 76 },
+            BucketState {
+                name: "search",
+                used: 0,
+                limit: 95,
+                left: 95,
+                background_limit: 76,
+            },
         ],
         breaker_until_ms: breaker.then_some(1),
         backoff_until_ms: backoff.then_some(1),
@@ -142,7 +186,10 @@ fn level_reads_breaker_caps_and_backoff() {
     assert_eq!(state(10, false, true).level(), QuotaLevel::Limited);
     assert_eq!(state(9_500, false, false).level(), QuotaLevel::Exhausted);
     assert_eq!(state(10, true, false).level(), QuotaLevel::Exhausted);
-    assert_eq!(serde_json::to_string(&QuotaLevel::Exhausted).unwrap(), "\"exhausted\"");
+    assert_eq!(
+        serde_json::to_string(&QuotaLevel::Exhausted).unwrap(),
+        "\"exhausted\""
+    );
 }
 
 #[test]
@@ -160,5 +207,8 @@ fn the_script_names_every_op_the_guard_sends() {
     for op in ["'admit'", "'state'", "'breaker'", "'backoff'"] {
         assert!(lua.contains(op), "guard.lua lacks {op}");
     }
-    assert!(!lua.contains("'TIME'"), "time must come from ARGV, not Redis TIME");
+    assert!(
+        !lua.contains("'TIME'"),
+        "time must come from ARGV, not Redis TIME"
+    );
 }

@@ -45,8 +45,14 @@ pub enum YoutubeError {
     QuotaExceeded { reason: String },
     #[error("youtube: rate limited ({reason}); shared backoff tripped")]
     RateLimited { reason: String },
-    #[error("youtube: request rejected as a configuration error: HTTP {status} {reason}: {message}")]
-    Config { status: u16, reason: String, message: String },
+    #[error(
+        "youtube: request rejected as a configuration error: HTTP {status} {reason}: {message}"
+    )]
+    Config {
+        status: u16,
+        reason: String,
+        message: String,
+    },
     #[error("youtube: not found: {reason}")]
     NotFound { reason: String },
     #[error("youtube: server error HTTP {status} after {attempts} attempts")]
@@ -54,7 +60,10 @@ pub enum YoutubeError {
     #[error("youtube: transport error after {attempts} attempts: {message}")]
     Transport { message: String, attempts: u32 },
     #[error("youtube: unparseable response from {method}: {message}")]
-    Malformed { method: &'static str, message: String },
+    Malformed {
+        method: &'static str,
+        message: String,
+    },
 }
 
 impl YoutubeError {
@@ -75,13 +84,31 @@ pub struct Method {
     pub cost: Cost,
 }
 
-pub const SEARCH: Method = Method { name: "search.list", path: "search", cost: Cost::SEARCH };
-pub const VIDEOS: Method = Method { name: "videos.list", path: "videos", cost: Cost::ONE_UNIT };
-pub const CHANNELS: Method = Method { name: "channels.list", path: "channels", cost: Cost::ONE_UNIT };
-pub const PLAYLIST_ITEMS: Method =
-    Method { name: "playlistItems.list", path: "playlistItems", cost: Cost::ONE_UNIT };
-pub const VIDEO_CATEGORIES: Method =
-    Method { name: "videoCategories.list", path: "videoCategories", cost: Cost::ONE_UNIT };
+pub const SEARCH: Method = Method {
+    name: "search.list",
+    path: "search",
+    cost: Cost::SEARCH,
+};
+pub const VIDEOS: Method = Method {
+    name: "videos.list",
+    path: "videos",
+    cost: Cost::ONE_UNIT,
+};
+pub const CHANNELS: Method = Method {
+    name: "channels.list",
+    path: "channels",
+    cost: Cost::ONE_UNIT,
+};
+pub const PLAYLIST_ITEMS: Method = Method {
+    name: "playlistItems.list",
+    path: "playlistItems",
+    cost: Cost::ONE_UNIT,
+};
+pub const VIDEO_CATEGORIES: Method = Method {
+    name: "videoCategories.list",
+    path: "videoCategories",
+    cost: Cost::ONE_UNIT,
+};
 
 #[derive(Clone)]
 pub struct YoutubeClient {
@@ -97,7 +124,9 @@ pub struct YoutubeClient {
 
 impl std::fmt::Debug for YoutubeClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("YoutubeClient").field("base_url", &self.base_url).finish_non_exhaustive()
+        f.debug_struct("YoutubeClient")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -119,7 +148,10 @@ impl YoutubeClient {
             .timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(50))
             .build()
-            .map_err(|e| YoutubeError::Transport { message: e.without_url().to_string(), attempts: 0 })?;
+            .map_err(|e| YoutubeError::Transport {
+                message: e.without_url().to_string(),
+                attempts: 0,
+            })?;
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -153,7 +185,10 @@ impl YoutubeClient {
                 Err(e) => {
                     let message = e.without_url().to_string();
                     if attempt >= self.max_attempts {
-                        return Err(YoutubeError::Transport { message, attempts: attempt });
+                        return Err(YoutubeError::Transport {
+                            message,
+                            attempts: attempt,
+                        });
                     }
                     tracing::warn!(method = method.name, attempt, %message, "youtube transport error, retrying");
                     tokio::time::sleep(retry_delay(attempt)).await;
@@ -166,7 +201,10 @@ impl YoutubeClient {
                 Err(e) => {
                     let message = e.without_url().to_string();
                     if attempt >= self.max_attempts {
-                        return Err(YoutubeError::Transport { message, attempts: attempt });
+                        return Err(YoutubeError::Transport {
+                            message,
+                            attempts: attempt,
+                        });
                     }
                     tokio::time::sleep(retry_delay(attempt)).await;
                     continue;
@@ -180,9 +218,17 @@ impl YoutubeClient {
             }
             if status.is_server_error() {
                 if attempt >= self.max_attempts {
-                    return Err(YoutubeError::Server { status: status.as_u16(), attempts: attempt });
+                    return Err(YoutubeError::Server {
+                        status: status.as_u16(),
+                        attempts: attempt,
+                    });
                 }
-                tracing::warn!(method = method.name, attempt, status = status.as_u16(), "youtube server error, retrying");
+                tracing::warn!(
+                    method = method.name,
+                    attempt,
+                    status = status.as_u16(),
+                    "youtube server error, retrying"
+                );
                 tokio::time::sleep(retry_delay(attempt)).await;
                 continue;
             }
@@ -196,11 +242,18 @@ impl YoutubeClient {
         loop {
             match self.guard.admit(method.cost, priority).await? {
                 Admission::Allowed => return Ok(()),
-                Admission::Denied { retry_after_ms, limit } => {
+                Admission::Denied {
+                    retry_after_ms,
+                    limit,
+                } => {
                     let wait = Duration::from_millis(retry_after_ms.max(1));
-                    let short = matches!(limit, Limit::PerSecond | Limit::PerMinute | Limit::Backoff);
+                    let short =
+                        matches!(limit, Limit::PerSecond | Limit::PerMinute | Limit::Backoff);
                     if !short || started.elapsed() + wait > self.max_pacing_wait {
-                        return Err(YoutubeError::Denied { retry_after_ms, limit });
+                        return Err(YoutubeError::Denied {
+                            retry_after_ms,
+                            limit,
+                        });
                     }
                     tokio::time::sleep(wait).await;
                 }
@@ -208,7 +261,12 @@ impl YoutubeClient {
         }
     }
 
-    async fn classify_error(&self, method: Method, status: StatusCode, body: &[u8]) -> YoutubeError {
+    async fn classify_error(
+        &self,
+        method: Method,
+        status: StatusCode,
+        body: &[u8],
+    ) -> YoutubeError {
         let parsed: Option<ErrorEnvelope> = serde_json::from_slice(body).ok();
         let (reason, message) = parsed
             .as_ref()
@@ -227,23 +285,41 @@ impl YoutubeClient {
                 if let Err(e) = self.guard.trip_backoff(self.backoff_on_rate_limit).await {
                     tracing::error!(error = %e, "could not trip the backoff");
                 }
-                YoutubeError::RateLimited { reason: if reason.is_empty() { "HTTP 429".into() } else { reason } }
+                YoutubeError::RateLimited {
+                    reason: if reason.is_empty() {
+                        "HTTP 429".into()
+                    } else {
+                        reason
+                    },
+                }
             }
             (404, _) => YoutubeError::NotFound { reason },
             (code, _) => {
                 tracing::error!(method = method.name, status = code, %reason, "youtube rejected the request; not retrying");
-                YoutubeError::Config { status: code, reason, message }
+                YoutubeError::Config {
+                    status: code,
+                    reason,
+                    message,
+                }
             }
         }
     }
 
     /// Details of up to any number of videos, 50 ids (one unit) per call.
-    pub async fn videos(&self, ids: &[String], priority: Priority) -> Result<Vec<VideoItem>, YoutubeError> {
+    pub async fn videos(
+        &self,
+        ids: &[String],
+        priority: Priority,
+    ) -> Result<Vec<VideoItem>, YoutubeError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(50) {
             let joined = chunk.join(",");
             let page: ListResponse<VideoItem> = self
-                .call(VIDEOS, &[("part", VIDEO_PARTS), ("id", &joined), ("maxResults", "50")], priority)
+                .call(
+                    VIDEOS,
+                    &[("part", VIDEO_PARTS), ("id", &joined), ("maxResults", "50")],
+                    priority,
+                )
                 .await?;
             out.extend(page.items);
         }
@@ -280,7 +356,15 @@ impl YoutubeClient {
         for chunk in channel_ids.chunks(50) {
             let joined = chunk.join(",");
             let page: ListResponse<ChannelItem> = self
-                .call(CHANNELS, &[("part", "contentDetails"), ("id", &joined), ("maxResults", "50")], priority)
+                .call(
+                    CHANNELS,
+                    &[
+                        ("part", "contentDetails"),
+                        ("id", &joined),
+                        ("maxResults", "50"),
+                    ],
+                    priority,
+                )
                 .await?;
             out.extend(page.items.into_iter().filter_map(|c| {
                 let uploads = c.content_details?.related_playlists?.uploads?;
@@ -291,32 +375,65 @@ impl YoutubeClient {
     }
 
     /// The latest video ids of a playlist (one page of up to 50): one unit.
-    pub async fn playlist_video_ids(&self, playlist_id: &str, priority: Priority) -> Result<Vec<String>, YoutubeError> {
+    pub async fn playlist_video_ids(
+        &self,
+        playlist_id: &str,
+        priority: Priority,
+    ) -> Result<Vec<String>, YoutubeError> {
         let page: ListResponse<PlaylistItem> = self
             .call(
                 PLAYLIST_ITEMS,
-                &[("part", "contentDetails"), ("playlistId", playlist_id), ("maxResults", "50")],
+                &[
+                    ("part", "contentDetails"),
+                    ("playlistId", playlist_id),
+                    ("maxResults", "50"),
+                ],
                 priority,
             )
             .await?;
-        Ok(page.items.into_iter().filter_map(|i| i.video_id()).collect())
+        Ok(page
+            .items
+            .into_iter()
+            .filter_map(|i| i.video_id())
+            .collect())
     }
 
     /// Video ids matching a topic query: one call of the scarce search bucket.
-    pub async fn search_video_ids(&self, query: &str, priority: Priority) -> Result<Vec<String>, YoutubeError> {
+    pub async fn search_video_ids(
+        &self,
+        query: &str,
+        priority: Priority,
+    ) -> Result<Vec<String>, YoutubeError> {
         let page: ListResponse<SearchResult> = self
             .call(
                 SEARCH,
-                &[("part", "snippet"), ("q", query), ("type", "video"), ("maxResults", "50")],
+                &[
+                    ("part", "snippet"),
+                    ("q", query),
+                    ("type", "video"),
+                    ("maxResults", "50"),
+                ],
                 priority,
             )
             .await?;
-        Ok(page.items.into_iter().filter_map(|r| r.id.video_id).collect())
+        Ok(page
+            .items
+            .into_iter()
+            .filter_map(|r| r.id.video_id)
+            .collect())
     }
 
-    pub async fn video_categories(&self, region: &str, priority: Priority) -> Result<Vec<CategoryItem>, YoutubeError> {
+    pub async fn video_categories(
+        &self,
+        region: &str,
+        priority: Priority,
+    ) -> Result<Vec<CategoryItem>, YoutubeError> {
         let page: ListResponse<CategoryItem> = self
-            .call(VIDEO_CATEGORIES, &[("part", "snippet"), ("regionCode", region)], priority)
+            .call(
+                VIDEO_CATEGORIES,
+                &[("part", "snippet"), ("regionCode", region)],
+                priority,
+            )
             .await?;
         Ok(page.items)
     }

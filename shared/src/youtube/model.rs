@@ -188,7 +188,12 @@ impl PlaylistItem {
                 return Some(id.clone());
             }
         }
-        self.snippet.as_ref()?.resource_id.as_ref()?.video_id.clone()
+        self.snippet
+            .as_ref()?
+            .resource_id
+            .as_ref()?
+            .video_id
+            .clone()
     }
 }
 

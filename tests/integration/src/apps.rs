@@ -28,8 +28,13 @@ impl Apps {
     pub async fn build(env: &TestEnv, clock: Option<SharedClock>, auth: AuthMode) -> Self {
         let services = Services::build(env.config(), clock, true).expect("services");
         let endpoint = env.sqs.endpoint();
-        let queue_client = reco_core::queue::sqs_client_with(Some(&endpoint), Some(Duration::from_secs(1))).await;
-        let queue = reco_core::queue::WarmQueue::new(queue_client, env.queue_url.clone(), Duration::from_secs(1));
+        let queue_client =
+            reco_core::queue::sqs_client_with(Some(&endpoint), Some(Duration::from_secs(1))).await;
+        let queue = reco_core::queue::WarmQueue::new(
+            queue_client,
+            env.queue_url.clone(),
+            Duration::from_secs(1),
+        );
         let api = Api {
             engine: services.engine.clone(),
             guard: services.guard.clone(),
@@ -44,14 +49,29 @@ impl Apps {
             lock_ttl: services.config.prefetch_lock_ttl,
             concurrency: DEFAULT_CONCURRENCY,
         });
-        let login = Login { pool: services.engine.pool.clone(), queue, clock: services.clock.clone() };
-        Self { services, api, warmer, login }
+        let login = Login {
+            pool: services.engine.pool.clone(),
+            queue,
+            clock: services.clock.clone(),
+        };
+        Self {
+            services,
+            api,
+            warmer,
+            login,
+        }
     }
 }
 
 /// An API Gateway HTTP API (payload 2.0) request, with the JWT authorizer's claims when
 /// `sub` is given, parsed by lambda_http exactly as in Lambda.
-pub fn api_request(method: &str, path: &str, query: &[(&str, &str)], body: Option<&str>, sub: Option<&str>) -> Request {
+pub fn api_request(
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<&str>,
+    sub: Option<&str>,
+) -> Request {
     let raw_query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut event = json!({
         "version": "2.0",
@@ -67,11 +87,15 @@ pub fn api_request(method: &str, path: &str, query: &[(&str, &str)], body: Optio
         "isBase64Encoded": false
     });
     if !query.is_empty() {
-        let map: serde_json::Map<String, Value> = query.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let map: serde_json::Map<String, Value> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
         event["queryStringParameters"] = Value::Object(map);
     }
     if let Some(sub) = sub {
-        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": {"sub": sub}, "scopes": null}});
+        event["requestContext"]["authorizer"] =
+            json!({"jwt": {"claims": {"sub": sub}, "scopes": null}});
     }
     if let Some(body) = body {
         event["body"] = json!(body);
@@ -79,7 +103,9 @@ pub fn api_request(method: &str, path: &str, query: &[(&str, &str)], body: Optio
     }
     let mut ctx = lambda_http::Context::default();
     ctx.request_id = format!("req-{}", std::process::id());
-    lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway v2 event").with_lambda_context(ctx)
+    lambda_http::request::from_str(&event.to_string())
+        .expect("valid API Gateway v2 event")
+        .with_lambda_context(ctx)
 }
 
 /// Status and JSON body of a handler response.
@@ -89,12 +115,16 @@ pub fn response_json(response: &lambda_http::Response<Body>) -> (u16, Value) {
         Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
         _ => String::new(),
     };
-    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("response body is not JSON ({e}): {text:?}"));
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("response body is not JSON ({e}): {text:?}"));
     (response.status().as_u16(), value)
 }
 
 /// SQS messages as the Lambda event source mapping hands them to a function.
-pub fn sqs_event_from_messages(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> SqsEvent {
+pub fn sqs_event_from_messages(
+    messages: &[aws_sdk_sqs::types::Message],
+    queue_arn: &str,
+) -> SqsEvent {
     let records = messages
         .iter()
         .map(|m| {
@@ -109,7 +139,11 @@ pub fn sqs_event_from_messages(messages: &[aws_sdk_sqs::types::Message], queue_a
             record.attributes = m
                 .attributes
                 .as_ref()
-                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                        .collect()
+                })
                 .unwrap_or_default();
             record
         })

@@ -6,6 +6,7 @@
 //! failure naming the set-up command, never a skipped test.
 
 pub mod apps;
+pub mod local;
 pub mod scenario;
 pub mod services;
 

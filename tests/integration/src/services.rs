@@ -7,7 +7,10 @@ pub use fake_youtube::{FakeConfig, FakeYoutube};
 
 /// The repository root (two levels above this crate).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 /// A free loopback port. The tiny race between closing and the child binding is retried
@@ -74,10 +77,20 @@ impl RedisServer {
         let bin = find_binary("redis-server", &[]);
         for _attempt in 0..5 {
             let port = free_port();
-            let dir = std::env::temp_dir().join(format!("reco-redis-{port}-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("reco-redis-{port}-{}", std::process::id()));
             std::fs::create_dir_all(&dir).expect("redis temp dir");
             let mut child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
                 .args(["--dir", dir.to_str().unwrap()])
                 .args(extra)
                 .stdout(Stdio::null())
@@ -115,7 +128,16 @@ impl RedisServer {
         self.kill();
         let bin = find_binary("redis-server", &[]);
         let mut child = Command::new(&bin)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .args(["--dir", self.dir.to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -175,7 +197,12 @@ impl MotoSqs {
 
     /// Creates `name` with a DLQ `name-dlq` and a redrive policy after `max_receives`.
     /// Returns (queue url, dlq url).
-    pub async fn create_queue_with_dlq(&self, name: &str, max_receives: u32, visibility_secs: u32) -> (String, String) {
+    pub async fn create_queue_with_dlq(
+        &self,
+        name: &str,
+        max_receives: u32,
+        visibility_secs: u32,
+    ) -> (String, String) {
         use aws_sdk_sqs::types::QueueAttributeName;
         let sqs = self.client().await;
         let dlq_url = sqs
@@ -196,12 +223,17 @@ impl MotoSqs {
             .attributes
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
             .expect("dlq arn");
-        let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}).to_string();
+        let redrive =
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})
+                .to_string();
         let url = sqs
             .create_queue()
             .queue_name(name)
             .attributes(QueueAttributeName::RedrivePolicy, redrive)
-            .attributes(QueueAttributeName::VisibilityTimeout, visibility_secs.to_string())
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility_secs.to_string(),
+            )
             .send()
             .await
             .expect("create queue")
@@ -248,7 +280,13 @@ impl TestEnv {
         let sqs = MotoSqs::start();
         let fake = start_fake(fake_config);
         let (queue_url, dlq_url) = sqs.create_queue_with_dlq("reco-warm", 3, 30).await;
-        Self { redis, sqs, fake, queue_url, dlq_url }
+        Self {
+            redis,
+            sqs,
+            fake,
+            queue_url,
+            dlq_url,
+        }
     }
 
     /// Environment lookup the functions' `Config::from_lookup` reads, pointing at these

@@ -13,13 +13,21 @@ use serde_json::Value;
 const USER: &str = "8f1e2d3c-0000-4000-8000-123456789abc";
 
 fn cognito_event() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/cognito-post-authentication.json"))
-        .expect("events/cognito-post-authentication.json");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/cognito-post-authentication.json"
+    ))
+    .expect("events/cognito-post-authentication.json");
     serde_json::from_str(&text).unwrap()
 }
 
 fn ids(body: &Value) -> Vec<String> {
-    body["videos"].as_array().unwrap().iter().map(|v| v["video_id"].as_str().unwrap().to_owned()).collect()
+    body["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["video_id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +39,13 @@ async fn sign_in_warms_and_every_refresh_shows_new_videos() {
     // The user's watch history, through the API with their own JWT.
     let response = apps
         .api
-        .handle(api_request("POST", &format!("/api/v1/video/history/{USER}"), &[], Some(&history.body()), Some(USER)))
+        .handle(api_request(
+            "POST",
+            &format!("/api/v1/video/history/{USER}"),
+            &[],
+            Some(&history.body()),
+            Some(USER),
+        ))
         .await;
     let (status, body) = response_json(&response);
     assert_eq!(status, 202, "{body}");
@@ -52,9 +66,15 @@ async fn sign_in_warms_and_every_refresh_shows_new_videos() {
         reco_warmer::ItemOutcome::Warmed(w) => assert!(w.pool_size >= 200, "pool too small: {w:?}"),
         other => panic!("warm did not build a pool: {other:?}"),
     }
-    assert!(env.fake.counters().units_used > units_before, "the warm must have called YouTube");
+    assert!(
+        env.fake.counters().units_used > units_before,
+        "the warm must have called YouTube"
+    );
     let mut redis = env.redis.client().get_connection().unwrap();
-    let pool_size: usize = redis::cmd("ZCARD").arg(format!("reco:{{u:{USER}}}:pool")).query(&mut redis).unwrap();
+    let pool_size: usize = redis::cmd("ZCARD")
+        .arg(format!("reco:{{u:{USER}}}:pool"))
+        .query(&mut redis)
+        .unwrap();
     assert!(pool_size >= 200);
 
     // Refreshes: full pages, nothing repeated, nothing watched, related to the history.
@@ -63,7 +83,16 @@ async fn sign_in_warms_and_every_refresh_shows_new_videos() {
     let mut related = 0;
     for refresh in 0..3 {
         let path = format!("/api/v1/video/recommendations/{USER}");
-        let response = apps.api.handle(api_request("GET", &path, &[("max_results", "20")], None, Some(USER))).await;
+        let response = apps
+            .api
+            .handle(api_request(
+                "GET",
+                &path,
+                &[("max_results", "20")],
+                None,
+                Some(USER),
+            ))
+            .await;
         let (status, body) = response_json(&response);
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["success"], true);
@@ -77,5 +106,9 @@ async fn sign_in_warms_and_every_refresh_shows_new_videos() {
             }
         }
     }
-    assert!(related * 100 >= seen.len() * 80, "only {related} of {} related", seen.len());
+    assert!(
+        related * 100 >= seen.len() * 80,
+        "only {related} of {} related",
+        seen.len()
+    );
 }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite against real services (redis-server, moto_server, the fake YouTube),
+# plus the format and lint gates. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+
+echo "[test] cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "[test] cargo clippy (warnings are errors)" >&2
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "[test] building every target once" >&2
+cargo build --workspace --all-targets --quiet
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast --failure-output final
+else
+  cargo test --workspace --no-fail-fast
+fi

@@ -1,1 +1,0 @@
-//! The recommendation engine (in progress).
