@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 
+echo "[test] cfn-lint template.yaml" >&2
+.venv/bin/cfn-lint template.yaml
 echo "[test] cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "[test] cargo clippy (warnings are errors)" >&2

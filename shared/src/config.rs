@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::engine::supabase::SupabaseConfig;
 use crate::quota::QuotaLimits;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -39,6 +40,8 @@ pub struct Config {
     pub prefetch_lock_ttl: Duration,
     pub auth_mode: AuthMode,
     pub region_code: String,
+    /// `HISTORY_SOURCE`: `redis` (default) or `supabase` with its `SUPABASE_*` settings.
+    pub supabase: Option<SupabaseConfig>,
 }
 
 impl std::fmt::Debug for Config {
@@ -57,6 +60,7 @@ impl std::fmt::Debug for Config {
             .field("prefetch_lock_ttl", &self.prefetch_lock_ttl)
             .field("auth_mode", &self.auth_mode)
             .field("region_code", &self.region_code)
+            .field("supabase", &self.supabase)
             .finish_non_exhaustive()
     }
 }
@@ -127,7 +131,34 @@ impl Config {
                 reason: "must be an http:// or https:// URL".into(),
             });
         }
+        let supabase = match get("HISTORY_SOURCE").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("redis") => None,
+            Some("supabase") => {
+                let required = |name: &'static str| get(name).ok_or(ConfigError::Missing { name });
+                let url = required("SUPABASE_URL")?.trim_end_matches('/').to_owned();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::Invalid { name: "SUPABASE_URL", reason: "must be an http(s) URL".into() });
+                }
+                let column = |name: &'static str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
+                Some(SupabaseConfig {
+                    url,
+                    service_key: required("SUPABASE_SERVICE_KEY")?,
+                    table: column("SUPABASE_HISTORY_TABLE", "watch_history"),
+                    user_column: column("SUPABASE_USER_COLUMN", "user_id"),
+                    video_column: column("SUPABASE_VIDEO_COLUMN", "video_id"),
+                    watched_at_column: column("SUPABASE_WATCHED_AT_COLUMN", "watched_at"),
+                    watch_seconds_column: get("SUPABASE_WATCH_SECONDS_COLUMN"),
+                })
+            }
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "HISTORY_SOURCE",
+                    reason: format!("expected redis or supabase, got {other:?}"),
+                });
+            }
+        };
         Ok(Self {
+            supabase,
             redis_url,
             redis_cluster: parse_or(&get, "REDIS_CLUSTER", false)?,
             warm_queue_url: get("WARM_QUEUE_URL"),

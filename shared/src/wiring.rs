@@ -53,13 +53,18 @@ impl Services {
         } else {
             None
         };
-        let engine = Engine::new(
+        let mut engine = Engine::new(
             redis.clone(),
             youtube,
             clock.clone(),
             config.region_code.clone(),
             config.recommendation_cache_ttl,
         );
+        if let Some(supabase) = &config.supabase {
+            engine.history_source = crate::engine::HistorySource::Supabase(
+                crate::engine::supabase::SupabaseHistory::new(supabase.clone()),
+            );
+        }
         Ok(Self {
             config,
             clock,

@@ -1,13 +1,11 @@
 //! Sign-in → warm request. Whatever happens here, the sign-in completes: the handler
-//! always returns the event it was given, and every call it makes is bounded.
+//! always returns the event it was given, and all of its work is bounded by
+//! [`SIGN_IN_DEADLINE`].
 
 use std::time::Duration;
 
 use serde_json::Value;
 
-use aws_lambda_events::cognito::{
-    CognitoEventUserPoolsPostAuthentication, CognitoEventUserPoolsPostConfirmation,
-};
 use reco_core::UserId;
 use reco_core::clock::SharedClock;
 use reco_core::engine::PoolStore;
@@ -18,6 +16,10 @@ use reco_core::queue::WarmQueue;
 pub const CLAIM_TIMEOUT: Duration = Duration::from_millis(300);
 /// The most a sign-in waits on SQS.
 pub const SEND_TIMEOUT: Duration = Duration::from_millis(1000);
+/// The most the whole handler spends, whatever is slow (Redis, SQS or both): Cognito
+/// waits for the trigger, and the sign-in must not feel it. Claim, send and the release
+/// after a failed send each have their own bound; this one caps their sum.
+pub const SIGN_IN_DEADLINE: Duration = Duration::from_millis(1200);
 
 pub struct Login {
     pub pool: PoolStore,
@@ -32,32 +34,35 @@ pub enum LoginOutcome {
     AlreadyPendingOrFresh { user_id: String },
     SendFailed { user_id: String, error: String },
     NoUser { why: String },
+    /// The deadline passed (Redis and SQS both slow); nothing is known to be queued.
+    TimedOut,
 }
 
 /// Extracts the user and why they are being warmed from a Cognito trigger event or a
 /// plain `{"user_id": "..."}` invocation.
+///
+/// Cognito events are read field by field rather than through `aws_lambda_events`'
+/// typed structs: those require fields Cognito leaves out (`request.newDeviceUsed`,
+/// `callerContext`, `response`) and reject trigger sources they do not list, and a
+/// sign-in hook must not stop warming because an optional field went missing. Only the
+/// user matters here: `request.userAttributes.sub`, else `userName`.
 pub fn user_from_event(event: &Value) -> Result<(UserId, WarmReason), String> {
     if let Some(trigger) = event.get("triggerSource").and_then(Value::as_str) {
-        let (attributes, reason) = if trigger.starts_with("PostConfirmation") {
-            let e: CognitoEventUserPoolsPostConfirmation = serde_json::from_value(event.clone())
-                .map_err(|e| format!("not a Cognito PostConfirmation event: {e}"))?;
-            (e.request.user_attributes, WarmReason::FirstSignIn)
+        let reason = if trigger == "PostConfirmation_ConfirmSignUp" {
+            WarmReason::FirstSignIn
         } else {
-            let e: CognitoEventUserPoolsPostAuthentication = serde_json::from_value(event.clone())
-                .map_err(|e| format!("not a Cognito PostAuthentication event: {e}"))?;
-            (e.request.user_attributes, WarmReason::SignIn)
+            WarmReason::SignIn
         };
-        let sub = attributes
-            .get("sub")
-            .cloned()
-            .or_else(|| {
-                event
-                    .get("userName")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .ok_or("Cognito event has no sub attribute and no userName")?;
-        return UserId::parse(&sub)
+        let sub = event
+            .get("request")
+            .and_then(|r| r.get("userAttributes"))
+            .and_then(|a| a.get("sub"))
+            .and_then(Value::as_str)
+            .or_else(|| event.get("userName").and_then(Value::as_str))
+            .ok_or_else(|| {
+                format!("Cognito {trigger} event has no request.userAttributes.sub and no userName")
+            })?;
+        return UserId::parse(sub)
             .map(|u| (u, reason))
             .map_err(|e| e.to_string());
     }
@@ -69,8 +74,13 @@ pub fn user_from_event(event: &Value) -> Result<(UserId, WarmReason), String> {
     }
 }
 
+/// Kept back from the send so a failed send can still release the dedupe flag in time.
+const RELEASE_RESERVE: Duration = Duration::from_millis(100);
+
 impl Login {
     pub async fn on_sign_in(&self, event: &Value) -> LoginOutcome {
+        let deadline = tokio::time::Instant::now() + SIGN_IN_DEADLINE;
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
         let (user, reason) = match user_from_event(event) {
             Ok(found) => found,
             Err(why) => {
@@ -80,7 +90,7 @@ impl Login {
         };
         // Dedupe in Redis; if Redis is slow or down, send anyway: the warmer's lock
         // still keeps the work single.
-        match tokio::time::timeout(CLAIM_TIMEOUT, self.pool.claim_warm(&user)).await {
+        match tokio::time::timeout(CLAIM_TIMEOUT.min(left()), self.pool.claim_warm(&user)).await {
             Ok(Ok(false)) => {
                 return LoginOutcome::AlreadyPendingOrFresh {
                     user_id: user.to_string(),
@@ -91,26 +101,55 @@ impl Login {
             Err(_) => tracing::warn!("warm dedupe timed out; sending anyway"),
         }
         let request = WarmRequest::new(user.clone(), reason, self.clock.now());
-        match self.queue.send(&request, Duration::ZERO).await {
+        // The queue bounds its own send (no retries, about a second); the deadline may
+        // shorten that when Redis already used part of the budget.
+        let send_budget = SEND_TIMEOUT.min(left().saturating_sub(RELEASE_RESERVE));
+        let sent = match tokio::time::timeout(
+            send_budget,
+            self.queue.send(&request, Duration::ZERO),
+        )
+        .await
+        {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("sqs send did not finish within {send_budget:?}")),
+        };
+        match sent {
             Ok(_) => LoginOutcome::Enqueued {
                 user_id: user.to_string(),
             },
-            Err(e) => {
-                tracing::error!(error = %e, metric = "warm_enqueue_failed", "could not enqueue the sign-in warm; sign-in continues");
-                let _ =
-                    tokio::time::timeout(CLAIM_TIMEOUT, self.pool.release_warm_claim(&user)).await;
+            Err(error) => {
+                tracing::error!(%error, metric = "warm_enqueue_failed", "could not enqueue the sign-in warm; sign-in continues");
+                // Let the next sign-in (or feed request) try again rather than wait out
+                // the pending flag's TTL.
+                let _ = tokio::time::timeout(
+                    CLAIM_TIMEOUT.min(left()),
+                    self.pool.release_warm_claim(&user),
+                )
+                .await;
                 LoginOutcome::SendFailed {
                     user_id: user.to_string(),
-                    error: e.to_string(),
+                    error,
                 }
             }
         }
     }
 
-    /// The Lambda handler: returns the event unchanged, always.
+    /// The Lambda handler: returns the event unchanged, always, within
+    /// [`SIGN_IN_DEADLINE`] (plus scheduling slack).
     pub async fn handle(&self, event: Value) -> Value {
-        let outcome = self.on_sign_in(&event).await;
-        tracing::info!(outcome = ?outcome_kind(&outcome), "sign-in handled");
+        let outcome = tokio::time::timeout(
+            SIGN_IN_DEADLINE + Duration::from_millis(50),
+            self.on_sign_in(&event),
+        )
+        .await
+        .unwrap_or(LoginOutcome::TimedOut);
+        match &outcome {
+            LoginOutcome::TimedOut => tracing::error!(
+                metric = "warm_enqueue_failed",
+                "sign-in warm ran out of time; sign-in continues"
+            ),
+            other => tracing::info!(outcome = outcome_kind(other), "sign-in handled"),
+        }
         event
     }
 }
@@ -121,6 +160,7 @@ fn outcome_kind(outcome: &LoginOutcome) -> &'static str {
         LoginOutcome::AlreadyPendingOrFresh { .. } => "skipped",
         LoginOutcome::SendFailed { .. } => "send_failed",
         LoginOutcome::NoUser { .. } => "no_user",
+        LoginOutcome::TimedOut => "timed_out",
     }
 }
 
@@ -151,5 +191,53 @@ mod tests {
         assert_eq!(user.as_str(), "bob");
         assert!(user_from_event(&serde_json::json!({"user_id": "a:b"})).is_err());
         assert!(user_from_event(&serde_json::json!({"hello": 1})).is_err());
+    }
+
+    #[test]
+    fn parses_minimal_cognito_payloads_and_trigger_variants() {
+        // Nothing but the trigger and the user: no callerContext, no response, no
+        // newDeviceUsed, no version.
+        let bare = serde_json::json!({
+            "triggerSource": "PostAuthentication_Authentication",
+            "request": {"userAttributes": {"sub": "u-1"}}
+        });
+        assert_eq!(
+            user_from_event(&bare).unwrap(),
+            (UserId::parse("u-1").unwrap(), WarmReason::SignIn)
+        );
+        let confirm = serde_json::json!({
+            "triggerSource": "PostConfirmation_ConfirmSignUp",
+            "userName": "ignored-when-sub-present",
+            "request": {"userAttributes": {"sub": "u-2"}}
+        });
+        assert_eq!(
+            user_from_event(&confirm).unwrap().1,
+            WarmReason::FirstSignIn
+        );
+        // A password reset confirmation is not a first sign-in.
+        let reset = serde_json::json!({
+            "triggerSource": "PostConfirmation_ConfirmForgotPassword",
+            "request": {"userAttributes": {"sub": "u-3"}}
+        });
+        assert_eq!(user_from_event(&reset).unwrap().1, WarmReason::SignIn);
+        // No sub: the user name stands in; neither: a clear error, no panic.
+        let by_name = serde_json::json!({
+            "triggerSource": "PostAuthentication_Authentication",
+            "userName": "carol",
+            "request": {"userAttributes": null}
+        });
+        assert_eq!(user_from_event(&by_name).unwrap().0.as_str(), "carol");
+        let nobody = serde_json::json!({"triggerSource": "PostAuthentication_Authentication"});
+        assert!(user_from_event(&nobody).unwrap_err().contains("no request.userAttributes.sub"));
+        // The shipped sample events parse.
+        for (file, reason) in [
+            ("cognito-post-authentication.json", WarmReason::SignIn),
+            ("cognito-post-confirmation.json", WarmReason::FirstSignIn),
+        ] {
+            let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+            let event: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            assert_eq!(user_from_event(&event).unwrap().1, reason, "{file}");
+        }
     }
 }

@@ -7,7 +7,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use reco_core::config::Config;
 use reco_core::wiring::{Services, exit_on_startup_error};
-use reco_warmer::{DEFAULT_CONCURRENCY, Warmer};
+use reco_warmer::Warmer;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -18,13 +18,7 @@ async fn main() -> Result<(), Error> {
             .and_then(|c| Services::build(c, None, true)),
     );
     let queue = exit_on_startup_error(services.warm_queue(Duration::from_secs(5)).await);
-    let warmer = Arc::new(Warmer {
-        engine: services.engine.clone(),
-        redis: services.redis.clone(),
-        queue,
-        lock_ttl: services.config.prefetch_lock_ttl,
-        concurrency: DEFAULT_CONCURRENCY,
-    });
+    let warmer = Arc::new(Warmer::new(&services, queue));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let warmer = warmer.clone();
         async move { Ok::<_, Error>(warmer.handle(event.payload).await) }

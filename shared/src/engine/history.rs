@@ -8,6 +8,26 @@ use redis::AsyncCommands;
 use crate::domain::{UserId, WatchEvent};
 use crate::store::{RedisConn, StoreError, keys};
 
+/// Where a warm reads the watch history from (`HISTORY_SOURCE`).
+#[derive(Clone, Debug)]
+pub enum HistorySource {
+    /// Written by `POST /api/v1/video/history/{user_id}`.
+    Redis(HistoryStore),
+    /// The product's own user store.
+    Supabase(super::supabase::SupabaseHistory),
+}
+
+impl HistorySource {
+    pub async fn recent(&self, user: &UserId, limit: usize) -> Result<Vec<WatchEvent>, super::EngineError> {
+        match self {
+            HistorySource::Redis(store) => Ok(store.recent(user, limit).await?),
+            HistorySource::Supabase(supabase) => {
+                supabase.recent(user, limit).await.map_err(|e| super::EngineError::History(e.to_string()))
+            }
+        }
+    }
+}
+
 /// The most watch events kept per user.
 pub const HISTORY_CAP: isize = 500;
 /// How many recent events the ranker looks at.

@@ -5,6 +5,7 @@ pub mod history;
 pub mod pool;
 pub mod rank;
 pub mod sources;
+pub mod supabase;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -15,7 +16,7 @@ use crate::quota::Priority;
 use crate::store::{RedisConn, StoreError};
 use crate::youtube::{YoutubeClient, YoutubeError};
 
-pub use history::HistoryStore;
+pub use history::{HistorySource, HistoryStore};
 pub use pool::{PageRequest, PageResult, PoolStore};
 pub use sources::SourceCache;
 
@@ -24,7 +25,7 @@ pub const POOL_TARGET: usize = 240;
 /// How many of the pool may come from charts rather than the user's interests.
 pub const TRENDING_SHARE: f64 = 0.1;
 /// Channels found through searches whose uploads join the candidates.
-pub const RELATED_CHANNELS: usize = 8;
+pub const RELATED_CHANNELS: usize = 24;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -68,7 +69,10 @@ pub struct WarmOutcome {
 pub struct Engine {
     pub redis: RedisConn,
     pub sources: SourceCache,
+    /// Where POST /history writes.
     pub history: HistoryStore,
+    /// Where a warm reads the history from (Redis unless configured otherwise).
+    pub history_source: HistorySource,
     pub pool: PoolStore,
     pub clock: SharedClock,
     pub region: String,
@@ -85,6 +89,7 @@ impl Engine {
         Self {
             sources: SourceCache::new(redis.clone(), youtube, clock.clone()),
             history: HistoryStore::new(redis.clone()),
+            history_source: HistorySource::Redis(HistoryStore::new(redis.clone())),
             pool: PoolStore::new(redis.clone(), clock.clone(), pool_ttl),
             redis,
             clock,
@@ -101,7 +106,7 @@ impl Engine {
         priority: Priority,
     ) -> Result<WarmOutcome, EngineError> {
         let events = self
-            .history
+            .history_source
             .recent(user, history::HISTORY_USED_FOR_RANKING)
             .await?;
         let watched_ids: Vec<String> = events.iter().map(|e| e.video_id.clone()).collect();
@@ -169,7 +174,7 @@ impl Engine {
             .count();
         if fresh < POOL_TARGET && !events.is_empty() {
             let mut found_channels: HashMap<String, usize> = HashMap::new();
-            for query in profile.topic_queries(2) {
+            for query in profile.topic_queries(3) {
                 let ids = self.sources.search(&query, priority, &mut denied).await?;
                 for video in self.sources.videos(&ids, priority, &mut denied).await? {
                     if !profile.channel_weight.contains_key(&video.channel_id) {

@@ -11,7 +11,7 @@ use reco_core::clock::SharedClock;
 use reco_core::config::AuthMode;
 use reco_core::wiring::Services;
 use reco_login::Login;
-use reco_warmer::{DEFAULT_CONCURRENCY, Warmer};
+use reco_warmer::Warmer;
 use serde_json::{Value, json};
 
 use crate::services::TestEnv;
@@ -26,7 +26,17 @@ pub struct Apps {
 impl Apps {
     /// Builds the handlers exactly as the functions' `main`s do, on `env`'s services.
     pub async fn build(env: &TestEnv, clock: Option<SharedClock>, auth: AuthMode) -> Self {
-        let services = Services::build(env.config(), clock, true).expect("services");
+        Self::build_with(env, env.config(), clock, auth).await
+    }
+
+    /// As [`Apps::build`], with a config of the caller's (see [`config_with`]).
+    pub async fn build_with(
+        env: &TestEnv,
+        config: reco_core::config::Config,
+        clock: Option<SharedClock>,
+        auth: AuthMode,
+    ) -> Self {
+        let services = Services::build(config, clock, true).expect("services");
         let endpoint = env.sqs.endpoint();
         let queue_client =
             reco_core::queue::sqs_client_with(Some(&endpoint), Some(Duration::from_secs(1))).await;
@@ -42,13 +52,7 @@ impl Apps {
             queue: Some(queue.clone()),
             auth,
         };
-        let warmer = Arc::new(Warmer {
-            engine: services.engine.clone(),
-            redis: services.redis.clone(),
-            queue: queue.clone(),
-            lock_ttl: services.config.prefetch_lock_ttl,
-            concurrency: DEFAULT_CONCURRENCY,
-        });
+        let warmer = Arc::new(Warmer::new(&services, queue.clone()));
         let login = Login {
             pool: services.engine.pool.clone(),
             queue,
@@ -61,6 +65,20 @@ impl Apps {
             login,
         }
     }
+}
+
+/// `env`'s config with some variables set or replaced (`YOUTUBE_DAILY_UNITS`, ...), read
+/// through `Config::from_lookup` like the functions read their environment.
+pub fn config_with(env: &TestEnv, overrides: &[(&str, &str)]) -> reco_core::config::Config {
+    let mut vars = env.env();
+    for (name, value) in overrides {
+        vars.retain(|(k, _)| k != name);
+        vars.push((name.to_string(), value.to_string()));
+    }
+    reco_core::config::Config::from_lookup(|name| {
+        vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+    .expect("test config with overrides")
 }
 
 /// An API Gateway HTTP API (payload 2.0) request, with the JWT authorizer's claims when

@@ -7,6 +7,7 @@
 
 pub mod apps;
 pub mod local;
+pub mod postgrest;
 pub mod scenario;
 pub mod services;
 

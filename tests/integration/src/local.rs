@@ -72,3 +72,119 @@ pub async fn poll_and_invoke(
     }
     Ok((messages.len(), failed.len()))
 }
+
+/// `cargo lambda watch` from the project's `.venv`, serving every function of the
+/// workspace on a loopback port, in its own process group (killed on drop). Used by the
+/// demo and the end-to-end test.
+pub struct LambdaWatch {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl LambdaWatch {
+    /// Starts `cargo lambda watch --ignore-changes` on a free port with `env_file`, its
+    /// output going to `log`. A missing `cargo-lambda` is an error naming the set-up command.
+    pub fn start(env_file: &std::path::Path, log: &std::path::Path) -> Result<Self, String> {
+        use std::os::unix::process::CommandExt;
+        use std::process::{Command, Stdio};
+
+        let root = crate::services::repo_root();
+        let venv_bin = root.join(".venv/bin");
+        let cargo_lambda = venv_bin.join("cargo-lambda");
+        if !cargo_lambda.is_file() {
+            return Err(format!(
+                "`cargo-lambda` was not found at {}: run scripts/setup.sh (the README's test command runs it)",
+                cargo_lambda.display()
+            ));
+        }
+        let port = crate::services::free_port();
+        let log_file = std::fs::File::create(log)
+            .map_err(|e| format!("could not create {}: {e}", log.display()))?;
+        let child = Command::new(&cargo_lambda)
+            .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P"])
+            .arg(port.to_string())
+            .arg("--env-file")
+            .arg(env_file)
+            .current_dir(&root)
+            // zig (for cargo-lambda) lives in the venv too.
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    venv_bin.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log_file))
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("could not start {}: {e}", cargo_lambda.display()))?;
+        Ok(Self { child, port })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The Lambda invoke API base: `{base}/2015-03-31/functions`.
+    pub fn invoke_base(&self) -> String {
+        format!("{}/2015-03-31/functions", self.base_url())
+    }
+
+    /// A function URL path served by watch: `{base}/lambda-url/{function}{path}`.
+    pub fn function_url(&self, function: &str, path: &str) -> String {
+        format!("{}/lambda-url/{function}{path}", self.base_url())
+    }
+
+    /// Waits until `url` answers 2xx (the first request compiles the function), up to
+    /// `limit`; fails early if watch itself exits.
+    pub async fn wait_ready(
+        &mut self,
+        http: &reqwest::Client,
+        url: &str,
+        limit: std::time::Duration,
+    ) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Ok(r) = http.get(url).timeout(limit).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("cargo lambda watch exited: {status}"));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("{url} did not answer within {limit:?}"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+}
+
+impl Drop for LambdaWatch {
+    fn drop(&mut self) {
+        // watch spawns cargo and the function processes: end the whole group.
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(format!("-{}", self.child.id()))
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The environment file for the functions under watch: local Redis, SQS and YouTube,
+/// `AUTH_MODE=none`. Values here override `[workspace.metadata.lambda.env]`.
+pub fn local_env_text(
+    redis_url: &str,
+    queue_url: &str,
+    sqs_endpoint: &str,
+    youtube_base_url: &str,
+    youtube_key: &str,
+) -> String {
+    format!(
+        "REDIS_URL={redis_url}\nWARM_QUEUE_URL={queue_url}\nAWS_ENDPOINT_URL_SQS={sqs_endpoint}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=local\nAWS_SECRET_ACCESS_KEY=local\nYOUTUBE_API_BASE_URL={youtube_base_url}\nYOUTUBE_API_KEY={youtube_key}\nAUTH_MODE=none\nAWS_LAMBDA_LOG_FORMAT=json\nRUST_LOG=warn\n"
+    )
+}

@@ -157,6 +157,49 @@ impl Drop for RedisServer {
     }
 }
 
+/// `redis-cli MONITOR` on a server: the commands clients sent (commands run inside a
+/// script are left out, so one EVALSHA counts once).
+pub struct RedisMonitor {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl RedisMonitor {
+    pub fn start(server: &RedisServer) -> Self {
+        let bin = find_binary("redis-cli", &[]);
+        let mut child = Command::new(bin)
+            .args(["-p", &server.port.to_string(), "monitor"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-cli monitor");
+        // MONITOR answers "OK" once it is attached.
+        use std::io::BufRead;
+        let stdout = child.stdout.take().expect("monitor stdout");
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut first = String::new();
+        reader.read_line(&mut first).expect("monitor attached");
+        assert_eq!(first.trim(), "OK", "redis-cli monitor said {first:?}");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines: rx }
+    }
+
+    /// Stops monitoring and returns the client commands seen.
+    pub fn stop(mut self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.lines.try_iter().filter(|l| !l.contains(" lua]")).collect()
+    }
+}
+
 /// `moto_server` from the project's `.venv`: a real SQS API on loopback.
 pub struct MotoSqs {
     child: Child,

@@ -363,7 +363,7 @@ fn admissions_match_a_model_and_never_exceed_a_window_or_bucket() {
     let redis = RedisServer::start();
     let rt = rt();
     let mut runner = TestRunner::new(PropConfig {
-        cases: 40,
+        cases: 64,
         failure_persistence: None,
         ..PropConfig::default()
     });

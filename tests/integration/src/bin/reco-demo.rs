@@ -4,8 +4,6 @@
 //! three refreshes are printed: no video repeats. Then the quota spent.
 
 use std::collections::HashSet;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -13,9 +11,9 @@ use std::time::{Duration, Instant};
 use reco_core::clock::SystemClock;
 use reco_core::quota::QuotaGuard;
 use reco_core::store::RedisConn;
-use reco_tests::local::poll_and_invoke;
+use reco_tests::local::{LambdaWatch, local_env_text, poll_and_invoke};
 use reco_tests::scenario::history_in_topic;
-use reco_tests::services::{FakeConfig, free_port, repo_root};
+use reco_tests::services::{FakeConfig, repo_root};
 use reco_tests::{MotoSqs, RedisServer, start_fake};
 use serde_json::Value;
 
@@ -23,19 +21,6 @@ const USER: &str = "8f1e2d3c-0000-4000-8000-123456789abc";
 
 /// Well-known public videos used as the history when talking to the real API.
 const REAL_HISTORY: &[&str] = &["dQw4w9WgXcQ", "9bZkp7q19f0", "kJQP7kiw5Fk", "JGwWNGJdvx8"];
-
-struct Watch(Child);
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(format!("-{}", self.0.id()))
-            .status();
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn step(text: &str) {
     println!("\n== {text}");
@@ -86,58 +71,32 @@ async fn run() -> Result<(), String> {
     let env_dir = root.join(".local");
     std::fs::create_dir_all(&env_dir).map_err(|e| e.to_string())?;
     let env_file = env_dir.join("demo.env");
-    let env_text = format!(
-        "REDIS_URL={}\nWARM_QUEUE_URL={queue_url}\nAWS_ENDPOINT_URL_SQS={}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=local\nAWS_SECRET_ACCESS_KEY=local\nYOUTUBE_API_BASE_URL={base_url}\nYOUTUBE_API_KEY={key}\nAUTH_MODE=none\nAWS_LAMBDA_LOG_FORMAT=json\nRUST_LOG=warn\n",
-        redis.url(),
-        sqs.endpoint()
+    let env_text = local_env_text(
+        &redis.url(),
+        &queue_url,
+        &sqs.endpoint(),
+        &base_url,
+        &key,
     );
     std::fs::write(&env_file, env_text).map_err(|e| e.to_string())?;
 
     step("starting the three functions under `cargo lambda watch`");
-    let port = free_port();
-    let cargo_lambda = root.join(".venv/bin/cargo-lambda");
-    let child = Command::new(&cargo_lambda)
-        .args([
-            "lambda",
-            "watch",
-            "--ignore-changes",
-            "-A",
-            "127.0.0.1",
-            "-P",
-            &port.to_string(),
-        ])
-        .arg("--env-file")
-        .arg(&env_file)
-        .current_dir(&root)
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                root.join(".venv/bin").display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(env_dir.join("watch.log")).map_err(|e| e.to_string())?,
-        ))
-        .process_group(0)
-        .spawn()
-        .map_err(|e| {
-            format!(
-                "could not start {}: {e} (run scripts/setup.sh)",
-                cargo_lambda.display()
-            )
-        })?;
-    let _watch = Watch(child);
+    let mut watch = LambdaWatch::start(&env_file, &env_dir.join("watch.log"))?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()
         .map_err(|e| e.to_string())?;
-    let base = format!("http://127.0.0.1:{port}");
-    let invoke = format!("{base}/2015-03-31/functions");
+    let base = watch.base_url();
+    let invoke = watch.invoke_base();
     let feed_url = format!("{base}/lambda-url/reco-api/api/v1/video/recommendations/{USER}");
-    wait_for_http(&http, &format!("{base}/lambda-url/reco-api/api/v1/health")).await?;
+    watch
+        .wait_ready(
+            &http,
+            &watch.function_url("reco-api", "/api/v1/health"),
+            Duration::from_secs(900),
+        )
+        .await
+        .map_err(|e| format!("{e}; see .local/watch.log"))?;
     println!("cargo lambda watch on {base} (log: .local/watch.log)");
 
     // The local SQS event source mapping: long-polls the queue, invokes the warmer.
@@ -312,21 +271,4 @@ async fn run() -> Result<(), String> {
         return Err(format!("expected 30 distinct videos, got {}", seen.len()));
     }
     Ok(())
-}
-
-async fn wait_for_http(http: &reqwest::Client, url: &str) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(900);
-    loop {
-        if let Ok(r) = http.get(url).timeout(Duration::from_secs(600)).send().await
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "{url} did not answer within 900 s; see .local/watch.log"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
