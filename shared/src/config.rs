@@ -131,15 +131,24 @@ impl Config {
                 reason: "must be an http:// or https:// URL".into(),
             });
         }
-        let supabase = match get("HISTORY_SOURCE").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let supabase = match get("HISTORY_SOURCE")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("redis") => None,
             Some("supabase") => {
                 let required = |name: &'static str| get(name).ok_or(ConfigError::Missing { name });
                 let url = required("SUPABASE_URL")?.trim_end_matches('/').to_owned();
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(ConfigError::Invalid { name: "SUPABASE_URL", reason: "must be an http(s) URL".into() });
+                    return Err(ConfigError::Invalid {
+                        name: "SUPABASE_URL",
+                        reason: "must be an http(s) URL".into(),
+                    });
                 }
-                let column = |name: &'static str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
+                let column = |name: &'static str, default: &str| {
+                    get(name).unwrap_or_else(|| default.to_owned())
+                };
                 Some(SupabaseConfig {
                     url,
                     service_key: required("SUPABASE_SERVICE_KEY")?,

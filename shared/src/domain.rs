@@ -143,6 +143,16 @@ pub fn category_name(id: &str) -> Option<&'static str> {
 /// A category id from an id or a name in any case (`gaming`, `Science & Technology`,
 /// `science-technology`).
 pub fn resolve_category(input: &str) -> Option<&'static str> {
+    let input = input.trim();
+    // Names may be written with any case, spaces, '&', '-', '_' or '/'; anything else
+    // (wildcards, braces, control characters) is not a category.
+    if input.is_empty()
+        || !input
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " &-_/".contains(c))
+    {
+        return None;
+    }
     let squash = |s: &str| {
         s.chars()
             .filter(|c| c.is_ascii_alphanumeric())
@@ -150,12 +160,9 @@ pub fn resolve_category(input: &str) -> Option<&'static str> {
             .to_ascii_lowercase()
     };
     let wanted = squash(input);
-    if wanted.is_empty() {
-        return None;
-    }
     CATEGORIES
         .iter()
-        .find(|(id, name)| *id == input.trim() || squash(name) == wanted)
+        .find(|(id, name)| *id == input || squash(name) == wanted)
         .map(|(id, _)| *id)
 }
 
@@ -171,5 +178,16 @@ mod tests {
             assert!(UserId::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(UserId::parse(&"x".repeat(129)), Err(InvalidUserId::TooLong));
+    }
+
+    #[test]
+    fn categories_resolve_by_id_or_name_in_any_case() {
+        assert_eq!(resolve_category("20"), Some("20"));
+        assert_eq!(resolve_category("GAMING"), Some("20"));
+        assert_eq!(resolve_category("science & technology"), Some("28"));
+        assert_eq!(resolve_category("Science-Technology"), Some("28"));
+        for bad in ["gaming*", "0", "999", "knitting", "", "{u:x}", "\0"] {
+            assert_eq!(resolve_category(bad), None, "{bad:?}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod params;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lambda_http::request::RequestContext;
@@ -37,6 +38,24 @@ pub struct Api {
     pub redis: RedisConn,
     pub queue: Option<WarmQueue>,
     pub auth: AuthMode,
+    /// Each user's last good page, served (marked degraded) while Redis is unreachable.
+    pub last_good: LastGoodPages,
+}
+
+/// A bounded in-process cache of the last page served per user. A warm Lambda instance
+/// keeps it across invocations, so a Redis outage degrades feeds instead of failing them.
+#[derive(Clone)]
+pub struct LastGoodPages(moka::sync::Cache<String, Arc<Vec<reco_core::Video>>>);
+
+impl Default for LastGoodPages {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
+        )
+    }
 }
 
 enum Route {
@@ -320,9 +339,13 @@ impl Api {
             category_id: params.category_id.map(str::to_owned),
             include_trending: params.include_trending,
         };
-        let page = self
+        let page = match self
             .with_redis(self.engine.pool.take_page(user, &request))
-            .await?;
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => return self.degraded(user, params, request_id, e),
+        };
         let (videos, cache_status) = match &page.generated_at_ms {
             None => {
                 // No pool yet: the region's chart from the shared cache, at once.
@@ -355,6 +378,11 @@ impl Api {
             Some(_) => (page.videos.clone(), "hit"),
         };
         let refresh_queued = self.maybe_enqueue(user, &page, cache_status).await;
+        if !videos.is_empty() {
+            self.last_good
+                .0
+                .insert(user.to_string(), Arc::new(videos.clone()));
+        }
         let now = self.engine.clock.now();
         let body = json!({
             "success": true,
@@ -372,6 +400,38 @@ impl Api {
             }
         });
         Ok((json_response(200, body), Some(cache_status)))
+    }
+
+    /// Redis is unreachable: the user's last good page if this instance has one, else the
+    /// 503 that `error` carries.
+    fn degraded(
+        &self,
+        user: &UserId,
+        params: &FeedParams,
+        request_id: &str,
+        error: ApiError,
+    ) -> Result<(Response<Body>, Option<&'static str>), ApiError> {
+        let Some(videos) = self.last_good.0.get(user.as_str()) else {
+            return Err(error);
+        };
+        let videos: Vec<_> = videos.iter().take(params.max_results).cloned().collect();
+        let body = json!({
+            "success": true,
+            "user_id": user.as_str(),
+            "count": videos.len(),
+            "videos": videos,
+            "meta": {
+                "cache_status": "stale",
+                "degraded": "store_unavailable",
+                "generated_at": null,
+                "served_at": self.engine.clock.now().to_string(),
+                "pool_remaining": 0,
+                "refresh_queued": false,
+                "quota_state": QuotaLevel::Ok,
+                "request_id": request_id,
+            }
+        });
+        Ok((json_response(200, body), Some("stale")))
     }
 
     async fn maybe_enqueue(&self, user: &UserId, page: &PageResult, cache_status: &str) -> bool {

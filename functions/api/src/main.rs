@@ -23,6 +23,7 @@ async fn main() -> Result<(), Error> {
         redis: services.redis.clone(),
         queue: Some(queue),
         auth: services.config.auth_mode,
+        last_good: Default::default(),
     });
     lambda_http::run(service_fn(move |req: Request| {
         let api = api.clone();

@@ -75,7 +75,7 @@ fn category(raw: Raw) -> Result<Option<&'static str>, ApiError> {
         Raw::Json(Value::Null) => return Ok(None),
         Raw::Json(_) => String::new(),
     };
-    if text.trim().is_empty() && matches!(raw, Raw::Text(_)) {
+    if text.is_empty() && matches!(raw, Raw::Text(_)) {
         return Ok(None);
     }
     resolve_category(&text).map(Some).ok_or_else(|| {

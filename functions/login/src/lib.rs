@@ -30,10 +30,19 @@ pub struct Login {
 /// What the handler decided, for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginOutcome {
-    Enqueued { user_id: String },
-    AlreadyPendingOrFresh { user_id: String },
-    SendFailed { user_id: String, error: String },
-    NoUser { why: String },
+    Enqueued {
+        user_id: String,
+    },
+    AlreadyPendingOrFresh {
+        user_id: String,
+    },
+    SendFailed {
+        user_id: String,
+        error: String,
+    },
+    NoUser {
+        why: String,
+    },
     /// The deadline passed (Redis and SQS both slow); nothing is known to be queued.
     TimedOut,
 }
@@ -228,7 +237,11 @@ mod tests {
         });
         assert_eq!(user_from_event(&by_name).unwrap().0.as_str(), "carol");
         let nobody = serde_json::json!({"triggerSource": "PostAuthentication_Authentication"});
-        assert!(user_from_event(&nobody).unwrap_err().contains("no request.userAttributes.sub"));
+        assert!(
+            user_from_event(&nobody)
+                .unwrap_err()
+                .contains("no request.userAttributes.sub")
+        );
         // The shipped sample events parse.
         for (file, reason) in [
             ("cognito-post-authentication.json", WarmReason::SignIn),

@@ -26,6 +26,10 @@ use tokio::sync::Semaphore;
 /// Messages of one batch warmed at once; bounded so a batch cannot outrun Redis or the
 /// guard's per-second smoothing.
 pub const DEFAULT_CONCURRENCY: usize = 4;
+/// A pool built while quota was denied counts as done from this size up (about five
+/// refreshes' worth): smaller, it is kept and served, and the warm is deferred for the
+/// rest. A nearly full pool is not worth a second build the next day.
+pub const SHORT_POOL: usize = POOL_TARGET / 2;
 /// SQS refuses a `DelaySeconds` above 15 minutes; a longer wait is a chain of deferrals.
 pub const SQS_MAX_DELAY: Duration = Duration::from_secs(900);
 
@@ -225,7 +229,7 @@ impl Warmer {
                 // Quota cut the pool short: keep what was built (it serves meanwhile)
                 // and come back for the rest when the guard says quota is there again.
                 match outcome.retry_after_ms {
-                    Some(retry_after_ms) if outcome.pool_size < POOL_TARGET => {
+                    Some(retry_after_ms) if outcome.pool_size < SHORT_POOL => {
                         self.defer(user, retry_after_ms, outcome.pool_size).await
                     }
                     _ => ItemOutcome::Warmed(outcome),

@@ -18,12 +18,17 @@ pub enum HistorySource {
 }
 
 impl HistorySource {
-    pub async fn recent(&self, user: &UserId, limit: usize) -> Result<Vec<WatchEvent>, super::EngineError> {
+    pub async fn recent(
+        &self,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<WatchEvent>, super::EngineError> {
         match self {
             HistorySource::Redis(store) => Ok(store.recent(user, limit).await?),
-            HistorySource::Supabase(supabase) => {
-                supabase.recent(user, limit).await.map_err(|e| super::EngineError::History(e.to_string()))
-            }
+            HistorySource::Supabase(supabase) => supabase
+                .recent(user, limit)
+                .await
+                .map_err(|e| super::EngineError::History(e.to_string())),
         }
     }
 }

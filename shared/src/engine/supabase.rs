@@ -208,7 +208,10 @@ fn transport_message(e: reqwest::Error) -> String {
 fn error_message(body: &[u8]) -> String {
     if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
         let field = |name: &str| map.get(name).and_then(Value::as_str).map(str::to_owned);
-        if let Some(message) = field("message").or_else(|| field("msg")).or_else(|| field("error")) {
+        if let Some(message) = field("message")
+            .or_else(|| field("msg"))
+            .or_else(|| field("error"))
+        {
             return match field("code") {
                 Some(code) => format!("{message} ({code})"),
                 None => message,
@@ -307,10 +310,7 @@ fn normalise_offset(text: &str) -> String {
     let Some(time_start) = text.find('T') else {
         return text.to_owned();
     };
-    let Some(sign_at) = text[time_start..]
-        .rfind(['+', '-'])
-        .map(|i| i + time_start)
-    else {
+    let Some(sign_at) = text[time_start..].rfind(['+', '-']).map(|i| i + time_start) else {
         return text.to_owned();
     };
     let (head, offset) = text.split_at(sign_at);
@@ -388,7 +388,10 @@ mod tests {
             parse_timestamp(&json!("2026-11-25 10:00:00.123456+00")),
             Some("2026-11-25T10:00:00.123456Z".parse().unwrap())
         );
-        assert_eq!(parse_timestamp(&json!(1_795_600_800)), Some(jiff::Timestamp::from_second(1_795_600_800).unwrap()));
+        assert_eq!(
+            parse_timestamp(&json!(1_795_600_800)),
+            Some(jiff::Timestamp::from_second(1_795_600_800).unwrap())
+        );
         assert_eq!(parse_timestamp(&json!("yesterday")), None);
         assert_eq!(parse_timestamp(&Value::Null), None);
     }
@@ -406,7 +409,10 @@ mod tests {
         ];
         let events = parse_rows(&config(), &rows);
         let ids: Vec<_> = events.iter().map(|e| e.video_id.as_str()).collect();
-        assert_eq!(ids, ["dQw4w9WgXcQ", "aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc"]);
+        assert_eq!(
+            ids,
+            ["dQw4w9WgXcQ", "aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc"]
+        );
         assert_eq!(events[0].watch_seconds, Some(212));
         assert!(events[0].watched_at.is_some());
         assert_eq!(events[1].watch_seconds, None);
@@ -423,13 +429,19 @@ mod tests {
         assert_eq!(
             history.query(&user, 50),
             vec![
-                ("select".to_owned(), "video_id,watched_at,seconds".to_owned()),
+                (
+                    "select".to_owned(),
+                    "video_id,watched_at,seconds".to_owned()
+                ),
                 ("user_id".to_owned(), "eq.a+b@example.com".to_owned()),
                 ("order".to_owned(), "watched_at.desc.nullslast".to_owned()),
                 ("limit".to_owned(), "50".to_owned()),
             ]
         );
-        assert_eq!(history.endpoint(), "http://127.0.0.1:1/rest/v1/watch_history");
+        assert_eq!(
+            history.endpoint(),
+            "http://127.0.0.1:1/rest/v1/watch_history"
+        );
     }
 
     #[test]
@@ -438,9 +450,15 @@ mod tests {
             error_message(br#"{"code":"42P01","message":"relation \"public.x\" does not exist","details":null,"hint":null}"#),
             "relation \"public.x\" does not exist (42P01)"
         );
-        assert_eq!(error_message(b"<html>bad gateway</html>"), "<html>bad gateway</html>");
+        assert_eq!(
+            error_message(b"<html>bad gateway</html>"),
+            "<html>bad gateway</html>"
+        );
         assert_eq!(error_message(b""), "empty body");
-        assert_eq!(scrub_secret("key service-secret leaked", "service-secret"), "key <redacted> leaked");
+        assert_eq!(
+            scrub_secret("key service-secret leaked", "service-secret"),
+            "key <redacted> leaked"
+        );
         assert!(!format!("{:?}", SupabaseHistory::new(config())).contains("service-secret"));
     }
 

@@ -51,6 +51,7 @@ impl Apps {
             redis: services.redis.clone(),
             queue: Some(queue.clone()),
             auth,
+            last_good: Default::default(),
         };
         let warmer = Arc::new(Warmer::new(&services, queue.clone()));
         let login = Login {
@@ -90,7 +91,27 @@ pub fn api_request(
     body: Option<&str>,
     sub: Option<&str>,
 ) -> Request {
-    let raw_query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    api_request_with(
+        method,
+        path,
+        query,
+        body.map(|b| (b, "application/json")),
+        sub,
+    )
+}
+
+/// As [`api_request`], with the body's content type given.
+pub fn api_request_with(
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+    sub: Option<&str>,
+) -> Request {
+    let raw_query: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
     let mut event = json!({
         "version": "2.0",
         "routeKey": "$default",
@@ -115,9 +136,9 @@ pub fn api_request(
         event["requestContext"]["authorizer"] =
             json!({"jwt": {"claims": {"sub": sub}, "scopes": null}});
     }
-    if let Some(body) = body {
+    if let Some((body, content_type)) = body {
         event["body"] = json!(body);
-        event["headers"]["content-type"] = json!("application/json");
+        event["headers"]["content-type"] = json!(content_type);
     }
     let mut ctx = lambda_http::Context::default();
     ctx.request_id = format!("req-{}", std::process::id());
@@ -224,4 +245,16 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
         .attributes
         .unwrap_or_default();
     attrs.values().filter_map(|v| v.parse::<usize>().ok()).sum()
+}
+
+/// Percent-encodes a query component, as a client would.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

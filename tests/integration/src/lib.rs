@@ -11,5 +11,5 @@ pub mod postgrest;
 pub mod scenario;
 pub mod services;
 
-pub use apps::{Apps, api_request, response_json};
+pub use apps::{Apps, api_request, api_request_with, response_json};
 pub use services::{Fake, MotoSqs, RedisServer, TEST_API_KEY, TestEnv, start_fake};

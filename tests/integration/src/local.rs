@@ -79,6 +79,7 @@ pub async fn poll_and_invoke(
 pub struct LambdaWatch {
     child: std::process::Child,
     pub port: u16,
+    log: std::path::PathBuf,
 }
 
 impl LambdaWatch {
@@ -101,7 +102,14 @@ impl LambdaWatch {
         let log_file = std::fs::File::create(log)
             .map_err(|e| format!("could not create {}: {e}", log.display()))?;
         let child = Command::new(&cargo_lambda)
-            .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P"])
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "-A",
+                "127.0.0.1",
+                "-P",
+            ])
             .arg(port.to_string())
             .arg("--env-file")
             .arg(env_file)
@@ -120,7 +128,11 @@ impl LambdaWatch {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("could not start {}: {e}", cargo_lambda.display()))?;
-        Ok(Self { child, port })
+        Ok(Self {
+            child,
+            port,
+            log: log.to_owned(),
+        })
     }
 
     pub fn base_url(&self) -> String {
@@ -137,8 +149,28 @@ impl LambdaWatch {
         format!("{}/lambda-url/{function}{path}", self.base_url())
     }
 
+    /// The last `lines` lines of watch's log (cargo's output and the functions' stderr).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Fails if the log shows a compile error: watch keeps serving, so a request for a
+    /// function that does not compile would otherwise wait out every timeout.
+    pub fn check_compile_errors(&self) -> Result<(), String> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        if text.contains("error: could not compile") {
+            return Err(format!(
+                "a function failed to compile under cargo lambda watch:\n{}",
+                self.log_tail(40)
+            ));
+        }
+        Ok(())
+    }
+
     /// Waits until `url` answers 2xx (the first request compiles the function), up to
-    /// `limit`; fails early if watch itself exits.
+    /// `limit`; fails early if watch exits or a function fails to compile.
     pub async fn wait_ready(
         &mut self,
         http: &reqwest::Client,
@@ -147,11 +179,14 @@ impl LambdaWatch {
     ) -> Result<(), String> {
         let deadline = std::time::Instant::now() + limit;
         loop {
-            if let Ok(r) = http.get(url).timeout(limit).send().await
+            // Short request timeouts, so a compile error is noticed while a request waits.
+            let request = http.get(url).timeout(std::time::Duration::from_secs(20));
+            if let Ok(r) = request.send().await
                 && r.status().is_success()
             {
                 return Ok(());
             }
+            self.check_compile_errors()?;
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("cargo lambda watch exited: {status}"));
             }

@@ -80,7 +80,9 @@ impl PostgrestDouble {
     pub fn spawn(service_key: &str) -> Self {
         let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .expect("bind the PostgREST double");
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let addr = listener.local_addr().expect("double's address");
         let state: Shared = Arc::new((service_key.to_owned(), Mutex::new(Inner::default())));
         let app = Router::new()
@@ -213,7 +215,12 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Records the request, then applies injected delay and failures and the key check.
 /// `Err` is the response to give instead of serving.
-async fn admit(state: &Shared, method: &str, uri: &Uri, headers: &HeaderMap) -> Result<(), Response> {
+async fn admit(
+    state: &Shared,
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
     let recorded = RecordedRequest {
         method: method.to_owned(),
         path: uri.path().to_owned(),
@@ -232,7 +239,11 @@ async fn admit(state: &Shared, method: &str, uri: &Uri, headers: &HeaderMap) -> 
     }
     if let Some(status) = failure {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return Err(error(status, "XX000", "injected failure: the database is unavailable"));
+        return Err(error(
+            status,
+            "XX000",
+            "injected failure: the database is unavailable",
+        ));
     }
     let key = &state.0;
     if recorded.apikey.as_deref() != Some(key.as_str()) {

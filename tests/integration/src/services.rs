@@ -196,7 +196,10 @@ impl RedisMonitor {
         std::thread::sleep(Duration::from_millis(200));
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.lines.try_iter().filter(|l| !l.contains(" lua]")).collect()
+        self.lines
+            .try_iter()
+            .filter(|l| !l.contains(" lua]"))
+            .collect()
     }
 }
 

@@ -15,11 +15,25 @@ use reco_tests::{Apps, TestEnv, api_request, response_json};
 use serde_json::Value;
 
 fn ids(body: &Value) -> Vec<String> {
-    body["videos"].as_array().unwrap().iter().map(|v| v["video_id"].as_str().unwrap().to_owned()).collect()
+    body["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["video_id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn record_history(apps: &Apps, user: &str, body: &str) {
-    let response = apps.api.handle(api_request("POST", &format!("/api/v1/video/history/{user}"), &[], Some(body), None)).await;
+    let response = apps
+        .api
+        .handle(api_request(
+            "POST",
+            &format!("/api/v1/video/history/{user}"),
+            &[],
+            Some(body),
+            None,
+        ))
+        .await;
     assert_eq!(response.status().as_u16(), 202);
 }
 
@@ -30,27 +44,56 @@ async fn twenty_refreshes_of_twenty_are_all_new_unwatched_and_related() {
     let history = history_in_topic(&env.fake, 1, 3, 4);
     let user = UserId::parse("reader-1").unwrap();
     record_history(&apps, user.as_str(), &history.body()).await;
-    apps.services.engine.warm(&user, Priority::Background).await.expect("warm");
+    apps.services
+        .engine
+        .warm(&user, Priority::Background)
+        .await
+        .expect("warm");
 
     let sqs = env.sqs.client().await;
     let watched: HashSet<&String> = history.video_ids.iter().collect();
     let (mut seen, mut related, mut warms) = (HashSet::new(), 0usize, 0usize);
     for refresh in 0..20 {
         let path = format!("/api/v1/video/recommendations/{user}");
-        let (status, body) = response_json(&apps.api.handle(api_request("GET", &path, &[("max_results", "20")], None, None)).await);
+        let (status, body) = response_json(
+            &apps
+                .api
+                .handle(api_request(
+                    "GET",
+                    &path,
+                    &[("max_results", "20")],
+                    None,
+                    None,
+                ))
+                .await,
+        );
         assert_eq!(status, 200, "{body}");
         let page = ids(&body);
-        assert_eq!(page.len(), 20, "refresh {refresh} was not a full page: {}", body["meta"]);
+        assert_eq!(
+            page.len(),
+            20,
+            "refresh {refresh} was not a full page: {}",
+            body["meta"]
+        );
         for id in page {
             assert!(!watched.contains(&id), "watched video {id} recommended");
-            assert!(seen.insert(id.clone()), "refresh {refresh}: {id} shown twice");
+            assert!(
+                seen.insert(id.clone()),
+                "refresh {refresh}: {id} shown twice"
+            );
             related += usize::from(history.relates_to(&env.fake, &id));
         }
         // The refill the API enqueued when the pool ran low, as Lambda would deliver it.
-        warms += deliver_once(&sqs, &env.queue_url, &apps.warmer, 10, 0).await.len();
+        warms += deliver_once(&sqs, &env.queue_url, &apps.warmer, 10, 0)
+            .await
+            .len();
     }
     let share = related as f64 / seen.len() as f64;
-    println!("400 served, {related} related ({:.1}%), {warms} refills, units {}", share * 100.0, env.fake.counters().units_used);
+    println!(
+        "400 served, {related} related ({:.1}%), {warms} refills, units {}",
+        share * 100.0,
+        env.fake.counters().units_used
+    );
     assert!(share >= 0.8, "only {:.1}% related", share * 100.0);
     assert!(warms >= 1, "the pool never asked for a refill");
 }
@@ -63,16 +106,36 @@ async fn a_second_user_with_the_same_interests_costs_no_units() {
     for user in ["first", "second"] {
         record_history(&apps, user, &history.body()).await;
     }
-    let first = apps.services.engine.warm(&UserId::parse("first").unwrap(), Priority::Background).await.unwrap();
+    let first = apps
+        .services
+        .engine
+        .warm(&UserId::parse("first").unwrap(), Priority::Background)
+        .await
+        .unwrap();
     let after_first = env.fake.counters();
-    let second = apps.services.engine.warm(&UserId::parse("second").unwrap(), Priority::Background).await.unwrap();
+    let second = apps
+        .services
+        .engine
+        .warm(&UserId::parse("second").unwrap(), Priority::Background)
+        .await
+        .unwrap();
     let after_second = env.fake.counters();
-    println!("first warm: {} units, {} searches; second: {} units, {} searches",
-        after_first.units_used, after_first.searches_used,
-        after_second.units_used - after_first.units_used, after_second.searches_used - after_first.searches_used);
+    println!(
+        "first warm: {} units, {} searches; second: {} units, {} searches",
+        after_first.units_used,
+        after_first.searches_used,
+        after_second.units_used - after_first.units_used,
+        after_second.searches_used - after_first.searches_used
+    );
     assert!(after_first.units_used > 0 && first.pool_size > 0);
-    assert_eq!(after_second.units_used, after_first.units_used, "the second warm spent units");
-    assert_eq!(after_second.searches_used, after_first.searches_used, "the second warm spent searches");
+    assert_eq!(
+        after_second.units_used, after_first.units_used,
+        "the second warm spent units"
+    );
+    assert_eq!(
+        after_second.searches_used, after_first.searches_used,
+        "the second warm spent searches"
+    );
     assert_eq!(second.pool_size, first.pool_size);
 }
 
@@ -84,18 +147,35 @@ async fn a_new_upload_on_a_watched_channel_reaches_the_feed_after_the_next_warm(
     let history = history_in_topic(&env.fake, 3, 2, 4);
     let user = UserId::parse("fan").unwrap();
     record_history(&apps, user.as_str(), &history.body()).await;
-    apps.services.engine.warm(&user, Priority::Background).await.unwrap();
+    apps.services
+        .engine
+        .warm(&user, Priority::Background)
+        .await
+        .unwrap();
 
     let channel = history.channels.iter().next().unwrap().clone();
-    let new_video = env.fake.publish_upload(&channel, "Brand new upload for fans");
+    let new_video = env
+        .fake
+        .publish_upload(&channel, "Brand new upload for fans");
     // Past the uploads cache's freshness, as the next scheduled warm would be.
     clock.advance_ms(reco_core::engine::sources::PLAYLIST_FRESH_MS + 1000);
-    apps.services.engine.warm(&user, Priority::Background).await.unwrap();
+    apps.services
+        .engine
+        .warm(&user, Priority::Background)
+        .await
+        .unwrap();
     let page = apps
         .services
         .engine
         .pool
-        .take_page(&user, &PageRequest { max_results: 50, category_id: None, include_trending: true })
+        .take_page(
+            &user,
+            &PageRequest {
+                max_results: 50,
+                category_id: None,
+                include_trending: true,
+            },
+        )
         .await
         .unwrap();
     let position = page.videos.iter().position(|v| v.video_id == new_video);
@@ -110,12 +190,32 @@ async fn category_filter_and_every_page_size_come_from_one_pool() {
     let history = history_in_topic(&env.fake, 0, 3, 4);
     let user = UserId::parse("sizes").unwrap();
     record_history(&apps, user.as_str(), &history.body()).await;
-    apps.services.engine.warm(&user, Priority::Background).await.unwrap();
-    let category = env.fake.corpus().video(&history.video_ids[0]).unwrap().category_id.clone();
+    apps.services
+        .engine
+        .warm(&user, Priority::Background)
+        .await
+        .unwrap();
+    let category = env
+        .fake
+        .corpus()
+        .video(&history.video_ids[0])
+        .unwrap()
+        .category_id
+        .clone();
 
     let path = format!("/api/v1/video/recommendations/{user}");
-    let (status, body) =
-        response_json(&apps.api.handle(api_request("GET", &path, &[("category_filter", &category), ("max_results", "10")], None, None)).await);
+    let (status, body) = response_json(
+        &apps
+            .api
+            .handle(api_request(
+                "GET",
+                &path,
+                &[("category_filter", &category), ("max_results", "10")],
+                None,
+                None,
+            ))
+            .await,
+    );
     assert_eq!(status, 200, "{body}");
     assert!(body["count"].as_u64().unwrap() > 0, "{body}");
     for v in body["videos"].as_array().unwrap() {
@@ -125,15 +225,32 @@ async fn category_filter_and_every_page_size_come_from_one_pool() {
     let mut generated = None;
     let mut remaining = body["meta"]["pool_remaining"].as_u64().unwrap();
     for size in [1u64, 2, 5, 13, 20, 50] {
-        let (status, body) =
-            response_json(&apps.api.handle(api_request("GET", &path, &[("max_results", &size.to_string())], None, None)).await);
+        let (status, body) = response_json(
+            &apps
+                .api
+                .handle(api_request(
+                    "GET",
+                    &path,
+                    &[("max_results", &size.to_string())],
+                    None,
+                    None,
+                ))
+                .await,
+        );
         assert_eq!(status, 200);
         assert_eq!(body["count"], size, "page size {size}");
         let meta = &body["meta"];
-        assert_eq!(meta["pool_remaining"].as_u64().unwrap(), remaining - size, "page {size} did not come from the same pool");
+        assert_eq!(
+            meta["pool_remaining"].as_u64().unwrap(),
+            remaining - size,
+            "page {size} did not come from the same pool"
+        );
         remaining -= size;
         let g = meta["generated_at"].clone();
-        assert!(generated.get_or_insert(g.clone()) == &g, "a page size split the cache");
+        assert!(
+            generated.get_or_insert(g.clone()) == &g,
+            "a page size split the cache"
+        );
     }
 }
 
@@ -144,13 +261,32 @@ async fn a_page_take_is_one_redis_command() {
     let history = history_in_topic(&env.fake, 0, 3, 4);
     let user = UserId::parse("counted").unwrap();
     record_history(&apps, user.as_str(), &history.body()).await;
-    apps.services.engine.warm(&user, Priority::Background).await.unwrap();
-    let request = PageRequest { max_results: 20, category_id: None, include_trending: true };
+    apps.services
+        .engine
+        .warm(&user, Priority::Background)
+        .await
+        .unwrap();
+    let request = PageRequest {
+        max_results: 20,
+        category_id: None,
+        include_trending: true,
+    };
     // Load the script once, so the measured take is the steady state (EVALSHA).
-    apps.services.engine.pool.take_page(&user, &request).await.unwrap();
+    apps.services
+        .engine
+        .pool
+        .take_page(&user, &request)
+        .await
+        .unwrap();
 
     let monitor = reco_tests::services::RedisMonitor::start(&env.redis);
-    let page = apps.services.engine.pool.take_page(&user, &request).await.unwrap();
+    let page = apps
+        .services
+        .engine
+        .pool
+        .take_page(&user, &request)
+        .await
+        .unwrap();
     let commands = monitor.stop();
     assert_eq!(page.videos.len(), 20);
     assert_eq!(commands.len(), 1, "a page take sent {commands:?}");

@@ -58,13 +58,8 @@ async fn sign_in_warms_and_three_refreshes_show_new_videos_through_cargo_lambda_
         ),
     )
     .expect("write the env file");
-    let log = dir.join("watch.log");
-    let mut watch = LambdaWatch::start(&env_file, &log).unwrap_or_else(|e| panic!("{e}"));
-    let log_tail = || {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    };
+    let mut watch =
+        LambdaWatch::start(&env_file, &dir.join("watch.log")).unwrap_or_else(|e| panic!("{e}"));
 
     let http = reqwest::Client::builder()
         .timeout(COMPILE_LIMIT)
@@ -72,7 +67,10 @@ async fn sign_in_warms_and_three_refreshes_show_new_videos_through_cargo_lambda_
         .unwrap();
     let health = watch.function_url("reco-api", "/api/v1/health");
     if let Err(e) = watch.wait_ready(&http, &health, COMPILE_LIMIT).await {
-        panic!("{e}\n--- cargo lambda watch log ---\n{}", log_tail());
+        panic!(
+            "{e}\n--- cargo lambda watch log ---\n{}",
+            watch.log_tail(40)
+        );
     }
     eprintln!("[watch_e2e] api ready after {:?}", started.elapsed());
 
@@ -89,7 +87,12 @@ async fn sign_in_warms_and_three_refreshes_show_new_videos_through_cargo_lambda_
         .send()
         .await
         .expect("POST history");
-    assert_eq!(response.status().as_u16(), 202, "{}", response.text().await.unwrap_or_default());
+    assert_eq!(
+        response.status().as_u16(),
+        202,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
 
     // The stand-in for the event source mapping: the real binary, as a developer runs it.
     let _source = EventSource(
@@ -120,7 +123,7 @@ async fn sign_in_warms_and_three_refreshes_show_new_videos_through_cargo_lambda_
         (status, &returned),
         (200, &event),
         "a Cognito trigger must return its event unchanged\n--- watch log ---\n{}",
-        log_tail()
+        watch.log_tail(40)
     );
     eprintln!("[watch_e2e] login invoked after {:?}", started.elapsed());
 
@@ -132,6 +135,9 @@ async fn sign_in_warms_and_three_refreshes_show_new_videos_through_cargo_lambda_
         .expect("redis");
     let deadline = Instant::now() + COMPILE_LIMIT;
     loop {
+        watch
+            .check_compile_errors()
+            .unwrap_or_else(|e| panic!("{e}"));
         let size: usize = redis::cmd("ZCARD")
             .arg(format!("reco:{{u:{USER}}}:pool"))
             .query_async(&mut conn)
@@ -144,7 +150,7 @@ async fn sign_in_warms_and_three_refreshes_show_new_videos_through_cargo_lambda_
             Instant::now() < deadline,
             "the warmer did not build the pool within {COMPILE_LIMIT:?}\n--- event source log ---\n{}\n--- watch log ---\n{}",
             std::fs::read_to_string(dir.join("event-source.log")).unwrap_or_default(),
-            log_tail()
+            watch.log_tail(40)
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -164,14 +170,27 @@ async fn sign_in_warms_and_three_refreshes_show_new_videos_through_cargo_lambda_
         assert_eq!(status, 200, "refresh {refresh}: {body}");
         assert_eq!(body["success"], true, "refresh {refresh}: {body}");
         let videos = body["videos"].as_array().cloned().unwrap_or_default();
-        assert!(!videos.is_empty(), "refresh {refresh} returned no videos: {body}");
+        assert!(
+            !videos.is_empty(),
+            "refresh {refresh} returned no videos: {body}"
+        );
         for v in &videos {
             let id = v["video_id"].as_str().expect("video_id").to_owned();
-            assert!(!watched.contains(id.as_str()), "refresh {refresh} recommended watched {id}");
-            assert!(seen.insert(id.clone()), "refresh {refresh} repeated {id}: {body}");
+            assert!(
+                !watched.contains(id.as_str()),
+                "refresh {refresh} recommended watched {id}"
+            );
+            assert!(
+                seen.insert(id.clone()),
+                "refresh {refresh} repeated {id}: {body}"
+            );
         }
     }
-    assert!(seen.len() >= 3, "three refreshes, {} distinct videos", seen.len());
+    assert!(
+        seen.len() >= 3,
+        "three refreshes, {} distinct videos",
+        seen.len()
+    );
 
     // Nothing dead-lettered on the way.
     let dead = reco_tests::apps::queue_depth(&sqs.client().await, &dlq_url).await;

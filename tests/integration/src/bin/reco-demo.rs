@@ -71,13 +71,7 @@ async fn run() -> Result<(), String> {
     let env_dir = root.join(".local");
     std::fs::create_dir_all(&env_dir).map_err(|e| e.to_string())?;
     let env_file = env_dir.join("demo.env");
-    let env_text = local_env_text(
-        &redis.url(),
-        &queue_url,
-        &sqs.endpoint(),
-        &base_url,
-        &key,
-    );
+    let env_text = local_env_text(&redis.url(), &queue_url, &sqs.endpoint(), &base_url, &key);
     std::fs::write(&env_file, env_text).map_err(|e| e.to_string())?;
 
     step("starting the three functions under `cargo lambda watch`");

@@ -201,5 +201,8 @@ async fn create_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<(), 
 }
 
 fn sdk_error<E: std::error::Error>(e: E) -> String {
-    format!("create queue: {}", aws_sdk_sqs::error::DisplayErrorContext(e))
+    format!(
+        "create queue: {}",
+        aws_sdk_sqs::error::DisplayErrorContext(e)
+    )
 }

@@ -1,0 +1,386 @@
+//! The warmer's SQS semantics against moto with a real redrive policy: a batch with a
+//! poison message and a duplicate, partial batch failures, the DLQ, and transient
+//! failures retried by SQS.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::sqs::SqsBatchResponse;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use fake_youtube::Fault;
+use reco_core::UserId;
+use reco_core::config::AuthMode;
+use reco_core::messages::{WarmReason, WarmRequest};
+use reco_core::store::keys;
+use reco_tests::apps::{queue_depth, sqs_event_from_messages};
+use reco_tests::scenario::history_in_topic;
+use reco_tests::{Apps, TestEnv, api_request, response_json};
+use reco_warmer::{ItemOutcome, Warmer};
+
+const ARN: &str = "arn:aws:sqs:us-east-1:123456789012:reco-warm-fast";
+
+/// Every log line the warmer writes in this test process, without colour codes.
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        lambda_runtime::tracing::init_default_subscriber_with_writer(move || Sink(sink.clone()));
+        buffer
+    })
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn log_lines() -> Vec<String> {
+    let raw = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+    let mut plain = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip an ANSI escape: ESC [ ... letter
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain.lines().map(str::to_owned).collect()
+}
+
+fn count_lines(needles: &[&str]) -> usize {
+    log_lines()
+        .iter()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .count()
+}
+
+async fn post_history(apps: &Apps, user: &str, body: &str) {
+    let response = apps
+        .api
+        .handle(api_request(
+            "POST",
+            &format!("/api/v1/video/history/{user}"),
+            &[],
+            Some(body),
+            None,
+        ))
+        .await;
+    let (status, json) = response_json(&response);
+    assert_eq!(status, 202, "{json}");
+}
+
+async fn send_body(sqs: &aws_sdk_sqs::Client, queue_url: &str, body: &str) -> String {
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .expect("send")
+        .message_id
+        .expect("message id")
+}
+
+async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, max: i32) -> Vec<Message> {
+    sqs.receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(max)
+        .wait_time_seconds(1)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default()
+}
+
+/// One invocation the way the event source mapping makes it: the handler's batch
+/// response decides which messages are deleted; failed ones stay for redelivery.
+async fn invoke_and_settle(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    warmer: &Arc<Warmer>,
+    messages: &[Message],
+) -> SqsBatchResponse {
+    let response = warmer.handle(sqs_event_from_messages(messages, ARN)).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    for m in messages {
+        if !failed.contains(&m.message_id().unwrap()) {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+    response
+}
+
+fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
+    let mut ids: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn receive_count(m: &Message) -> u32 {
+    m.attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_duplicate_and_eight_good_messages_in_one_batch() {
+    logs();
+    let env = TestEnv::start().await;
+    let apps = Apps::build(&env, None, AuthMode::None).await;
+    let sqs = env.sqs.client().await;
+    let (queue, dlq) = env.sqs.create_queue_with_dlq("reco-warm-fast", 3, 1).await;
+
+    let users: Vec<String> = (0..8).map(|i| format!("batch-user-{i}")).collect();
+    for (i, user) in users.iter().enumerate() {
+        let history = history_in_topic(&env.fake, i, 3, 4);
+        post_history(&apps, user, &history.body()).await;
+    }
+    let now = apps.services.clock.now();
+    let bodies: Vec<String> = users
+        .iter()
+        .map(|u| WarmRequest::new(UserId::parse(u).unwrap(), WarmReason::SignIn, now).to_json())
+        .collect();
+    // Eight good messages, a duplicate of the fourth (the same body, as SQS's
+    // at-least-once delivery or a double send produces), and a poison message whose
+    // user id would break out of its Redis hash tag.
+    let poison_body =
+        r#"{"v":1,"user_id":"evil}:x","reason":"sign_in","requested_at":"2026-11-25T10:00:00Z"}"#;
+    let mut by_id: HashMap<String, String> = HashMap::new();
+    for body in &bodies[..4] {
+        by_id.insert(send_body(&sqs, &queue, body).await, body.clone());
+    }
+    let poison_id = send_body(&sqs, &queue, poison_body).await;
+    by_id.insert(poison_id.clone(), poison_body.to_owned());
+    let duplicate_id = send_body(&sqs, &queue, &bodies[3]).await;
+    by_id.insert(duplicate_id.clone(), bodies[3].clone());
+    for body in &bodies[4..] {
+        by_id.insert(send_body(&sqs, &queue, body).await, body.clone());
+    }
+
+    let mut batch = Vec::new();
+    for _ in 0..5 {
+        batch.extend(receive(&sqs, &queue, 10 - batch.len() as i32).await);
+        if batch.len() == 10 {
+            break;
+        }
+    }
+    assert_eq!(batch.len(), 10, "one batch of ten");
+
+    let before = env.fake.counters();
+    let started = Instant::now();
+    let response = invoke_and_settle(&sqs, &queue, &apps.warmer, &batch).await;
+    let took = started.elapsed();
+    let after = env.fake.counters();
+    println!(
+        "batch of 10 in {took:?}: {} units, {} searches, {} requests to the fake; failures {:?}",
+        after.units_used - before.units_used,
+        after.searches_used - before.searches_used,
+        after.requests - before.requests,
+        failed_ids(&response)
+    );
+    // The batch response names exactly the poison message.
+    assert_eq!(
+        failed_ids(&response),
+        vec![poison_id.clone()],
+        "{:?}",
+        log_lines()
+            .iter()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect::<Vec<_>>()
+    );
+    // Eight pools built, each once: one "pool built" line per user, a pool in Redis each.
+    let mut redis = env.redis.client().get_connection().unwrap();
+    for user in &users {
+        let builds = count_lines(&["pool built", &format!("user_id={user} ")]);
+        assert_eq!(builds, 1, "{user}: built {builds} times");
+        let size: usize = redis::cmd("ZCARD")
+            .arg(keys::pool(&UserId::parse(user).unwrap()))
+            .query(&mut redis)
+            .unwrap();
+        assert!(size >= 100, "{user}: pool of {size}");
+    }
+    assert_eq!(count_lines(&["pool built"]), 8);
+    assert_eq!(
+        count_lines(&[&duplicate_id, "Duplicate"]),
+        1,
+        "the duplicate was recognised as such"
+    );
+    // The poison message: exactly one log line, saying why.
+    let poison_lines: Vec<String> = log_lines()
+        .into_iter()
+        .filter(|l| l.contains(&poison_id))
+        .collect();
+    println!("poison log line: {poison_lines:?}");
+    assert_eq!(poison_lines.len(), 1, "{poison_lines:?}");
+    assert!(
+        poison_lines[0].contains("poison") && poison_lines[0].contains("user_id may contain only"),
+        "{poison_lines:?}"
+    );
+
+    // The duplicate arriving again later (another batch) costs nothing at all: the pool
+    // was generated after it was requested.
+    let before = env.fake.counters();
+    send_body(&sqs, &queue, &bodies[3]).await;
+    let again = receive(&sqs, &queue, 10).await;
+    assert_eq!(again.len(), 1);
+    let outcomes = apps
+        .warmer
+        .run_batch(sqs_event_from_messages(&again, ARN))
+        .await;
+    assert_eq!(outcomes[0].1, ItemOutcome::AlreadyFresh);
+    sqs.delete_message()
+        .queue_url(&queue)
+        .receipt_handle(again[0].receipt_handle().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let after = env.fake.counters();
+    assert_eq!(after.units_used, before.units_used);
+    assert_eq!(after.requests, before.requests);
+
+    // The poison message: received, reported failed, back after the visibility timeout,
+    // until the redrive policy (maxReceiveCount 3) moves it to the DLQ.
+    let started = Instant::now();
+    let mut deliveries = 1; // the batch above
+    let mut last_count = 1;
+    while queue_depth(&sqs, &dlq).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the poison message never reached the DLQ"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let messages = receive(&sqs, &queue, 10).await;
+        if messages.is_empty() {
+            continue;
+        }
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].message_id().unwrap(), poison_id);
+        last_count = receive_count(&messages[0]);
+        let response = invoke_and_settle(&sqs, &queue, &apps.warmer, &messages).await;
+        assert_eq!(failed_ids(&response), vec![poison_id.clone()]);
+        deliveries += 1;
+    }
+    let dead = receive(&sqs, &dlq, 10).await;
+    println!(
+        "poison moved to the DLQ after {deliveries} deliveries (last receive count {last_count}) in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body().unwrap(), poison_body);
+    assert_eq!(deliveries, 3, "maxReceiveCount is 3");
+    assert_eq!(queue_depth(&sqs, &queue).await, 0);
+    // One line per delivery, each saying why.
+    assert_eq!(count_lines(&[&poison_id, "poison"]), deliveries);
+    assert_eq!(by_id.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_reported_and_retried_by_sqs() {
+    logs();
+    let mut env = TestEnv::start().await;
+    let apps = Apps::build(&env, None, AuthMode::None).await;
+    let sqs = env.sqs.client().await;
+    let (queue, dlq) = env.sqs.create_queue_with_dlq("reco-warm-fast", 3, 1).await;
+    let user = "transient-user";
+    let history = history_in_topic(&env.fake, 1, 3, 4);
+    post_history(&apps, user, &history.body()).await;
+    let body = WarmRequest::new(
+        UserId::parse(user).unwrap(),
+        WarmReason::SignIn,
+        apps.services.clock.now(),
+    )
+    .to_json();
+    let id = send_body(&sqs, &queue, &body).await;
+
+    // 1. YouTube answers 500 to every attempt the client makes for one call.
+    env.fake.inject_faults(Fault::ServerError, 3);
+    let messages = receive(&sqs, &queue, 10).await;
+    let response = invoke_and_settle(&sqs, &queue, &apps.warmer, &messages).await;
+    assert_eq!(failed_ids(&response), vec![id.clone()]);
+    assert!(
+        count_lines(&[&id, "warm failed; SQS will retry"]) == 1,
+        "{:?}",
+        log_lines()
+    );
+    assert!(
+        !apps
+            .warmer
+            .is_locked(&UserId::parse(user).unwrap())
+            .await
+            .unwrap()
+    );
+
+    // 2. Redis is gone when SQS redelivers: still that item's failure, not a crash.
+    env.redis.kill();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let messages = receive(&sqs, &queue, 10).await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "SQS redelivers after the visibility timeout"
+    );
+    assert_eq!(receive_count(&messages[0]), 2);
+    let response = invoke_and_settle(&sqs, &queue, &apps.warmer, &messages).await;
+    assert_eq!(failed_ids(&response), vec![id.clone()]);
+    println!(
+        "transient failures logged: {}",
+        count_lines(&[&id, "warm failed"])
+    );
+
+    // 3. Redis is back (empty: the history is sent again); the third delivery warms.
+    env.redis.restart();
+    post_history(&apps, user, &history.body()).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let messages = receive(&sqs, &queue, 10).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(receive_count(&messages[0]), 3);
+    let outcomes = apps
+        .warmer
+        .run_batch(sqs_event_from_messages(&messages, ARN))
+        .await;
+    match &outcomes[0].1 {
+        ItemOutcome::Warmed(w) => {
+            println!("third delivery warmed: pool of {}", w.pool_size);
+            assert!(w.pool_size >= 100);
+        }
+        other => panic!("third delivery: {other:?}"),
+    }
+    sqs.delete_message()
+        .queue_url(&queue)
+        .receipt_handle(messages[0].receipt_handle().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queue_depth(&sqs, &queue).await, 0);
+    assert_eq!(queue_depth(&sqs, &dlq).await, 0);
+}
