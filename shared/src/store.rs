@@ -1,7 +1,8 @@
 //! The Redis connection and every key name the project writes.
 //!
 //! Per-user keys share the hash tag `{u:<id>}` so one script may touch them all on a
-//! cluster; quota keys share `{quota}`; shared source caches are keyed by source.
+//! cluster; shared source caches are keyed by source. The quota guard's keys, which
+//! share `{quota}`, are named in `quota::keys`, next to the script that uses them.
 
 use std::time::Duration;
 
@@ -130,6 +131,11 @@ pub mod keys {
     /// Shared cache of a region's chart for a category ("0" = all).
     pub fn chart(region: &str, category_id: &str) -> String {
         format!("reco:src:chart:{region}:{category_id}")
+    }
+    /// How many warms wanted each shared source on a Pacific day: ZSET source key → count,
+    /// read by the refresh allocator.
+    pub fn source_demand(day: &str) -> String {
+        format!("reco:alloc:demand:{day}")
     }
     /// Shared cache of a normalised topic search.
     pub fn search(query: &str) -> String {

@@ -63,6 +63,9 @@ pub struct WarmOutcome {
     pub sources_denied: usize,
     /// The shortest retry-after among denied sources, when the pool came out short.
     pub retry_after_ms: Option<u64>,
+    /// Stale shared sources served from cache because the refresh allocator kept their
+    /// units for sources more users need.
+    pub stale_served: usize,
 }
 
 #[derive(Clone)]
@@ -239,6 +242,7 @@ impl Engine {
             history_len: events.len(),
             sources_denied: denied.count,
             retry_after_ms: denied.retry_after_ms,
+            stale_served: denied.stale_served,
         })
     }
 }

@@ -29,6 +29,11 @@ pub struct Denials {
     pub count: usize,
     pub retry_after_ms: Option<u64>,
     pub limit: Option<Limit>,
+    /// Share of today's background units still unspent, read once per warm.
+    pub budget_left: Option<f64>,
+    /// Stale sources served from cache because the allocator gave their units to
+    /// sources more users need.
+    pub stale_served: usize,
 }
 
 impl Denials {
@@ -272,15 +277,64 @@ impl SourceCache {
         Fut: std::future::Future<Output = Result<Vec<String>, YoutubeError>>,
     {
         let cached = self.cached_list(&key).await?;
-        if let Some(c) = &cached
-            && self.clock.now_ms() - c.at < fresh_ms
-        {
-            return Ok(c.ids.clone());
+        let demand_rank = self.note_demand(&key).await?;
+        if let Some(c) = &cached {
+            if self.clock.now_ms() - c.at < fresh_ms {
+                return Ok(c.ids.clone());
+            }
+            if !self.refresh_allowed(demand_rank, denied).await {
+                denied.stale_served += 1;
+                return Ok(c.ids.clone());
+            }
         }
         match skip_denied(fetch().await, denied)? {
             Some(ids) => Ok(self.store_list(&key, ids).await?),
             None => Ok(cached.map(|c| c.ids).unwrap_or_default()),
         }
+    }
+
+    /// Counts one more user needing `key` today; returns (rank by demand, sources ranked).
+    async fn note_demand(&self, key: &str) -> Result<(u64, u64), StoreError> {
+        let demand = keys::source_demand(&crate::clock::pacific_date(self.clock.now()));
+        let mut pipe = redis::pipe();
+        pipe.zincr(&demand, key, 1)
+            .ignore()
+            .expire(&demand, 2 * 86_400)
+            .ignore()
+            .zrevrank(&demand, key)
+            .zcard(&demand);
+        let mut conn = self.redis.clone();
+        let (rank, total): (Option<u64>, u64) = pipe.query_async(&mut conn).await?;
+        Ok((rank.unwrap_or(0), total.max(1)))
+    }
+
+    /// The refresh allocator: while at least half of today's background units are left,
+    /// every stale source may refresh. Below that, only the most-demanded share of
+    /// sources may (the share shrinking with the budget), so the units go to what most
+    /// users need and the long tail is served from its stale copy instead of starving
+    /// the rest.
+    async fn refresh_allowed(&self, (rank, total): (u64, u64), denied: &mut Denials) -> bool {
+        let left = match denied.budget_left {
+            Some(left) => left,
+            None => {
+                let left = match &self.youtube {
+                    Some(youtube) => match youtube.guard().state().await {
+                        Ok(state) => state
+                            .bucket("units")
+                            .map(|b| {
+                                let cap = b.background_limit.max(1) as f64;
+                                ((cap - b.used as f64) / cap).clamp(0.0, 1.0)
+                            })
+                            .unwrap_or(1.0),
+                        Err(_) => 1.0,
+                    },
+                    None => 1.0,
+                };
+                denied.budget_left = Some(left);
+                left
+            }
+        };
+        allocate(rank, total, left)
     }
 
     pub async fn playlist_latest(
@@ -380,6 +434,16 @@ impl SourceCache {
     }
 }
 
+/// Whether the source ranked `rank` (0 = most demanded) of `total` may refresh when
+/// `budget_left` of the day's background units remain.
+pub fn allocate(rank: u64, total: u64, budget_left: f64) -> bool {
+    if budget_left >= 0.5 {
+        return true;
+    }
+    let share = budget_left * 2.0;
+    (rank as f64) < (total as f64 * share).ceil()
+}
+
 /// Lowercase words, deduplicated and sorted: "Jazz Piano" and "piano jazz" share a cache
 /// entry and a search.
 pub fn normalise_query(query: &str) -> String {
@@ -396,6 +460,15 @@ pub fn normalise_query(query: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_allocator_narrows_to_the_most_demanded_as_the_budget_shrinks() {
+        use super::allocate;
+        assert!(allocate(99, 100, 0.6));
+        assert!(allocate(0, 100, 0.1) && allocate(19, 100, 0.1) && !allocate(20, 100, 0.1));
+        assert!(!allocate(0, 100, 0.0));
+        assert!(allocate(49, 100, 0.25) && !allocate(50, 100, 0.25));
+    }
+
     #[test]
     fn queries_normalise_to_one_cache_entry() {
         assert_eq!(

@@ -83,8 +83,8 @@ pub struct LambdaWatch {
 }
 
 impl LambdaWatch {
-    /// Starts `cargo lambda watch --ignore-changes` on a free port with `env_file`, its
-    /// output going to `log`. A missing `cargo-lambda` is an error naming the set-up command.
+    /// Starts `cargo lambda watch --ignore-changes` on a free port with the `KEY=VALUE`
+    /// lines of `env_file` as its functions' environment, its output going to `log`. A missing `cargo-lambda` is an error naming the set-up command.
     pub fn start(env_file: &std::path::Path, log: &std::path::Path) -> Result<Self, String> {
         use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
@@ -98,6 +98,14 @@ impl LambdaWatch {
                 cargo_lambda.display()
             ));
         }
+        let env_text = std::fs::read_to_string(env_file)
+            .map_err(|e| format!("could not read {}: {e}", env_file.display()))?;
+        let env_vars: Vec<String> = env_text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#') && l.contains('='))
+            .map(str::to_owned)
+            .collect();
         let port = crate::services::free_port();
         let log_file = std::fs::File::create(log)
             .map_err(|e| format!("could not create {}: {e}", log.display()))?;
@@ -111,8 +119,9 @@ impl LambdaWatch {
                 "-P",
             ])
             .arg(port.to_string())
-            .arg("--env-file")
-            .arg(env_file)
+            // `--env-var`, not `--env-file`: cargo-lambda 1.9.2 lets the workspace metadata's
+            // environment win over a file, while `--env-var` replaces the metadata list.
+            .args(env_vars.iter().flat_map(|kv| ["--env-var", kv.as_str()]))
             .current_dir(&root)
             // zig (for cargo-lambda) lives in the venv too.
             .env(
@@ -211,7 +220,8 @@ impl Drop for LambdaWatch {
 }
 
 /// The environment file for the functions under watch: local Redis, SQS and YouTube,
-/// `AUTH_MODE=none`. Values here override `[workspace.metadata.lambda.env]`.
+/// `AUTH_MODE=none`. Given to watch as `--env-var`s, they replace the workspace
+/// metadata's `env_var` list.
 pub fn local_env_text(
     redis_url: &str,
     queue_url: &str,

