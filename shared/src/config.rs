@@ -40,6 +40,8 @@ pub struct Config {
     pub prefetch_lock_ttl: Duration,
     pub auth_mode: AuthMode,
     pub region_code: String,
+    /// `YOUTUBE_QUOTA_TIMEOUT_MS`: how long the guard waits on Redis before failing closed.
+    pub quota_timeout: Duration,
     /// `HISTORY_SOURCE`: `redis` (default) or `supabase` with its `SUPABASE_*` settings.
     pub supabase: Option<SupabaseConfig>,
 }
@@ -182,6 +184,7 @@ impl Config {
             prefetch_lock_ttl: Duration::from_secs(parse_or(&get, "PREFETCH_LOCK_TTL_SECS", 120)?),
             auth_mode,
             region_code: get("YOUTUBE_REGION_CODE").unwrap_or_else(|| "US".to_owned()),
+            quota_timeout: Duration::from_millis(parse_or(&get, "YOUTUBE_QUOTA_TIMEOUT_MS", 200)?),
         })
     }
 

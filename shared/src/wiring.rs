@@ -42,7 +42,8 @@ impl Services {
     ) -> Result<Self, StartupError> {
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let redis = RedisConn::connect_lazy(&config.redis_url, DEFAULT_RESPONSE_TIMEOUT)?;
-        let guard = QuotaGuard::new(redis.clone(), config.quota.clone(), clock.clone());
+        let guard = QuotaGuard::new(redis.clone(), config.quota.clone(), clock.clone())
+            .with_timeout(config.quota_timeout);
         let youtube = if with_youtube {
             let key = ApiKey::new(config.require_youtube_api_key()?);
             Some(YoutubeClient::new(

@@ -345,6 +345,8 @@ impl TestEnv {
             ("YOUTUBE_API_KEY".into(), TEST_API_KEY.into()),
             ("YOUTUBE_API_BASE_URL".into(), self.fake.base_url()),
             ("AUTH_MODE".into(), "none".into()),
+            // Tests share two cores with a build and other tests; production keeps 200 ms.
+            ("YOUTUBE_QUOTA_TIMEOUT_MS".into(), "2000".into()),
         ]
     }
 
