@@ -82,6 +82,30 @@ pub fn config_with(env: &TestEnv, overrides: &[(&str, &str)]) -> reco_core::conf
     .expect("test config with overrides")
 }
 
+impl Apps {
+    /// Records a watch history through `POST /api/v1/video/history/{user}` (no JWT, so
+    /// for `AuthMode::None`), asserting the 202.
+    pub async fn record_history(&self, user: &str, body: &str) {
+        let path = format!("/api/v1/video/history/{user}");
+        let response = self
+            .api
+            .handle(api_request("POST", &path, &[], Some(body), None))
+            .await;
+        let (status, json) = response_json(&response);
+        assert_eq!(status, 202, "{json}");
+    }
+}
+
+/// The video ids of a feed response body, in order.
+pub fn video_ids(body: &Value) -> Vec<String> {
+    body["videos"]
+        .as_array()
+        .expect("videos array")
+        .iter()
+        .map(|v| v["video_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// An API Gateway HTTP API (payload 2.0) request, with the JWT authorizer's claims when
 /// `sub` is given, parsed by lambda_http exactly as in Lambda.
 pub fn api_request(

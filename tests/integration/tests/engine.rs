@@ -12,30 +12,6 @@ use reco_core::quota::Priority;
 use reco_tests::apps::deliver_once;
 use reco_tests::scenario::history_in_topic;
 use reco_tests::{Apps, TestEnv, api_request, response_json};
-use serde_json::Value;
-
-fn ids(body: &Value) -> Vec<String> {
-    body["videos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["video_id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-async fn record_history(apps: &Apps, user: &str, body: &str) {
-    let response = apps
-        .api
-        .handle(api_request(
-            "POST",
-            &format!("/api/v1/video/history/{user}"),
-            &[],
-            Some(body),
-            None,
-        ))
-        .await;
-    assert_eq!(response.status().as_u16(), 202);
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_refreshes_of_twenty_are_all_new_unwatched_and_related() {
@@ -43,7 +19,7 @@ async fn twenty_refreshes_of_twenty_are_all_new_unwatched_and_related() {
     let apps = Apps::build(&env, None, AuthMode::None).await;
     let history = history_in_topic(&env.fake, 1, 3, 4);
     let user = UserId::parse("reader-1").unwrap();
-    record_history(&apps, user.as_str(), &history.body()).await;
+    apps.record_history(user.as_str(), &history.body()).await;
     apps.services
         .engine
         .warm(&user, Priority::Background)
@@ -68,7 +44,7 @@ async fn twenty_refreshes_of_twenty_are_all_new_unwatched_and_related() {
                 .await,
         );
         assert_eq!(status, 200, "{body}");
-        let page = ids(&body);
+        let page = reco_tests::apps::video_ids(&body);
         assert_eq!(
             page.len(),
             20,
@@ -104,7 +80,7 @@ async fn a_second_user_with_the_same_interests_costs_no_units() {
     let apps = Apps::build(&env, None, AuthMode::None).await;
     let history = history_in_topic(&env.fake, 2, 3, 4);
     for user in ["first", "second"] {
-        record_history(&apps, user, &history.body()).await;
+        apps.record_history(user, &history.body()).await;
     }
     let first = apps
         .services
@@ -146,7 +122,7 @@ async fn a_new_upload_on_a_watched_channel_reaches_the_feed_after_the_next_warm(
     let apps = Apps::build(&env, Some(clock.clone()), AuthMode::None).await;
     let history = history_in_topic(&env.fake, 3, 2, 4);
     let user = UserId::parse("fan").unwrap();
-    record_history(&apps, user.as_str(), &history.body()).await;
+    apps.record_history(user.as_str(), &history.body()).await;
     apps.services
         .engine
         .warm(&user, Priority::Background)
@@ -189,7 +165,7 @@ async fn category_filter_and_every_page_size_come_from_one_pool() {
     let apps = Apps::build(&env, None, AuthMode::None).await;
     let history = history_in_topic(&env.fake, 0, 3, 4);
     let user = UserId::parse("sizes").unwrap();
-    record_history(&apps, user.as_str(), &history.body()).await;
+    apps.record_history(user.as_str(), &history.body()).await;
     apps.services
         .engine
         .warm(&user, Priority::Background)
@@ -260,7 +236,7 @@ async fn a_page_take_is_one_redis_command() {
     let apps = Apps::build(&env, None, AuthMode::None).await;
     let history = history_in_topic(&env.fake, 0, 3, 4);
     let user = UserId::parse("counted").unwrap();
-    record_history(&apps, user.as_str(), &history.body()).await;
+    apps.record_history(user.as_str(), &history.body()).await;
     apps.services
         .engine
         .warm(&user, Priority::Background)

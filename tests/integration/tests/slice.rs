@@ -21,15 +21,6 @@ fn cognito_event() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn ids(body: &Value) -> Vec<String> {
-    body["videos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["video_id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_warms_and_every_refresh_shows_new_videos() {
     let env = TestEnv::start().await;
@@ -98,7 +89,7 @@ async fn sign_in_warms_and_every_refresh_shows_new_videos() {
         assert_eq!(body["success"], true);
         assert_eq!(body["count"], 20, "refresh {refresh}: {body}");
         assert_eq!(body["meta"]["cache_status"], "hit", "refresh {refresh}");
-        for id in ids(&body) {
+        for id in reco_tests::apps::video_ids(&body) {
             assert!(!watched.contains(&id), "watched video {id} recommended");
             assert!(seen.insert(id.clone()), "video {id} shown twice");
             if history.relates_to(&env.fake, &id) {

@@ -15,7 +15,7 @@ use reco_core::messages::{WarmReason, WarmRequest};
 use reco_core::store::keys;
 use reco_tests::apps::{config_with, queue_depth, sqs_event_from_messages};
 use reco_tests::scenario::history_in_topic;
-use reco_tests::{Apps, TestEnv, api_request, response_json};
+use reco_tests::{Apps, TestEnv};
 use reco_warmer::{ItemOutcome, Warmer};
 
 const ARN: &str = "arn:aws:sqs:us-east-1:123456789012:reco-warm-fast";
@@ -67,21 +67,6 @@ fn count_lines(needles: &[&str]) -> usize {
         .iter()
         .filter(|l| needles.iter().all(|n| l.contains(n)))
         .count()
-}
-
-async fn post_history(apps: &Apps, user: &str, body: &str) {
-    let response = apps
-        .api
-        .handle(api_request(
-            "POST",
-            &format!("/api/v1/video/history/{user}"),
-            &[],
-            Some(body),
-            None,
-        ))
-        .await;
-    let (status, json) = response_json(&response);
-    assert_eq!(status, 202, "{json}");
 }
 
 async fn send_body(sqs: &aws_sdk_sqs::Client, queue_url: &str, body: &str) -> String {
@@ -165,7 +150,7 @@ async fn poison_duplicate_and_eight_good_messages_in_one_batch() {
     let users: Vec<String> = (0..8).map(|i| format!("batch-user-{i}")).collect();
     for (i, user) in users.iter().enumerate() {
         let history = history_in_topic(&env.fake, i, 3, 4);
-        post_history(&apps, user, &history.body()).await;
+        apps.record_history(user, &history.body()).await;
     }
     let now = apps.services.clock.now();
     let bodies: Vec<String> = users
@@ -333,7 +318,7 @@ async fn transient_failures_are_reported_and_retried_by_sqs() {
     let (queue, dlq) = env.sqs.create_queue_with_dlq("reco-warm-fast", 3, 1).await;
     let user = "transient-user";
     let history = history_in_topic(&env.fake, 1, 3, 4);
-    post_history(&apps, user, &history.body()).await;
+    apps.record_history(user, &history.body()).await;
     let body = WarmRequest::new(
         UserId::parse(user).unwrap(),
         WarmReason::SignIn,
@@ -379,7 +364,7 @@ async fn transient_failures_are_reported_and_retried_by_sqs() {
 
     // 3. Redis is back (empty: the history is sent again); the third delivery warms.
     env.redis.restart();
-    post_history(&apps, user, &history.body()).await;
+    apps.record_history(user, &history.body()).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let messages = receive(&sqs, &queue, 10).await;
     assert_eq!(messages.len(), 1);
