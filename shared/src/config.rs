@@ -32,6 +32,9 @@ pub enum AuthMode {
 pub struct Config {
     pub redis_url: String,
     pub redis_cluster: bool,
+    /// `REDIS_TLS_CA_FILE`: a PEM CA bundle to trust for `rediss://` instead of the
+    /// system roots (a private CA; ElastiCache's certificates chain to the system roots).
+    pub redis_tls_ca_file: Option<String>,
     pub warm_queue_url: Option<String>,
     pub youtube_api_key: Option<String>,
     pub youtube_api_base_url: String,
@@ -51,6 +54,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("redis_cluster", &self.redis_cluster)
+            .field("redis_tls_ca_file", &self.redis_tls_ca_file)
             .field("warm_queue_url", &self.warm_queue_url)
             .field(
                 "youtube_api_key",
@@ -172,6 +176,7 @@ impl Config {
             supabase,
             redis_url,
             redis_cluster: parse_or(&get, "REDIS_CLUSTER", false)?,
+            redis_tls_ca_file: get("REDIS_TLS_CA_FILE"),
             warm_queue_url: get("WARM_QUEUE_URL"),
             youtube_api_key: get("YOUTUBE_API_KEY"),
             youtube_api_base_url: base_url,
@@ -186,6 +191,15 @@ impl Config {
             region_code: get("YOUTUBE_REGION_CODE").unwrap_or_else(|| "US".to_owned()),
             quota_timeout: Duration::from_millis(parse_or(&get, "YOUTUBE_QUOTA_TIMEOUT_MS", 200)?),
         })
+    }
+
+    /// How the store reaches Redis beyond its URL: cluster mode and the TLS trust roots.
+    pub fn redis_options(&self) -> crate::store::RedisOptions {
+        crate::store::RedisOptions {
+            cluster: self.redis_cluster,
+            tls_ca_file: self.redis_tls_ca_file.clone(),
+            ..crate::store::RedisOptions::default()
+        }
     }
 
     pub fn require_queue_url(&self) -> Result<&str, ConfigError> {
@@ -284,6 +298,26 @@ mod tests {
                 name: "WARM_QUEUE_URL"
             })
         );
+    }
+
+    #[test]
+    fn redis_cluster_and_tls_settings() {
+        let c = config(&[("REDIS_URL", "redis://x")]).unwrap();
+        assert!(!c.redis_options().cluster);
+        assert_eq!(c.redis_options().tls_ca_file, None);
+        let c = config(&[
+            ("REDIS_URL", "rediss://cache.example:6379"),
+            ("REDIS_CLUSTER", "true"),
+            ("REDIS_TLS_CA_FILE", "/opt/ca.pem"),
+        ])
+        .unwrap();
+        assert!(c.redis_options().cluster);
+        assert_eq!(
+            c.redis_options().tls_ca_file.as_deref(),
+            Some("/opt/ca.pem")
+        );
+        let err = config(&[("REDIS_URL", "redis://x"), ("REDIS_CLUSTER", "yes")]).unwrap_err();
+        assert!(err.to_string().contains("REDIS_CLUSTER"), "{err}");
     }
 
     #[test]

@@ -7,7 +7,10 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::cluster::{ClusterClientBuilder, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::Slot;
+use redis::{Cmd, Pipeline, RedisFuture, TlsCertificates, Value};
 
 use crate::domain::UserId;
 
@@ -19,20 +22,57 @@ pub enum StoreError {
     Timeout(Duration),
     #[error("corrupt value in redis at {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error("REDIS_TLS_CA_FILE {path}: {reason}")]
+    TlsCa { path: String, reason: String },
 }
 
-/// A cheap-to-clone handle on Redis that reconnects by itself.
+/// How to reach Redis, beyond its URL (`REDIS_URL`).
+///
+/// ElastiCache Serverless, the production shape, is cluster mode behind TLS: `rediss://`
+/// with `cluster: true`. The URL's scheme alone selects TLS; the server certificate is
+/// checked against the system roots unless `tls_ca_file` names a PEM bundle to trust
+/// instead (a private CA; the tests generate one).
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// `REDIS_CLUSTER`: speak the cluster protocol (slot map, MOVED/ASK redirects).
+    pub cluster: bool,
+    /// `REDIS_TLS_CA_FILE`: PEM file of the CA(s) that sign the server certificate.
+    pub tls_ca_file: Option<String>,
+    /// How long one command may take before the caller treats Redis as unavailable.
+    pub response_timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            cluster: false,
+            tls_ca_file: None,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+        }
+    }
+}
+
+/// A cheap-to-clone handle on Redis (one server or a cluster) that reconnects by itself.
 ///
 /// Built lazily: a Lambda cold start does not wait for a TCP and TLS handshake it may not
 /// need, and a Redis outage at start-up does not stop the function from answering 503s.
 #[derive(Clone)]
 pub struct RedisConn {
-    inner: ConnectionManager,
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
 }
 
 impl std::fmt::Debug for RedisConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RedisConn")
+        match self.inner {
+            Inner::Single(_) => f.write_str("RedisConn"),
+            Inner::Cluster(_) => f.write_str("RedisConn(cluster)"),
+        }
     }
 }
 
@@ -40,22 +80,80 @@ impl std::fmt::Debug for RedisConn {
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl RedisConn {
+    /// One server (no cluster, system TLS roots for `rediss://`).
     pub fn connect_lazy(url: &str, response_timeout: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)?;
+        Self::connect_lazy_with(
+            url,
+            &RedisOptions {
+                response_timeout,
+                ..RedisOptions::default()
+            },
+        )
+    }
+
+    /// A server or a cluster, as `options` say. Nothing is connected until the first
+    /// command; only a malformed URL or an unreadable CA file fails here.
+    pub fn connect_lazy_with(url: &str, options: &RedisOptions) -> Result<Self, StoreError> {
+        let certs = match &options.tls_ca_file {
+            None => None,
+            Some(path) => Some(TlsCertificates {
+                client_tls: None,
+                root_cert: Some(read_ca(path)?),
+            }),
+        };
+        let timeout = options.response_timeout;
+        if options.cluster {
+            let mut builder = ClusterClientBuilder::new(vec![url])
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                // One redirect or reconnect fits in the budget; beyond it the caller
+                // treats Redis as away (503, last good page, guard closed).
+                .overall_response_timeout(Some(timeout * 2))
+                .retries(2)
+                .min_retry_wait(10)
+                .max_retry_wait(200);
+            if let Some(certs) = certs {
+                builder = builder.certs(certs);
+            }
+            let client = builder.build()?;
+            let config = ClusterConfig::new()
+                .set_connection_timeout(timeout)
+                .set_response_timeout(timeout);
+            let inner = client.get_pending_async_connection_with_config(config);
+            return Ok(Self {
+                inner: Inner::Cluster(inner),
+            });
+        }
+        let client = match certs {
+            None => redis::Client::open(url)?,
+            Some(certs) => redis::Client::build_with_tls(url, certs)?,
+        };
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(response_timeout))
-            .set_response_timeout(Some(response_timeout))
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
         let inner = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner: Inner::Single(inner),
+        })
     }
 
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let conn = Self::connect_lazy(url, DEFAULT_RESPONSE_TIMEOUT)?;
-        let mut probe = conn.clone();
-        redis::cmd("PING").query_async::<()>(&mut probe).await?;
+        conn.ping().await?;
         Ok(conn)
+    }
+
+    /// As [`RedisConn::connect`], with options; answers once Redis answered a PING.
+    pub async fn connect_with(url: &str, options: &RedisOptions) -> Result<Self, StoreError> {
+        let conn = Self::connect_lazy_with(url, options)?;
+        conn.ping().await?;
+        Ok(conn)
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner, Inner::Cluster(_))
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -65,9 +163,29 @@ impl RedisConn {
     }
 }
 
+fn read_ca(path: &str) -> Result<Vec<u8>, StoreError> {
+    let pem = std::fs::read(path).map_err(|e| StoreError::TlsCa {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(StoreError::TlsCa {
+            path: path.to_owned(),
+            reason: "no PEM certificate in the file".into(),
+        });
+    }
+    Ok(pem)
+}
+
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        self.inner.req_packed_command(cmd)
+        match &mut self.inner {
+            Inner::Single(c) => c.req_packed_command(cmd),
+            Inner::Cluster(c) => c.req_packed_command(cmd),
+        }
     }
 
     fn req_packed_commands<'a>(
@@ -76,12 +194,105 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        self.inner.req_packed_commands(pipeline, offset, count)
+        match &mut self.inner {
+            Inner::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            // A transaction must stay on one slot, and the server says so if it does not;
+            // a plain pipeline over several slots (the shared source caches write many
+            // videos at once) is split by slot and sent concurrently.
+            Inner::Cluster(c) => {
+                if pipeline.is_transaction() || single_slot(pipeline) {
+                    c.req_packed_commands(pipeline, offset, count)
+                } else {
+                    Box::pin(split_by_slot(c.clone(), pipeline))
+                }
+            }
+        }
     }
 
     fn get_db(&self) -> i64 {
-        self.inner.get_db()
+        match &self.inner {
+            Inner::Single(c) => c.get_db(),
+            Inner::Cluster(c) => c.get_db(),
+        }
     }
+}
+
+/// The key a command routes by, for the commands the project pipelines: the first
+/// argument, or EVAL/EVALSHA's first key. `None` for commands without a key.
+fn routing_key(cmd: &Cmd) -> Option<Vec<u8>> {
+    let args: Vec<&[u8]> = cmd
+        .args_iter()
+        .filter_map(|a| match a {
+            redis::Arg::Simple(bytes) => Some(bytes),
+            _ => None,
+        })
+        .collect();
+    let name = args.first()?.to_ascii_uppercase();
+    match name.as_slice() {
+        b"EVAL" | b"EVALSHA" | b"EVAL_RO" | b"EVALSHA_RO" | b"FCALL" | b"FCALL_RO" => {
+            let numkeys: usize = std::str::from_utf8(args.get(2)?).ok()?.parse().ok()?;
+            if numkeys == 0 {
+                None
+            } else {
+                args.get(3).map(|k| k.to_vec())
+            }
+        }
+        b"PING" | b"ECHO" | b"INFO" | b"SCRIPT" | b"TIME" | b"DBSIZE" | b"CLUSTER" | b"CONFIG"
+        | b"CLIENT" | b"FLUSHALL" | b"FLUSHDB" | b"MULTI" | b"EXEC" => None,
+        _ => args.get(1).map(|k| k.to_vec()),
+    }
+}
+
+fn single_slot(pipeline: &Pipeline) -> bool {
+    let mut slots = pipeline
+        .cmd_iter()
+        .filter_map(routing_key)
+        .map(Slot::for_key);
+    match slots.next() {
+        None => true,
+        Some(first) => slots.all(|s| s == first),
+    }
+}
+
+/// Runs a non-transactional pipeline whose keys span several slots as one sub-pipeline
+/// per slot, concurrently, and puts the replies back in the pipeline's order.
+async fn split_by_slot(
+    conn: ClusterConnection,
+    pipeline: &Pipeline,
+) -> redis::RedisResult<Vec<Value>> {
+    let mut groups: Vec<(Option<Slot>, Vec<usize>, Pipeline)> = Vec::new();
+    for (index, cmd) in pipeline.cmd_iter().enumerate() {
+        let slot = routing_key(cmd).map(Slot::for_key);
+        let group = match groups.iter_mut().position(|(s, _, _)| *s == slot) {
+            Some(g) => g,
+            None => {
+                groups.push((slot, Vec::new(), redis::pipe()));
+                groups.len() - 1
+            }
+        };
+        groups[group].1.push(index);
+        groups[group].2.add_command(cmd.clone());
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (_, indices, sub) in groups {
+        let mut conn = conn.clone();
+        tasks.spawn(async move {
+            let count = indices.len();
+            conn.req_packed_commands(&sub, 0, count)
+                .await
+                .map(|values| (indices, values))
+        });
+    }
+    let mut replies = vec![Value::Nil; pipeline.len()];
+    while let Some(joined) = tasks.join_next().await {
+        let (indices, values) = joined.map_err(|e| {
+            redis::RedisError::from((redis::ErrorKind::Io, "pipeline task failed", e.to_string()))
+        })??;
+        for (index, value) in indices.into_iter().zip(values) {
+            replies[index] = value;
+        }
+    }
+    Ok(replies)
 }
 
 /// Key names. Every key the project writes is built here.

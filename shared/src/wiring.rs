@@ -9,14 +9,14 @@ use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
 use crate::queue::{WarmQueue, sqs_client_with};
 use crate::quota::QuotaGuard;
-use crate::store::{DEFAULT_RESPONSE_TIMEOUT, RedisConn, StoreError};
+use crate::store::{RedisConn, StoreError};
 use crate::youtube::{ApiKey, YoutubeClient, YoutubeError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("configuration: REDIS_URL could not be used: {0}")]
+    #[error("configuration: REDIS_URL / REDIS_CLUSTER / REDIS_TLS_CA_FILE could not be used: {0}")]
     Redis(#[from] StoreError),
     #[error("configuration: YOUTUBE_API_KEY / YOUTUBE_API_BASE_URL could not be used: {0}")]
     Youtube(#[from] YoutubeError),
@@ -41,7 +41,7 @@ impl Services {
         with_youtube: bool,
     ) -> Result<Self, StartupError> {
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let redis = RedisConn::connect_lazy(&config.redis_url, DEFAULT_RESPONSE_TIMEOUT)?;
+        let redis = RedisConn::connect_lazy_with(&config.redis_url, &config.redis_options())?;
         let guard = QuotaGuard::new(redis.clone(), config.quota.clone(), clock.clone())
             .with_timeout(config.quota_timeout);
         let youtube = if with_youtube {

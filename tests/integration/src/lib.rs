@@ -6,6 +6,7 @@
 //! failure naming the set-up command, never a skipped test.
 
 pub mod apps;
+pub mod cluster;
 pub mod local;
 pub mod postgrest;
 pub mod scenario;
