@@ -82,6 +82,21 @@ impl Profile {
         profile
     }
 
+    /// Folds declared interests in, below anything watched: a cold start ranks by them,
+    /// a history still dominates.
+    pub fn add_interests(&mut self, interests: &crate::domain::Interests) {
+        const DECLARED: f64 = 0.6;
+        for category in &interests.categories {
+            let w = self.category_weight.entry(category.clone()).or_default();
+            *w = w.max(DECLARED);
+        }
+        for term in interests.topics.iter().flat_map(|t| tokens(t)) {
+            let w = self.term_weight.entry(term).or_default();
+            *w = w.max(DECLARED);
+        }
+    }
+
+    /// No watched channel: nothing personal enough to cap chart videos.
     pub fn is_empty(&self) -> bool {
         self.channel_weight.is_empty()
     }
@@ -117,6 +132,11 @@ fn top(map: &HashMap<String, f64>, n: usize) -> Vec<String> {
         .map(|(k, _)| k.clone())
         .collect()
 }
+
+/// How many consecutive picks a channel repeat is remembered for: about half a page.
+const DIVERSITY_WINDOW: usize = 10;
+/// Score a pick loses per same-channel pick in the window.
+const CHANNEL_REPEAT_PENALTY: f64 = 1.0;
 
 struct Scored {
     video: Video,
@@ -205,9 +225,11 @@ pub fn rank(
     } else {
         ((limit as f64) * trending_share).ceil() as usize
     };
-    // Greedy MMR: each pick pays for every earlier pick from the same channel.
+    // Greedy MMR over a sliding window: a pick pays for each pick from the same channel among
+    // the last `DIVERSITY_WINDOW`, so every page mixes channels while a channel the user
+    // loves still fills a good share of the whole pool.
     let mut picked: Vec<Video> = Vec::with_capacity(limit.min(scored.len()));
-    let mut per_channel: HashMap<String, usize> = HashMap::new();
+    let mut in_window: HashMap<String, usize> = HashMap::new();
     let mut trending_taken = 0;
     let mut remaining: Vec<Option<Scored>> = scored.into_iter().map(Some).collect();
     while picked.len() < limit {
@@ -217,8 +239,8 @@ pub fn rank(
             if s.trending && trending_taken >= trending_cap {
                 continue;
             }
-            let repeats = per_channel.get(&s.video.channel_id).copied().unwrap_or(0) as f64;
-            let adjusted = s.score - 0.5 * repeats.sqrt();
+            let repeats = in_window.get(&s.video.channel_id).copied().unwrap_or(0) as f64;
+            let adjusted = s.score - CHANNEL_REPEAT_PENALTY * repeats;
             if best.is_none_or(|(_, b)| adjusted > b) {
                 best = Some((i, adjusted));
             }
@@ -231,7 +253,13 @@ pub fn rank(
         }
         let Some((i, _)) = best else { break };
         let s = remaining[i].take().expect("picked slot is present");
-        *per_channel.entry(s.video.channel_id.clone()).or_default() += 1;
+        *in_window.entry(s.video.channel_id.clone()).or_default() += 1;
+        if picked.len() >= DIVERSITY_WINDOW {
+            let leaving = &picked[picked.len() - DIVERSITY_WINDOW].channel_id;
+            if let Some(n) = in_window.get_mut(leaving) {
+                *n -= 1;
+            }
+        }
         if s.trending {
             trending_taken += 1;
         }
