@@ -37,6 +37,11 @@ pub struct Config {
     pub redis_tls_ca_file: Option<String>,
     pub warm_queue_url: Option<String>,
     pub youtube_api_key: Option<String>,
+    /// `YOUTUBE_API_KEY_SECRET_ID`: read the key from Secrets Manager through the Lambda
+    /// extension instead (used when `YOUTUBE_API_KEY` is not set).
+    pub youtube_api_key_secret_id: Option<String>,
+    /// `EMF_METRICS`: `on` (default) prints CloudWatch EMF metric lines on stdout.
+    pub emf_metrics: bool,
     pub youtube_api_base_url: String,
     pub quota: QuotaLimits,
     pub recommendation_cache_ttl: Duration,
@@ -60,6 +65,7 @@ impl std::fmt::Debug for Config {
                 "youtube_api_key",
                 &self.youtube_api_key.as_ref().map(|_| "<redacted>"),
             )
+            .field("youtube_api_key_secret_id", &self.youtube_api_key_secret_id)
             .field("youtube_api_base_url", &self.youtube_api_base_url)
             .field("quota", &self.quota)
             .field("recommendation_cache_ttl", &self.recommendation_cache_ttl)
@@ -163,6 +169,7 @@ impl Config {
                     video_column: column("SUPABASE_VIDEO_COLUMN", "video_id"),
                     watched_at_column: column("SUPABASE_WATCHED_AT_COLUMN", "watched_at"),
                     watch_seconds_column: get("SUPABASE_WATCH_SECONDS_COLUMN"),
+                    interests_table: get("SUPABASE_INTERESTS_TABLE"),
                 })
             }
             Some(other) => {
@@ -179,6 +186,17 @@ impl Config {
             redis_tls_ca_file: get("REDIS_TLS_CA_FILE"),
             warm_queue_url: get("WARM_QUEUE_URL"),
             youtube_api_key: get("YOUTUBE_API_KEY"),
+            youtube_api_key_secret_id: get("YOUTUBE_API_KEY_SECRET_ID"),
+            emf_metrics: match get("EMF_METRICS").as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "EMF_METRICS",
+                        reason: format!("expected on or off, got {other:?}"),
+                    });
+                }
+            },
             youtube_api_base_url: base_url,
             quota,
             recommendation_cache_ttl: Duration::from_secs(parse_or(
@@ -212,6 +230,22 @@ impl Config {
         self.youtube_api_key.as_deref().ok_or(ConfigError::Missing {
             name: "YOUTUBE_API_KEY",
         })
+    }
+
+    /// The key itself, else the secret to read it from; neither is a startup error that
+    /// names both variables.
+    pub fn youtube_key_source(&self) -> Result<crate::youtube::KeySource, ConfigError> {
+        use crate::youtube::{ApiKey, KeySource, secrets_extension_endpoint};
+        match (&self.youtube_api_key, &self.youtube_api_key_secret_id) {
+            (Some(key), _) => Ok(KeySource::Plain(ApiKey::new(key.clone()))),
+            (None, Some(secret_id)) => Ok(KeySource::SecretsExtension {
+                endpoint: secrets_extension_endpoint(),
+                secret_id: secret_id.clone(),
+            }),
+            (None, None) => Err(ConfigError::Missing {
+                name: "YOUTUBE_API_KEY (or YOUTUBE_API_KEY_SECRET_ID)",
+            }),
+        }
     }
 }
 

@@ -75,6 +75,97 @@ pub struct WatchEvent {
     pub watch_seconds: Option<u32>,
 }
 
+/// What a user said they like, for a cold start before any history (and as a nudge
+/// after): free-text topics, searched and shared by normalised query, and YouTube
+/// categories, whose charts cost one unit shared by every user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interests {
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Category ids (names are resolved on the way in).
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+/// The most topics or categories one user may declare.
+pub const MAX_INTERESTS: usize = 10;
+/// The longest declared topic, in characters.
+pub const MAX_TOPIC_CHARS: usize = 60;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInterests {
+    #[error("at most {MAX_INTERESTS} topics")]
+    TooManyTopics,
+    #[error("each topic is 1 to {MAX_TOPIC_CHARS} characters of letters, digits and spaces")]
+    BadTopic,
+    #[error("at most {MAX_INTERESTS} categories")]
+    TooManyCategories,
+    #[error("unknown category {0:?}; valid names: {names}", names = category_names())]
+    UnknownCategory(String),
+}
+
+impl InvalidInterests {
+    /// The request field the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            InvalidInterests::TooManyTopics | InvalidInterests::BadTopic => "interests.topics",
+            _ => "interests.categories",
+        }
+    }
+}
+
+fn category_names() -> String {
+    CATEGORIES
+        .iter()
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Interests {
+    /// Validates and normalises: topics lower-cased with single spaces, categories
+    /// resolved to ids (by id or by name in any case), duplicates dropped.
+    pub fn new(topics: &[String], categories: &[String]) -> Result<Self, InvalidInterests> {
+        if topics.len() > MAX_INTERESTS {
+            return Err(InvalidInterests::TooManyTopics);
+        }
+        if categories.len() > MAX_INTERESTS {
+            return Err(InvalidInterests::TooManyCategories);
+        }
+        let mut out = Interests::default();
+        for topic in topics {
+            let words: Vec<String> = topic
+                .split_whitespace()
+                .map(|w| w.to_lowercase())
+                .collect();
+            let normalised = words.join(" ");
+            if normalised.is_empty()
+                || normalised.chars().count() > MAX_TOPIC_CHARS
+                || !normalised
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == ' ' || c == '-' || c == '\'')
+            {
+                return Err(InvalidInterests::BadTopic);
+            }
+            if !out.topics.contains(&normalised) {
+                out.topics.push(normalised);
+            }
+        }
+        for category in categories {
+            let id = resolve_category(category)
+                .ok_or_else(|| InvalidInterests::UnknownCategory(category.clone()))?;
+            if !out.categories.iter().any(|c| c == id) {
+                out.categories.push(id.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.topics.is_empty() && self.categories.is_empty()
+    }
+}
+
 /// A video as the feed shows it, with the reason it was picked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Video {
@@ -189,5 +280,28 @@ mod tests {
         for bad in ["gaming*", "0", "999", "knitting", "", "{u:x}", "\0"] {
             assert_eq!(resolve_category(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn interests_normalise_and_name_the_bad_field() {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ok = Interests::new(
+            &strings(&["  Jazz   Piano ", "jazz piano", "Minecraft"]),
+            &strings(&["gaming", "20", "Music"]),
+        )
+        .unwrap();
+        assert_eq!(ok.topics, ["jazz piano", "minecraft"]);
+        assert_eq!(ok.categories, ["20", "10"]);
+        let err = Interests::new(&strings(&["a{b}"]), &[]).unwrap_err();
+        assert_eq!(err.field(), "interests.topics");
+        let err = Interests::new(&[], &strings(&["knitting"])).unwrap_err();
+        assert_eq!(err.field(), "interests.categories");
+        assert!(err.to_string().contains("Gaming"), "{err}");
+        let many = strings(&["x"; 11]);
+        assert_eq!(
+            Interests::new(&many, &[]),
+            Err(InvalidInterests::TooManyTopics)
+        );
+        assert!(Interests::new(&strings(&[&"y".repeat(61)]), &[]).is_err());
     }
 }

@@ -319,6 +319,10 @@ pub mod keys {
     pub fn history(user: &UserId) -> String {
         format!("reco:{{u:{user}}}:history")
     }
+    /// Declared interests: JSON `{topics, categories}`, replaced on each write, no TTL.
+    pub fn interests(user: &UserId) -> String {
+        format!("reco:{{u:{user}}}:interests")
+    }
     /// Set while a warm request is queued or running, so bursts enqueue once.
     pub fn warm_pending(user: &UserId) -> String {
         format!("reco:{{u:{user}}}:warm-pending")

@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::queue::{WarmQueue, sqs_client_with};
 use crate::quota::QuotaGuard;
 use crate::store::{RedisConn, StoreError};
-use crate::youtube::{ApiKey, YoutubeClient, YoutubeError};
+use crate::youtube::{YoutubeClient, YoutubeError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -41,14 +41,18 @@ impl Services {
         with_youtube: bool,
     ) -> Result<Self, StartupError> {
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
+        crate::metrics::install(if config.emf_metrics {
+            crate::metrics::Sink::Stdout
+        } else {
+            crate::metrics::Sink::Off
+        });
         let redis = RedisConn::connect_lazy_with(&config.redis_url, &config.redis_options())?;
         let guard = QuotaGuard::new(redis.clone(), config.quota.clone(), clock.clone())
             .with_timeout(config.quota_timeout);
         let youtube = if with_youtube {
-            let key = ApiKey::new(config.require_youtube_api_key()?);
-            Some(YoutubeClient::new(
+            Some(YoutubeClient::with_key_source(
                 &config.youtube_api_base_url,
-                key,
+                config.youtube_key_source()?,
                 guard.clone(),
             )?)
         } else {

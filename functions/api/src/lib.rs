@@ -11,7 +11,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use reco_core::UserId;
 use reco_core::config::AuthMode;
-use reco_core::domain::{WatchEvent, is_video_id};
+use reco_core::domain::{Interests, WatchEvent, is_video_id};
+use reco_core::metrics::{self, Metric};
 use reco_core::engine::{Engine, PageRequest, PageResult};
 use reco_core::messages::{WarmReason, WarmRequest};
 use reco_core::queue::WarmQueue;
@@ -25,6 +26,8 @@ pub use params::FeedParams;
 /// Bodies larger than this are refused with 413 before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_HISTORY_EVENTS: usize = 100;
+/// How long a feed miss may wait for the region's chart when no one has fetched it yet.
+pub const COLD_CHART_BUDGET: Duration = Duration::from_millis(1500);
 /// How long a force_refresh may spend regenerating before serving what there is.
 pub const FORCE_REFRESH_BUDGET: Duration = Duration::from_secs(2);
 /// One force_refresh per user per this long.
@@ -188,6 +191,16 @@ impl Api {
             latency_us = started.elapsed().as_micros() as u64,
             "request"
         );
+        let mut values = vec![(
+            Metric::ApiLatencyMs,
+            started.elapsed().as_secs_f64() * 1000.0,
+        )];
+        match cache_status {
+            Some("hit" | "stale") => values.push((Metric::CacheHit, 1.0)),
+            Some("miss" | "refreshed") => values.push((Metric::CacheMiss, 1.0)),
+            _ => {}
+        }
+        metrics::emit(&values);
         response
     }
 
@@ -220,8 +233,18 @@ impl Api {
             }
             (Route::History(user), "POST") => {
                 let user = self.authorize(req, &user)?;
-                let events = parse_history(&json_body(req)?)?;
-                Ok((self.record_history(&user, &events, request_id).await?, None))
+                let body = json_body(req)?;
+                let interests = parse_interests(&body)?;
+                let events = if interests.is_some() && body.get("events").is_none() {
+                    Vec::new()
+                } else {
+                    parse_history(&body)?
+                };
+                Ok((
+                    self.record_history(&user, &events, interests.as_ref(), request_id)
+                        .await?,
+                    None,
+                ))
             }
             (Route::Health, _) => Err(method_not_allowed("GET")),
             (Route::Feed(_), _) => Err(method_not_allowed("GET, POST")),
@@ -348,11 +371,18 @@ impl Api {
         };
         let (videos, cache_status) = match &page.generated_at_ms {
             None => {
-                // No pool yet: the region's chart from the shared cache, at once.
-                let chart = self
-                    .with_redis(self.engine.sources.cached_chart(&self.engine.region))
-                    .await
-                    .unwrap_or_default();
+                // No pool yet: the region's chart from the shared cache, at once (fetched
+                // within a short budget if no one has yet).
+                let chart = tokio::time::timeout(
+                    COLD_CHART_BUDGET,
+                    self.engine
+                        .sources
+                        .region_chart(&self.engine.region, Priority::Interactive),
+                )
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
                 let served = self
                     .with_redis(self.engine.pool.served_ids(user))
                     .await
@@ -455,7 +485,8 @@ impl Api {
         {
             Ok(_) => true,
             Err(e) => {
-                tracing::error!(error = %e, metric = "warm_enqueue_failed", "could not enqueue a refill");
+                tracing::error!(error = %e, "could not enqueue a refill");
+                metrics::emit(&[(Metric::WarmEnqueueFailed, 1.0)]);
                 let _ =
                     tokio::time::timeout(REDIS_BUDGET, self.engine.pool.release_warm_claim(user))
                         .await;
@@ -481,15 +512,21 @@ impl Api {
         &self,
         user: &UserId,
         events: &[WatchEvent],
+        interests: Option<&Interests>,
         request_id: &str,
     ) -> Result<Response<Body>, ApiError> {
         let now_ms = self.engine.clock.now_ms();
         self.with_redis(self.engine.history.record(user, events, now_ms))
             .await?;
-        Ok(json_response(
-            202,
-            json!({"success": true, "accepted": events.len(), "request_id": request_id}),
-        ))
+        if let Some(interests) = interests {
+            self.with_redis(self.engine.history.record_interests(user, interests))
+                .await?;
+        }
+        let mut body = json!({"success": true, "accepted": events.len(), "request_id": request_id});
+        if let Some(interests) = interests {
+            body["interests"] = json!(interests);
+        }
+        Ok(json_response(202, body))
     }
 }
 
@@ -522,6 +559,36 @@ fn method_not_allowed(allowed: &'static str) -> ApiError {
 
 fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
+}
+
+/// The optional `"interests": {"topics": [..], "categories": [..]}` of a history body;
+/// it replaces what the user declared before (empty lists clear it).
+pub fn parse_interests(body: &Value) -> Result<Option<Interests>, ApiError> {
+    let Some(value) = body.get("interests") else {
+        return Ok(None);
+    };
+    let Some(object) = value.as_object() else {
+        return Err(ApiError::invalid(
+            "interests",
+            "interests must be {\"topics\": [...], \"categories\": [...]}",
+        ));
+    };
+    let list = |name: &str, field: &'static str| -> Result<Vec<String>, ApiError> {
+        let invalid = || ApiError::invalid(field, format!("{name} must be a list of strings"));
+        match object.get(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned).ok_or_else(invalid))
+                .collect(),
+            Some(_) => Err(invalid()),
+        }
+    };
+    let topics = list("topics", "interests.topics")?;
+    let categories = list("categories", "interests.categories")?;
+    let interests = Interests::new(&topics, &categories)
+        .map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
+    Ok(Some(interests))
 }
 
 /// `{"events": [{"video_id", "watched_at"?, "watch_seconds"?}]}`, 1 to 100 events.

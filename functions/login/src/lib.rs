@@ -2,6 +2,7 @@
 //! always returns the event it was given, and all of its work is bounded by
 //! [`SIGN_IN_DEADLINE`].
 
+use reco_core::metrics::{self, Metric};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -127,7 +128,8 @@ impl Login {
                 user_id: user.to_string(),
             },
             Err(error) => {
-                tracing::error!(%error, metric = "warm_enqueue_failed", "could not enqueue the sign-in warm; sign-in continues");
+                tracing::error!(%error, "could not enqueue the sign-in warm; sign-in continues");
+                metrics::emit(&[(Metric::WarmEnqueueFailed, 1.0)]);
                 // Let the next sign-in (or feed request) try again rather than wait out
                 // the pending flag's TTL.
                 let _ = tokio::time::timeout(
@@ -153,10 +155,10 @@ impl Login {
         .await
         .unwrap_or(LoginOutcome::TimedOut);
         match &outcome {
-            LoginOutcome::TimedOut => tracing::error!(
-                metric = "warm_enqueue_failed",
-                "sign-in warm ran out of time; sign-in continues"
-            ),
+            LoginOutcome::TimedOut => {
+                tracing::error!("sign-in warm ran out of time; sign-in continues");
+                metrics::emit(&[(Metric::WarmEnqueueFailed, 1.0)]);
+            }
             other => tracing::info!(outcome = outcome_kind(other), "sign-in handled"),
         }
         event

@@ -5,7 +5,7 @@
 
 use redis::AsyncCommands;
 
-use crate::domain::{UserId, WatchEvent};
+use crate::domain::{Interests, UserId, WatchEvent};
 use crate::store::{RedisConn, StoreError, keys};
 
 /// Where a warm reads the watch history from (`HISTORY_SOURCE`).
@@ -17,7 +17,37 @@ pub enum HistorySource {
     Supabase(super::supabase::SupabaseHistory),
 }
 
+/// What a warm knows about the user: what they watched and what they said they like.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserContext {
+    /// Newest first.
+    pub events: Vec<WatchEvent>,
+    pub interests: Interests,
+}
+
 impl HistorySource {
+    /// The newest `limit` watch events and the declared interests. With Supabase, interests
+    /// come from its interests table when one is configured, else from Redis (written by
+    /// the history route), so a product can declare them either way.
+    pub async fn context(
+        &self,
+        user: &UserId,
+        limit: usize,
+        redis: &HistoryStore,
+    ) -> Result<UserContext, super::EngineError> {
+        let events = self.recent(user, limit).await?;
+        let interests = match self {
+            HistorySource::Supabase(supabase) if supabase.config().interests_table.is_some() => {
+                supabase
+                    .interests(user)
+                    .await
+                    .map_err(|e| super::EngineError::History(e.to_string()))?
+            }
+            _ => redis.interests(user).await?,
+        };
+        Ok(UserContext { events, interests })
+    }
+
     pub async fn recent(
         &self,
         user: &UserId,
@@ -89,5 +119,33 @@ impl HistoryStore {
             .iter()
             .filter_map(|r| serde_json::from_str(r).ok())
             .collect())
+    }
+
+    /// Replaces the user's declared interests (an empty set clears them).
+    pub async fn record_interests(
+        &self,
+        user: &UserId,
+        interests: &Interests,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.redis.clone();
+        if interests.is_empty() {
+            conn.del::<_, ()>(keys::interests(user)).await?;
+        } else {
+            conn.set::<_, _, ()>(
+                keys::interests(user),
+                serde_json::to_string(interests).expect("interests serialise"),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The declared interests; none (or an unreadable entry) is the empty set.
+    pub async fn interests(&self, user: &UserId) -> Result<Interests, StoreError> {
+        let mut conn = self.redis.clone();
+        let raw: Option<String> = conn.get(keys::interests(user)).await?;
+        Ok(raw
+            .and_then(|r| serde_json::from_str(&r).ok())
+            .unwrap_or_default())
     }
 }

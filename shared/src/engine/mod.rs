@@ -26,6 +26,13 @@ pub const POOL_TARGET: usize = 240;
 pub const TRENDING_SHARE: f64 = 0.1;
 /// Channels found through searches whose uploads join the candidates.
 pub const RELATED_CHANNELS: usize = 24;
+/// Charts a user with neither history nor interests starts from, besides the region's:
+/// Music, Gaming, Entertainment, Sports, Comedy. One unit each, shared by every user.
+pub const COLD_START_CATEGORIES: &[&str] = &["10", "20", "24", "17", "23"];
+/// The most category charts one warm reads, besides the region's.
+pub const MAX_CATEGORY_CHARTS: usize = 6;
+/// The most topic searches one warm may ask for (each shared by normalised query).
+pub const MAX_QUERIES: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -108,9 +115,9 @@ impl Engine {
         user: &UserId,
         priority: Priority,
     ) -> Result<WarmOutcome, EngineError> {
-        let events = self
+        let history::UserContext { events, interests } = self
             .history_source
-            .recent(user, history::HISTORY_USED_FOR_RANKING)
+            .context(user, history::HISTORY_USED_FOR_RANKING, &self.history)
             .await?;
         let watched_ids: Vec<String> = events.iter().map(|e| e.video_id.clone()).collect();
         let mut denied = sources::Denials::default();
@@ -119,7 +126,8 @@ impl Engine {
             .sources
             .videos(&watched_ids, priority, &mut denied)
             .await?;
-        let profile = rank::Profile::from_history(&events, &watched);
+        let mut profile = rank::Profile::from_history(&events, &watched);
+        profile.add_interests(&interests);
 
         let mut candidates: HashMap<String, (Video, rank::Origin)> = HashMap::new();
         // 1. Uploads of the channels the user watches most: one unit per channel, shared.
@@ -144,8 +152,18 @@ impl Engine {
             candidates.insert(video.video_id.clone(), (video, rank::Origin::Channel));
         }
         // 2. Charts of the categories the user watches, and the region's chart.
-        let mut categories: Vec<Option<String>> =
-            profile.top_categories(3).into_iter().map(Some).collect();
+        let mut categories: Vec<Option<String>> = Vec::new();
+        let declared = interests.categories.iter().cloned();
+        let cold = (events.is_empty() && interests.is_empty())
+            .then(|| COLD_START_CATEGORIES.iter().map(|c| c.to_string()))
+            .into_iter()
+            .flatten();
+        for category in profile.top_categories(3).into_iter().chain(declared).chain(cold) {
+            if !categories.contains(&Some(category.clone())) {
+                categories.push(Some(category));
+            }
+        }
+        categories.truncate(MAX_CATEGORY_CHARTS);
         categories.push(None);
         for category in categories {
             for video in self
@@ -175,9 +193,18 @@ impl Engine {
             .keys()
             .filter(|id| !excluded.contains(*id))
             .count();
-        if fresh < POOL_TARGET && !events.is_empty() {
-            let mut found_channels: HashMap<String, usize> = HashMap::new();
+        let mut queries: Vec<String> = interests.topics.iter().take(2).cloned().collect();
+        if !events.is_empty() {
             for query in profile.topic_queries(3) {
+                if !queries.contains(&query) {
+                    queries.push(query);
+                }
+            }
+        }
+        queries.truncate(MAX_QUERIES);
+        if fresh < POOL_TARGET && !queries.is_empty() {
+            let mut found_channels: HashMap<String, usize> = HashMap::new();
+            for query in queries {
                 let ids = self.sources.search(&query, priority, &mut denied).await?;
                 for video in self.sources.videos(&ids, priority, &mut denied).await? {
                     if !profile.channel_weight.contains_key(&video.channel_id) {

@@ -415,6 +415,22 @@ impl SourceCache {
             .collect())
     }
 
+    /// The region's chart for a user with no pool yet: from the shared cache, or, when no
+    /// one has fetched it yet (a new deployment, or its TTL passed), fetched now under
+    /// `priority`: one unit, shared by every user of the region until it is stale.
+    pub async fn region_chart(
+        &self,
+        region: &str,
+        priority: Priority,
+    ) -> Result<Vec<Video>, EngineError> {
+        let cached = self.cached_chart(region).await?;
+        if !cached.is_empty() || self.youtube.is_none() {
+            return Ok(cached);
+        }
+        let mut denied = Denials::default();
+        self.chart(region, None, priority, &mut denied).await
+    }
+
     /// Video ids for a topic query, shared by normalised query across all users.
     pub async fn search(
         &self,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::Value;
 
-use crate::domain::{UserId, WatchEvent, is_video_id};
+use crate::domain::{Interests, MAX_INTERESTS, UserId, WatchEvent, is_video_id};
 
 /// Time to open a connection to Supabase.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -31,6 +31,9 @@ pub struct SupabaseConfig {
     pub video_column: String,
     pub watched_at_column: String,
     pub watch_seconds_column: Option<String>,
+    /// Declared interests, one row per user with `topics` and `categories` columns (text
+    /// arrays or comma-separated text), keyed by `user_column`; `None`: none declared.
+    pub interests_table: Option<String>,
 }
 
 impl std::fmt::Debug for SupabaseConfig {
@@ -115,13 +118,57 @@ impl SupabaseHistory {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let rows = self
+            .rows(&self.endpoint(), &self.query(user, limit))
+            .await?;
+        let events = parse_rows(&self.config, &rows);
+        let skipped = rows.len() - events.len();
+        if skipped > 0 {
+            tracing::debug!(
+                skipped,
+                table = %self.config.table,
+                "supabase history rows without a YouTube video id were skipped"
+            );
+        }
+        Ok(events)
+    }
+
+    /// The user's declared interests from `interests_table`, if one is configured; topics
+    /// or categories that do not validate are dropped, not fatal.
+    pub async fn interests(&self, user: &UserId) -> Result<Interests, SupabaseError> {
+        let Some(table) = &self.config.interests_table else {
+            return Ok(Interests::default());
+        };
+        let endpoint = format!(
+            "{}/rest/v1/{}",
+            self.config.url.trim_end_matches('/'),
+            encode_path_segment(table)
+        );
+        let query = vec![
+            ("select".to_owned(), "topics,categories".to_owned()),
+            (
+                self.config.user_column.clone(),
+                format!("eq.{}", user.as_str()),
+            ),
+            ("limit".to_owned(), "1".to_owned()),
+        ];
+        let rows = self.rows(&endpoint, &query).await?;
+        Ok(rows.first().map(parse_interests).unwrap_or_default())
+    }
+
+    /// One GET, its JSON array of rows, or a typed error without the key.
+    async fn rows(
+        &self,
+        endpoint: &str,
+        query: &[(String, String)],
+    ) -> Result<Vec<Value>, SupabaseError> {
         let http = self
             .http
             .as_ref()
             .map_err(|why| SupabaseError::Unreachable(self.scrub(why)))?;
         let response = http
-            .get(self.endpoint())
-            .query(&self.query(user, limit))
+            .get(endpoint)
+            .query(query)
             .send()
             .await
             .map_err(|e| SupabaseError::Unreachable(self.scrub(&transport_message(e))))?;
@@ -138,22 +185,13 @@ impl SupabaseHistory {
         }
         let rows: Value = serde_json::from_slice(&body)
             .map_err(|e| SupabaseError::Malformed(format!("body is not JSON: {e}")))?;
-        let Value::Array(rows) = rows else {
-            return Err(SupabaseError::Malformed(format!(
+        match rows {
+            Value::Array(rows) => Ok(rows),
+            other => Err(SupabaseError::Malformed(format!(
                 "expected a JSON array of rows, got {}",
-                json_kind(&rows)
-            )));
-        };
-        let events = parse_rows(&self.config, &rows);
-        let skipped = rows.len() - events.len();
-        if skipped > 0 {
-            tracing::debug!(
-                skipped,
-                table = %self.config.table,
-                "supabase history rows without a YouTube video id were skipped"
-            );
+                json_kind(&other)
+            ))),
         }
-        Ok(events)
     }
 
     /// Removes the service key from a message that might have picked it up.
@@ -243,6 +281,36 @@ fn json_kind(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// An interests row: `topics` and `categories` as arrays or comma-separated text; each
+/// entry that does not validate is dropped.
+pub fn parse_interests(row: &Value) -> Interests {
+    let list = |name: &str| -> Vec<String> {
+        match row.get(name) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(Value::String(text)) => text.split(',').map(|t| t.trim().to_owned()).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut interests = Interests::default();
+    for topic in list("topics").into_iter().take(MAX_INTERESTS) {
+        if let Ok(one) = Interests::new(&[topic], &[]) {
+            interests.topics.extend(one.topics);
+        }
+    }
+    for category in list("categories").into_iter().take(MAX_INTERESTS) {
+        if let Ok(one) = Interests::new(&[], &[category]) {
+            interests.categories.extend(one.categories);
+        }
+    }
+    interests.topics.dedup();
+    interests.categories.dedup();
+    interests
 }
 
 /// Rows → events, in the order given; rows without a YouTube video id are skipped.
@@ -367,6 +435,7 @@ mod tests {
             video_column: "video_id".into(),
             watched_at_column: "watched_at".into(),
             watch_seconds_column: Some("seconds".into()),
+            interests_table: None,
         }
     }
 

@@ -9,12 +9,13 @@ pub mod model;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderValue;
 use serde::de::DeserializeOwned;
 
 pub use duration::parse_iso8601_duration;
 pub use model::*;
 
+use crate::metrics::{self, Metric};
 use crate::quota::{Admission, Cost, Limit, Priority, QuotaError, QuotaGuard};
 
 /// The API key, wrapped so `{:?}` and `{}` can never print it.
@@ -30,6 +31,60 @@ impl ApiKey {
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Where the key comes from. In Lambda it is best read from Secrets Manager through the
+/// AWS Parameters and Secrets Lambda Extension on localhost, so it is in no environment
+/// variable; it is fetched on the first YouTube call (the extension is not serving during
+/// the function's init) and kept for the life of the instance.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// `YOUTUBE_API_KEY`.
+    Plain(ApiKey),
+    /// `YOUTUBE_API_KEY_SECRET_ID`: a secret whose `SecretString` is the key, or a JSON
+    /// object holding it under `YOUTUBE_API_KEY` or `api_key`.
+    SecretsExtension {
+        /// `http://localhost:{PARAMETERS_SECRETS_EXTENSION_HTTP_PORT or 2773}`.
+        endpoint: String,
+        secret_id: String,
+    },
+}
+
+/// The Parameters and Secrets extension's local endpoint.
+pub fn secrets_extension_endpoint() -> String {
+    let port = std::env::var("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT")
+        .ok()
+        .filter(|p| p.parse::<u16>().is_ok())
+        .unwrap_or_else(|| "2773".to_owned());
+    format!("http://localhost:{port}")
+}
+
+/// The key as a header value, marked sensitive so no debug output shows it.
+fn key_header(key: &str, origin: &str) -> Result<HeaderValue, YoutubeError> {
+    let mut value = HeaderValue::from_str(key.trim()).map_err(|_| YoutubeError::Config {
+        status: 0,
+        reason: "invalidKey".into(),
+        message: format!("{origin} contains characters not allowed in a header"),
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The key out of a `SecretString`: the whole string, or a JSON object's
+/// `YOUTUBE_API_KEY` / `api_key` member.
+fn key_from_secret_string(secret: &str) -> Option<String> {
+    let trimmed = secret.trim();
+    if trimmed.starts_with('{') {
+        let object: serde_json::Value = serde_json::from_str(trimmed).ok()?;
+        ["YOUTUBE_API_KEY", "api_key", "apiKey"]
+            .iter()
+            .find_map(|k| object.get(*k).and_then(|v| v.as_str()))
+            .map(str::to_owned)
+    } else if trimmed.is_empty() {
+        None
+    } else {
+        Some(trimmed.to_owned())
     }
 }
 
@@ -59,6 +114,8 @@ pub enum YoutubeError {
     Server { status: u16, attempts: u32 },
     #[error("youtube: transport error after {attempts} attempts: {message}")]
     Transport { message: String, attempts: u32 },
+    #[error("youtube: the API key could not be read from Secrets Manager: {0}")]
+    KeyUnavailable(String),
     #[error("youtube: unparseable response from {method}: {message}")]
     Malformed {
         method: &'static str,
@@ -113,6 +170,10 @@ pub const VIDEO_CATEGORIES: Method = Method {
 #[derive(Clone)]
 pub struct YoutubeClient {
     http: reqwest::Client,
+    key_source: KeySource,
+    /// The key's header, once known (at once for a plain key, after the first fetch from
+    /// the secrets extension).
+    key: std::sync::Arc<tokio::sync::OnceCell<HeaderValue>>,
     base_url: String,
     guard: QuotaGuard,
     max_attempts: u32,
@@ -134,16 +195,20 @@ pub const VIDEO_PARTS: &str = "snippet,contentDetails,statistics";
 
 impl YoutubeClient {
     pub fn new(base_url: &str, key: ApiKey, guard: QuotaGuard) -> Result<Self, YoutubeError> {
-        let mut headers = HeaderMap::new();
-        let mut value = HeaderValue::from_str(&key.0).map_err(|_| YoutubeError::Config {
-            status: 0,
-            reason: "invalidKey".into(),
-            message: "YOUTUBE_API_KEY contains characters not allowed in a header".into(),
-        })?;
-        value.set_sensitive(true);
-        headers.insert("x-goog-api-key", value);
+        Self::with_key_source(base_url, KeySource::Plain(key), guard)
+    }
+
+    pub fn with_key_source(
+        base_url: &str,
+        key_source: KeySource,
+        guard: QuotaGuard,
+    ) -> Result<Self, YoutubeError> {
+        let key = tokio::sync::OnceCell::new();
+        if let KeySource::Plain(plain) = &key_source {
+            key.set(key_header(&plain.0, "YOUTUBE_API_KEY")?)
+                .expect("a new cell is empty");
+        }
         let http = reqwest::Client::builder()
-            .default_headers(headers)
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(50))
@@ -154,6 +219,8 @@ impl YoutubeClient {
             })?;
         Ok(Self {
             http,
+            key_source,
+            key: std::sync::Arc::new(key),
             base_url: base_url.trim_end_matches('/').to_owned(),
             guard,
             max_attempts: 3,
@@ -175,11 +242,18 @@ impl YoutubeClient {
         priority: Priority,
     ) -> Result<T, YoutubeError> {
         let url = format!("{}/{}", self.base_url, method.path);
+        let key = self.key().await?;
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.admit_paced(method, priority).await?;
-            let response = self.http.get(&url).query(query).send().await;
+            let response = self
+                .http
+                .get(&url)
+                .header("x-goog-api-key", key.clone())
+                .query(query)
+                .send()
+                .await;
             let response = match response {
                 Ok(r) => r,
                 Err(e) => {
@@ -236,12 +310,74 @@ impl YoutubeClient {
         }
     }
 
+    /// The key's header: known at start for a plain key; read once from the secrets
+    /// extension otherwise (a failed read is retried by the next call).
+    async fn key(&self) -> Result<HeaderValue, YoutubeError> {
+        self.key
+            .get_or_try_init(|| async {
+                let KeySource::SecretsExtension {
+                    endpoint,
+                    secret_id,
+                } = &self.key_source
+                else {
+                    unreachable!("a plain key is set at construction");
+                };
+                let token = std::env::var("AWS_SESSION_TOKEN").unwrap_or_default();
+                let response = self
+                    .http
+                    .get(format!("{endpoint}/secretsmanager/get"))
+                    .query(&[("secretId", secret_id.as_str())])
+                    .header("X-Aws-Parameters-Secrets-Token", token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        YoutubeError::KeyUnavailable(format!(
+                            "extension unreachable: {}",
+                            e.without_url()
+                        ))
+                    })?;
+                let status = response.status();
+                if !status.is_success() {
+                    return Err(YoutubeError::KeyUnavailable(format!(
+                        "extension answered HTTP {} for secret {secret_id}",
+                        status.as_u16()
+                    )));
+                }
+                let body: serde_json::Value = response.json().await.map_err(|_| {
+                    YoutubeError::KeyUnavailable("extension answered with no JSON".into())
+                })?;
+                let key = body
+                    .get("SecretString")
+                    .and_then(|v| v.as_str())
+                    .and_then(key_from_secret_string)
+                    .ok_or_else(|| {
+                        YoutubeError::KeyUnavailable(format!(
+                            "secret {secret_id} holds no key (a plain string, or JSON with YOUTUBE_API_KEY)"
+                        ))
+                    })?;
+                tracing::info!(%secret_id, "YouTube API key read from Secrets Manager");
+                key_header(&key, "the secret's key")
+            })
+            .await
+            .cloned()
+    }
+
     /// Asks the guard, sleeping through short-window denials up to `max_pacing_wait`.
     async fn admit_paced(&self, method: Method, priority: Priority) -> Result<(), YoutubeError> {
         let started = std::time::Instant::now();
         loop {
             match self.guard.admit(method.cost, priority).await? {
-                Admission::Allowed => return Ok(()),
+                Admission::Allowed => {
+                    let mut spent = Vec::with_capacity(2);
+                    if method.cost.units > 0 {
+                        spent.push((Metric::QuotaUnitsUsed, method.cost.units as f64));
+                    }
+                    if method.cost.searches > 0 {
+                        spent.push((Metric::QuotaSearchesUsed, method.cost.searches as f64));
+                    }
+                    metrics::emit(&spent);
+                    return Ok(());
+                }
                 Admission::Denied {
                     retry_after_ms,
                     limit,
@@ -275,6 +411,7 @@ impl YoutubeClient {
         match (status.as_u16(), reason.as_str()) {
             (403, "quotaExceeded" | "dailyLimitExceeded") => {
                 tracing::error!(method = method.name, %reason, "youtube daily quota exceeded; tripping the breaker");
+                metrics::emit(&[(Metric::BreakerTrips, 1.0)]);
                 if let Err(e) = self.guard.trip_daily_breaker().await {
                     tracing::error!(error = %e, "could not trip the daily breaker");
                 }
@@ -282,6 +419,7 @@ impl YoutubeClient {
             }
             (429, _) | (403, "rateLimitExceeded" | "userRateLimitExceeded") => {
                 tracing::warn!(method = method.name, %reason, "youtube rate limit; tripping the shared backoff");
+                metrics::emit(&[(Metric::BreakerTrips, 1.0)]);
                 if let Err(e) = self.guard.trip_backoff(self.backoff_on_rate_limit).await {
                     tracing::error!(error = %e, "could not trip the backoff");
                 }

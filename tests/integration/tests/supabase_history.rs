@@ -31,6 +31,7 @@ fn config(url: &str) -> SupabaseConfig {
         video_column: "video_id".into(),
         watched_at_column: "watched_at".into(),
         watch_seconds_column: Some("watch_seconds".into()),
+        interests_table: None,
     }
 }
 
@@ -289,6 +290,7 @@ async fn custom_table_and_column_names_and_lenient_rows() {
         video_column: "yt_video".into(),
         watched_at_column: "seen_at".into(),
         watch_seconds_column: Some("secs".into()),
+        interests_table: None,
         ..config(&format!("{}/", db.url()))
     });
     let events = history
@@ -321,6 +323,7 @@ async fn custom_table_and_column_names_and_lenient_rows() {
     // Without a seconds column it is not selected at all.
     let history = SupabaseHistory::new(SupabaseConfig {
         watch_seconds_column: None,
+        interests_table: None,
         ..history.config().clone()
     });
     let events = history.recent(&user("u+1@example.com"), 10).await.unwrap();
