@@ -266,6 +266,51 @@ async fn recent_reads_only_the_users_rows_newest_first_up_to_the_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_interests_come_from_the_interests_table_when_configured() {
+    let db = PostgrestDouble::spawn(TEST_SERVICE_KEY);
+    db.insert(
+        "user_interests",
+        [
+            // Arrays (Postgres text[]), with an entry that does not validate.
+            json!({"user_id": "alice", "topics": ["Jazz  Piano", "a{b}"], "categories": ["music", "knitting", "20"]}),
+            // Comma-separated text.
+            json!({"user_id": "bob", "topics": "chess, minecraft", "categories": "Gaming"}),
+        ],
+    );
+    // Not configured: no request, no interests.
+    let plain = SupabaseHistory::new(config(&db.url()));
+    assert!(plain.interests(&user("alice")).await.unwrap().is_empty());
+    assert!(db.requests().is_empty());
+
+    let history = SupabaseHistory::new(SupabaseConfig {
+        interests_table: Some("user_interests".into()),
+        ..config(&db.url())
+    });
+    let alice = history.interests(&user("alice")).await.unwrap();
+    assert_eq!(alice.topics, ["jazz piano"]);
+    assert_eq!(alice.categories, ["10", "20"]);
+    let bob = history.interests(&user("bob")).await.unwrap();
+    assert_eq!(bob.topics, ["chess", "minecraft"]);
+    assert_eq!(bob.categories, ["20"]);
+    assert!(history.interests(&user("carol")).await.unwrap().is_empty());
+    let request = &db.requests()[0];
+    assert_eq!(request.path, "/rest/v1/user_interests");
+    assert_eq!(
+        request.pairs(),
+        [
+            ("select".to_owned(), "topics,categories".to_owned()),
+            ("user_id".to_owned(), "eq.alice".to_owned()),
+            ("limit".to_owned(), "1".to_owned()),
+        ]
+    );
+    // A failing Supabase is a clear error without the key, as for the history.
+    db.fail_next(1, 503);
+    let err = history.interests(&user("alice")).await.unwrap_err();
+    assert!(matches!(err, SupabaseError::Http { status: 503, .. }), "{err}");
+    assert_no_key(&err.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_table_and_column_names_and_lenient_rows() {
     let db = PostgrestDouble::spawn(TEST_SERVICE_KEY);
     // A default-named table exists too, with other data: it must not be read.
