@@ -109,7 +109,9 @@ impl LambdaWatch {
         let port = crate::services::free_port();
         let log_file = std::fs::File::create(log)
             .map_err(|e| format!("could not create {}: {e}", log.display()))?;
-        let child = Command::new(&cargo_lambda)
+        let mut command = Command::new(&cargo_lambda);
+        without_inherited_cargo_env(&mut command);
+        let child = command
             .args([
                 "lambda",
                 "watch",
@@ -232,4 +234,31 @@ pub fn local_env_text(
     format!(
         "REDIS_URL={redis_url}\nWARM_QUEUE_URL={queue_url}\nAWS_ENDPOINT_URL_SQS={sqs_endpoint}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=local\nAWS_SECRET_ACCESS_KEY=local\nYOUTUBE_API_BASE_URL={youtube_base_url}\nYOUTUBE_API_KEY={youtube_key}\nAUTH_MODE=none\nAWS_LAMBDA_LOG_FORMAT=json\nRUST_LOG=warn\n"
     )
+}
+
+/// Drops what this process inherited from the `cargo` that started it (`CARGO_PKG_*`,
+/// `CARGO_MANIFEST_DIR`, `LD_LIBRARY_PATH`, ...): passed on, they change the build
+/// environment of `cargo lambda watch`'s own `cargo run`, and it would rebuild crates the
+/// workspace build already compiled.
+pub fn without_inherited_cargo_env(command: &mut std::process::Command) {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let inherited = (name.starts_with("CARGO") && name != "CARGO_HOME")
+            || name.starts_with("RUST_RECURSION")
+            || name.starts_with("DEP_")
+            || matches!(
+                name,
+                "LD_LIBRARY_PATH"
+                    | "OUT_DIR"
+                    | "TARGET"
+                    | "HOST"
+                    | "NEXTEST"
+                    | "NEXTEST_RUN_ID"
+                    | "NEXTEST_EXECUTION_MODE"
+                    | "__CARGO_FIX_YOLO"
+            );
+        if inherited {
+            command.env_remove(name);
+        }
+    }
 }
