@@ -43,4 +43,11 @@ if ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-
   rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || log "warning: could not add the arm64 target"
 fi
 
+# cargo-fuzz, only for scripts/fuzz.sh (`scripts/setup.sh --fuzz`).
+CARGO_FUZZ_VERSION=0.13.2
+if [ "${1:-}" = "--fuzz" ] && ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION from crates.io"
+  cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION" >/dev/null
+fi
+
 log "ready: redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), .venv with moto $MOTO_VERSION, cargo-lambda $CARGO_LAMBDA_VERSION"
