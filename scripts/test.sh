@@ -19,3 +19,4 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+bash scripts/fuzz.sh   # cargo-fuzz targets, FUZZ_SECONDS (25) each
