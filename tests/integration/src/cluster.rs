@@ -514,8 +514,11 @@ mod tests {
         // Values from `CLUSTER KEYSLOT`.
         assert_eq!(key_slot("foo"), 12182);
         assert_eq!(key_slot("{user1000}.following"), key_slot("user1000"));
-        assert_eq!(key_slot("123456789"), 0x31C3 % 16384);
-        assert_eq!(key_slot("foo{}{bar}"), key_slot("foo{}{bar}"));
+        // CRC16/XMODEM's check value.
+        assert_eq!(key_slot("123456789"), 0x31C3);
+        // An empty tag does not count: the whole key is hashed.
+        assert_ne!(key_slot("foo{}{bar}"), key_slot("bar"));
+        assert_eq!(key_slot("reco:{quota}:units:x"), key_slot("reco:{quota}:breaker"));
     }
 
     #[test]

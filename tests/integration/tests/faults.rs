@@ -264,7 +264,7 @@ async fn redis_killed_and_restarted_under_load() {
             let mut i = 0usize;
             while !stop.load(Ordering::SeqCst) {
                 let before = phase.load(Ordering::SeqCst);
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     send_warm(&sqs, &queue_url, &apps, &users[(i / 3) % users.len()]).await;
                 }
                 let outcomes = deliver_once(&sqs, &queue_url, &apps.warmer, 10, 1).await;
@@ -575,7 +575,7 @@ async fn youtube_faults_at_random() {
         histories.push(history);
     }
     let sqs = env.sqs.client().await;
-    let mut rng = Rng(0x5eed_0f_fa17);
+    let mut rng = Rng(0x5eed_f417_0000_0001);
     let mut injected: BTreeMap<&'static str, u32> = BTreeMap::new();
     let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut api_answers: BTreeMap<u16, usize> = BTreeMap::new();
