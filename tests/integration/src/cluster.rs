@@ -518,7 +518,10 @@ mod tests {
         assert_eq!(key_slot("123456789"), 0x31C3);
         // An empty tag does not count: the whole key is hashed.
         assert_ne!(key_slot("foo{}{bar}"), key_slot("bar"));
-        assert_eq!(key_slot("reco:{quota}:units:x"), key_slot("reco:{quota}:breaker"));
+        assert_eq!(
+            key_slot("reco:{quota}:units:x"),
+            key_slot("reco:{quota}:breaker")
+        );
     }
 
     #[test]
