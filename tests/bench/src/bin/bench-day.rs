@@ -6,8 +6,9 @@
 //! Users get Zipf-distributed interests over the fake YouTube's corpus (48 topics by size,
 //! channels by subscribers within a topic) and a watch history from it; each signs in one
 //! to three times over a Pacific day (more in the evening) and refreshes 4–10 times per
-//! session, 20 to 120 s apart. A simulated clock (`ManualClock`, the fake's clock moved
-//! with it) runs the day in event order over the real pieces:
+//! session, 20 to 120 s apart. A simulated clock (`SimClock`: event time, running 20× real
+//! time during an event; the fake's clock moved with it) runs the day in event order over
+//! the real pieces:
 //!
 //! - **ours**: the real engine, quota guard (Google's default quotas, 5% margin, 80%
 //!   background share, 10 calls/s, 300 units/min) and Redis; sign-in is the login
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use reco_bench::{Series, SplitMix, Zipf, line_chart, round1, round3, write_json};
 use reco_core::UserId;
-use reco_core::clock::{Clock, ManualClock};
+use reco_core::clock::Clock;
 use reco_core::config::AuthMode;
 use reco_core::engine::PageRequest;
 use reco_core::messages::{WarmReason, WarmRequest};
@@ -287,6 +288,47 @@ enum Ev {
     Warm { u: u32, reason: u8 },
 }
 
+/// At the end of an hour: units used, searches used, refreshes, full-new refreshes.
+type Hour = (u64, u64, u64, u64);
+
+/// The simulation's clock: simulated time that also runs on, `SPEED` times faster than real
+/// time, while an event is processed. The engine's YouTube client sleeps (in real time)
+/// through per-second quota windows; with a clock that stood still during a warm those
+/// sleeps would never see the window pass. Never moves backwards.
+#[derive(Debug)]
+struct SimClock {
+    anchor: std::sync::Mutex<(Instant, i64)>,
+}
+
+const SPEED: f64 = 20.0;
+
+impl SimClock {
+    fn new(at_ms: i64) -> Self {
+        Self {
+            anchor: std::sync::Mutex::new((Instant::now(), at_ms)),
+        }
+    }
+
+    fn read(anchor: &(Instant, i64)) -> i64 {
+        anchor.1 + (anchor.0.elapsed().as_secs_f64() * 1000.0 * SPEED) as i64
+    }
+
+    /// Moves to `t` unless the clock is already past it; returns the time now.
+    fn advance_to(&self, t: i64) -> i64 {
+        let mut anchor = self.anchor.lock().unwrap();
+        let t = t.max(Self::read(&anchor));
+        *anchor = (Instant::now(), t);
+        t
+    }
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> jiff::Timestamp {
+        let ms = Self::read(&self.anchor.lock().unwrap());
+        jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::MAX)
+    }
+}
+
 /// What one design did over the day.
 #[derive(Default)]
 struct Tally {
@@ -301,7 +343,7 @@ struct Tally {
     warm_outcomes: HashMap<String, u64>,
     transient_examples: Vec<String>,
     /// Per hour: (units used, searches used, refreshes, full-new refreshes) at its end.
-    hourly: Vec<(u64, u64, u64, u64)>,
+    hourly: Vec<Hour>,
 }
 
 impl Tally {
@@ -425,7 +467,7 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
         ..FakeConfig::default()
     })
     .await;
-    let clock = Arc::new(ManualClock::new(start));
+    let clock = Arc::new(SimClock::new(day_start));
     // Production's quota guard timeout (the harness lengthens it for loaded test runs).
     let config = config_with(&env, &[("YOUTUBE_QUOTA_TIMEOUT_MS", "200")]);
     let apps = Apps::build_with(&env, config, Some(clock.clone()), AuthMode::None).await;
@@ -463,7 +505,7 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
         if t >= day_end {
             break;
         }
-        clock.set(jiff::Timestamp::from_millisecond(t).unwrap());
+        let t = clock.advance_to(t);
         env.fake.set_clock(clock.now());
         match ev {
             Ev::SignIn { u, s } => {
@@ -631,10 +673,10 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
                                 },
                             );
                         }
-                        ItemOutcome::Transient(e) | ItemOutcome::Poison(e) => {
-                            if tally.transient_examples.len() < 5 {
-                                tally.transient_examples.push(e);
-                            }
+                        ItemOutcome::Transient(e) | ItemOutcome::Poison(e)
+                            if tally.transient_examples.len() < 5 =>
+                        {
+                            tally.transient_examples.push(e);
                         }
                         _ => {}
                     }
@@ -900,7 +942,7 @@ async fn main() {
     write_json(&file, &results);
 
     if tallies.len() == 2 {
-        let hours = |t: &Tally, f: &dyn Fn(&(u64, u64, u64, u64)) -> f64| -> Vec<(f64, f64)> {
+        let hours = |t: &Tally, f: &dyn Fn(&Hour) -> f64| -> Vec<(f64, f64)> {
             std::iter::once((0.0, 0.0))
                 .chain(
                     t.hourly
