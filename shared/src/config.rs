@@ -187,7 +187,11 @@ impl Config {
             warm_queue_url: get("WARM_QUEUE_URL"),
             youtube_api_key: get("YOUTUBE_API_KEY"),
             youtube_api_key_secret_id: get("YOUTUBE_API_KEY_SECRET_ID"),
-            emf_metrics: match get("EMF_METRICS").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            emf_metrics: match get("EMF_METRICS")
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
                 None | Some("on") => true,
                 Some("off") => false,
                 Some(other) => {

@@ -134,10 +134,7 @@ impl Interests {
         }
         let mut out = Interests::default();
         for topic in topics {
-            let words: Vec<String> = topic
-                .split_whitespace()
-                .map(|w| w.to_lowercase())
-                .collect();
+            let words: Vec<String> = topic.split_whitespace().map(|w| w.to_lowercase()).collect();
             let normalised = words.join(" ");
             if normalised.is_empty()
                 || normalised.chars().count() > MAX_TOPIC_CHARS

@@ -158,7 +158,12 @@ impl Engine {
             .then(|| COLD_START_CATEGORIES.iter().map(|c| c.to_string()))
             .into_iter()
             .flatten();
-        for category in profile.top_categories(3).into_iter().chain(declared).chain(cold) {
+        for category in profile
+            .top_categories(3)
+            .into_iter()
+            .chain(declared)
+            .chain(cold)
+        {
             if !categories.contains(&Some(category.clone())) {
                 categories.push(Some(category));
             }

@@ -119,7 +119,10 @@ async fn the_key_comes_from_the_extension_once_and_failures_are_retryable_and_ke
             matches!(err, EngineError::Youtube(YoutubeError::KeyUnavailable(_))),
             "{err:?}"
         );
-        assert!(text.contains("HTTP 500") && !text.contains(TEST_API_KEY), "{text}");
+        assert!(
+            text.contains("HTTP 500") && !text.contains(TEST_API_KEY),
+            "{text}"
+        );
     }
     assert_eq!(env.fake.counters().requests, 0, "no call without a key");
 
@@ -132,7 +135,10 @@ async fn the_key_comes_from_the_extension_once_and_failures_are_retryable_and_ke
         .expect("warm with the key from the secret");
     apps.services
         .engine
-        .warm(&UserId::parse("second-reader").unwrap(), Priority::Background)
+        .warm(
+            &UserId::parse("second-reader").unwrap(),
+            Priority::Background,
+        )
         .await
         .expect("second warm");
     let counters = env.fake.counters();
@@ -144,5 +150,8 @@ async fn the_key_comes_from_the_extension_once_and_failures_are_retryable_and_ke
     );
     assert_eq!(ext.requests.load(Ordering::SeqCst), 3);
     assert!(outcome.pool_size > 0);
-    assert!(counters.units_used > 0, "the fake accepted the secret's key");
+    assert!(
+        counters.units_used > 0,
+        "the fake accepted the secret's key"
+    );
 }

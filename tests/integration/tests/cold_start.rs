@@ -84,7 +84,10 @@ async fn a_user_with_no_history_gets_charts_at_once_then_ten_new_pages() {
         "cold start: first page at once (miss), then 10 full pages of new chart videos; \
          {units_after_warm} units, {searches} searches for the warm"
     );
-    assert_eq!(searches, 0, "a user with nothing to search for costs no search");
+    assert_eq!(
+        searches, 0,
+        "a user with nothing to search for costs no search"
+    );
     assert!(units_after_warm <= 10, "{units_after_warm} units");
 }
 
@@ -92,10 +95,12 @@ async fn a_user_with_no_history_gets_charts_at_once_then_ten_new_pages() {
 async fn declared_interests_shape_a_feed_before_any_watch() {
     let env = TestEnv::start().await;
     let apps = Apps::build(&env, None, AuthMode::None).await;
-    let corpus = env.fake.corpus();
-    let mut topics: Vec<_> = corpus.topics().iter().collect();
-    topics.sort_by(|a, b| b.video_count.cmp(&a.video_count).then(a.name.cmp(&b.name)));
-    let topic = topics[2];
+    let topic = {
+        let corpus = env.fake.corpus();
+        let mut topics: Vec<_> = corpus.topics().iter().collect();
+        topics.sort_by(|a, b| b.video_count.cmp(&a.video_count).then(a.name.cmp(&b.name)));
+        topics[2].clone()
+    };
     let category_name = reco_core::domain::category_name(&topic.category_id).unwrap();
 
     // Bad interests are a 400 naming the field, and nothing is written.
@@ -107,8 +112,12 @@ async fn declared_interests_shape_a_feed_before_any_watch() {
     .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["field"], "interests.categories", "{body}");
-    let (status, body) =
-        post_history(&apps, "declarer", &json!({"interests": {"topics": "chess"}})).await;
+    let (status, body) = post_history(
+        &apps,
+        "declarer",
+        &json!({"interests": {"topics": "chess"}}),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["field"], "interests.topics", "{body}");
 
@@ -143,6 +152,7 @@ async fn declared_interests_shape_a_feed_before_any_watch() {
         assert_eq!(page.len(), 20, "refresh {refresh}: {}", body["meta"]);
         for id in page {
             assert!(seen.insert(id.clone()), "{id} twice");
+            let corpus = env.fake.corpus();
             let video = corpus.video(&id).expect("a corpus video");
             served += 1;
             in_interests +=
@@ -159,7 +169,11 @@ async fn declared_interests_shape_a_feed_before_any_watch() {
         counters.units_used,
         counters.searches_used
     );
-    assert!(share >= 0.8, "only {:.1}% in the declared interests", share * 100.0);
+    assert!(
+        share >= 0.8,
+        "only {:.1}% in the declared interests",
+        share * 100.0
+    );
 
     // Clearing them: an empty set is stored as none.
     let (status, _) = post_history(

@@ -306,7 +306,10 @@ async fn declared_interests_come_from_the_interests_table_when_configured() {
     // A failing Supabase is a clear error without the key, as for the history.
     db.fail_next(1, 503);
     let err = history.interests(&user("alice")).await.unwrap_err();
-    assert!(matches!(err, SupabaseError::Http { status: 503, .. }), "{err}");
+    assert!(
+        matches!(err, SupabaseError::Http { status: 503, .. }),
+        "{err}"
+    );
     assert_no_key(&err.to_string());
 }
 

@@ -258,8 +258,7 @@ async fn poison_duplicate_and_eight_good_messages_in_one_batch() {
             .zip(&failures_before)
             .filter(|(m, before)| {
                 let id = m.message_id().unwrap();
-                id == poison_id
-                    || count_lines(&[id, "warm failed; SQS will retry"]) > **before
+                id == poison_id || count_lines(&[id, "warm failed; SQS will retry"]) > **before
             })
             .map(|(m, _)| m.message_id().unwrap().to_owned())
             .collect();
