@@ -2,8 +2,10 @@
 //! poison message and a duplicate, partial batch failures, the DLQ, and transient
 //! failures retried by SQS.
 
+mod support;
+
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::SqsBatchResponse;
@@ -17,50 +19,9 @@ use reco_tests::apps::{config_with, queue_depth, sqs_event_from_messages};
 use reco_tests::scenario::history_in_topic;
 use reco_tests::{Apps, TestEnv};
 use reco_warmer::{ItemOutcome, Warmer};
+use support::{log_lines, logs};
 
 const ARN: &str = "arn:aws:sqs:us-east-1:123456789012:reco-warm-fast";
-
-/// Every log line the warmer writes in this test process, without colour codes.
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = buffer.clone();
-        lambda_runtime::tracing::init_default_subscriber_with_writer(move || Sink(sink.clone()));
-        buffer
-    })
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn log_lines() -> Vec<String> {
-    let raw = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
-    let mut plain = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // Skip an ANSI escape: ESC [ ... letter
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain.lines().map(str::to_owned).collect()
-}
 
 fn count_lines(needles: &[&str]) -> usize {
     log_lines()
