@@ -4,8 +4,8 @@
 # real ones). A bounded run per target; any crash fails the script and leaves its input in
 # fuzz/artifacts/<target>/ (turn it into a regression test in the crate concerned).
 #
-#   scripts/fuzz.sh                    # CI: FUZZ_SECONDS (default 25) per target
-#   FUZZ_SECONDS=600 scripts/fuzz.sh   # a longer run
+#   scripts/fuzz.sh                    # CI: FUZZ_SECONDS (default 25) per target, dev build
+#   FUZZ_RELEASE=1 FUZZ_SECONDS=600 scripts/fuzz.sh   # a longer run, optimised build
 #   scripts/fuzz.sh api_event          # one target
 #
 # Only stable Rust is available here: cargo-fuzz needs nightly flags, so RUSTC_BOOTSTRAP=1.
@@ -27,9 +27,15 @@ export RUSTC_BOOTSTRAP=1
 cp Cargo.lock fuzz/Cargo.lock
 # Safe Rust: the sanitizer adds little and slows the build; libFuzzer's coverage and
 # panic = crash are what find the bugs here. Debug assertions stay on (overflow checks).
+# The short CI run uses an unoptimised build (half the compile time on 2 cores; fewer
+# executions per second, plenty for a smoke run); FUZZ_RELEASE=1 for long runs.
+BUILD_FLAGS=(--sanitizer none --debug-assertions)
+if [ "${FUZZ_RELEASE:-0}" != 1 ]; then
+  BUILD_FLAGS+=(--dev)
+fi
 echo "[fuzz] building ${TARGETS[*]}" >&2
 for target in "${TARGETS[@]}"; do
-  cargo fuzz build --sanitizer none --debug-assertions "$target"
+  cargo fuzz build "${BUILD_FLAGS[@]}" "$target"
 done
 for target in "${TARGETS[@]}"; do
   corpus="fuzz/corpus/$target"
@@ -44,7 +50,7 @@ for target in "${TARGETS[@]}"; do
   echo "[fuzz] $target for ${SECONDS_PER_TARGET}s" >&2
   log="fuzz/artifacts/$target.log"
   mkdir -p fuzz/artifacts
-  if cargo fuzz run --sanitizer none --debug-assertions "$target" "$corpus" -- \
+  if cargo fuzz run "${BUILD_FLAGS[@]}" "$target" "$corpus" -- \
     -max_total_time="$SECONDS_PER_TARGET" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 >"$log" 2>&1; then
     grep -E '^(Done [0-9]+ runs|stat::number_of_executed_units|stat::new_units_added)' "$log" \
