@@ -56,8 +56,9 @@ pub fn samples_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("YOUTUBE_SAMPLES_DIR") {
         return PathBuf::from(dir);
     }
-    // The workspace sits next to `shared/` (see DESIGN.md §9).
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/youtube-samples");
+    // The repository's copy of the captures (tests/fixtures, see its PROVENANCE.md), so a
+    // clone anywhere has them.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/youtube-samples");
     assert!(
         dir.is_dir(),
         "reference samples not found at {} (set YOUTUBE_SAMPLES_DIR)",
