@@ -86,7 +86,6 @@ impl LambdaWatch {
     /// Starts `cargo lambda watch --ignore-changes` on a free port with the `KEY=VALUE`
     /// lines of `env_file` as its functions' environment, its output going to `log`. A missing `cargo-lambda` is an error naming the set-up command.
     pub fn start(env_file: &std::path::Path, log: &std::path::Path) -> Result<Self, String> {
-        use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
 
         let root = crate::services::repo_root();
@@ -109,9 +108,12 @@ impl LambdaWatch {
         let port = crate::services::free_port();
         let log_file = std::fs::File::create(log)
             .map_err(|e| format!("could not create {}: {e}", log.display()))?;
-        let mut command = Command::new(&cargo_lambda);
+        // In a session of its own (`setsid` execs in place, so the pid and the group id
+        // are the child's): whatever watch signals on its way up or down stays in there.
+        let mut command = Command::new("setsid");
         without_inherited_cargo_env(&mut command);
         let child = command
+            .arg(&cargo_lambda)
             .args([
                 "lambda",
                 "watch",
@@ -135,8 +137,8 @@ impl LambdaWatch {
                 ),
             )
             .stdout(Stdio::null())
+            .stdin(Stdio::null())
             .stderr(Stdio::from(log_file))
-            .process_group(0)
             .spawn()
             .map_err(|e| format!("could not start {}: {e}", cargo_lambda.display()))?;
         Ok(Self {
@@ -211,9 +213,12 @@ impl LambdaWatch {
 
 impl Drop for LambdaWatch {
     fn drop(&mut self) {
-        // watch spawns cargo and the function processes: end the whole group.
+        // watch spawns cargo and the function processes: end the whole group, with
+        // SIGKILL. On SIGTERM, watch's own shutdown signalled processes outside its group
+        // (the test runner itself was cancelled "due to signal" in CI right after this
+        // test had passed), so it gets no chance to run one.
         let _ = std::process::Command::new("kill")
-            .arg("-TERM")
+            .arg("-KILL")
             .arg(format!("-{}", self.child.id()))
             .status();
         let _ = self.child.kill();
