@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::services::free_port;
+use crate::services::{RedisMonitor, free_port};
 
 fn binary(name: &str) -> PathBuf {
     if let Some(path) = std::env::var_os("PATH") {
@@ -396,27 +396,9 @@ impl RedisCluster {
             .ports()
             .into_iter()
             .map(|port| {
-                let mut child = redis_cli(self.ca.as_ref())
-                    .args(["-p", &port.to_string(), "monitor"])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("spawn redis-cli monitor");
-                use std::io::BufRead;
-                let stdout = child.stdout.take().expect("monitor stdout");
-                let mut reader = std::io::BufReader::new(stdout);
-                let mut first = String::new();
-                reader.read_line(&mut first).expect("monitor attached");
-                assert_eq!(first.trim(), "OK", "redis-cli monitor said {first:?}");
-                let (tx, rx) = std::sync::mpsc::channel();
-                std::thread::spawn(move || {
-                    for line in reader.lines().map_while(Result::ok) {
-                        if tx.send(line).is_err() {
-                            break;
-                        }
-                    }
-                });
-                (port, child, rx)
+                let mut command = redis_cli(self.ca.as_ref());
+                command.args(["-p", &port.to_string(), "monitor"]);
+                (port, RedisMonitor::attach(command))
             })
             .collect();
         ClusterMonitor { monitors }
@@ -433,10 +415,8 @@ impl Drop for RedisCluster {
     }
 }
 
-type MonitorHandle = (u16, Child, std::sync::mpsc::Receiver<String>);
-
 pub struct ClusterMonitor {
-    monitors: Vec<MonitorHandle>,
+    monitors: Vec<(u16, RedisMonitor)>,
 }
 
 impl ClusterMonitor {
@@ -445,10 +425,8 @@ impl ClusterMonitor {
     pub fn stop(self) -> Vec<(u16, String)> {
         std::thread::sleep(Duration::from_millis(300));
         let mut lines = Vec::new();
-        for (port, mut child, rx) in self.monitors {
-            let _ = child.kill();
-            let _ = child.wait();
-            lines.extend(rx.try_iter().map(|l| (port, l)));
+        for (port, monitor) in self.monitors {
+            lines.extend(monitor.stop_all().into_iter().map(|l| (port, l)));
         }
         lines
     }

@@ -166,9 +166,14 @@ pub struct RedisMonitor {
 
 impl RedisMonitor {
     pub fn start(server: &RedisServer) -> Self {
-        let bin = find_binary("redis-cli", &[]);
-        let mut child = Command::new(bin)
-            .args(["-p", &server.port.to_string(), "monitor"])
+        let mut command = Command::new(find_binary("redis-cli", &[]));
+        command.args(["-p", &server.port.to_string(), "monitor"]);
+        Self::attach(command)
+    }
+
+    /// Runs a prepared `redis-cli ... monitor` command and waits until it is attached.
+    pub fn attach(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -189,6 +194,13 @@ impl RedisMonitor {
             }
         });
         Self { child, lines: rx }
+    }
+
+    /// Stops at once and returns every line seen, script commands (`[0 lua]`) included.
+    pub fn stop_all(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.lines.try_iter().collect()
     }
 
     /// Stops monitoring and returns the client commands seen.
