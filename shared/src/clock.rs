@@ -5,8 +5,11 @@
 //! The Pacific day comes from the tz database compiled into the binary (jiff's bundled
 //! tzdb), because the Lambda OS image is not a place to count on `/usr/share/zoneinfo`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -19,6 +22,12 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 
     fn now_ms(&self) -> i64 {
         self.now().as_millisecond()
+    }
+
+    /// Waits `duration` of this clock's time. The YouTube client paces short quota windows
+    /// with it, so a simulated clock can let the window pass without the real wait.
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(tokio::time::sleep(duration))
     }
 }
 

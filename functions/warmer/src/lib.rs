@@ -248,10 +248,12 @@ impl Warmer {
     /// warm then runs and the engine's guard decides, failing closed).
     async fn day_still_spent(&self) -> Option<u64> {
         let state = self.guard.as_ref()?.state().await.ok()?;
+        // The search bucket is left out: a warm without searches still builds a pool.
         let spent = state.breaker_until_ms.is_some()
             || state
                 .buckets
                 .iter()
+                .filter(|b| b.name != "search")
                 .any(|b| b.background_limit > 0 && b.used >= b.background_limit);
         if !spent {
             return None;

@@ -34,11 +34,21 @@ pub struct Denials {
     /// Stale sources served from cache because the allocator gave their units to
     /// sources more users need.
     pub stale_served: usize,
+    /// A search was turned down because today's searches are spent (not counted in
+    /// `retry_after_ms`: see [`Denials::note`]).
+    pub searches_closed: bool,
 }
 
 impl Denials {
     fn note(&mut self, retry_after_ms: u64, limit: Limit) {
         self.count += 1;
+        // Searches closed for the day are not worth waiting for: the channels and charts
+        // still fill the pool, and the user's next warm asks again. Deferring the warm to
+        // midnight would only chain a message every 15 minutes for the rest of the day.
+        if limit == Limit::DailySearches {
+            self.searches_closed = true;
+            return;
+        }
         self.retry_after_ms = Some(
             self.retry_after_ms
                 .map_or(retry_after_ms, |r| r.min(retry_after_ms)),

@@ -318,6 +318,11 @@ impl QuotaGuard {
         }
     }
 
+    /// The time the guard's windows and days are measured in (and the client paces by).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
     /// The bounded wait for Redis; past it the check fails closed with [`QuotaError::Timeout`].
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;

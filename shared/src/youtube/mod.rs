@@ -265,7 +265,7 @@ impl YoutubeClient {
                         });
                     }
                     tracing::warn!(method = method.name, attempt, %message, "youtube transport error, retrying");
-                    tokio::time::sleep(retry_delay(attempt)).await;
+                    self.guard.clock().sleep(retry_delay(attempt)).await;
                     continue;
                 }
             };
@@ -280,7 +280,7 @@ impl YoutubeClient {
                             attempts: attempt,
                         });
                     }
-                    tokio::time::sleep(retry_delay(attempt)).await;
+                    self.guard.clock().sleep(retry_delay(attempt)).await;
                     continue;
                 }
             };
@@ -303,7 +303,7 @@ impl YoutubeClient {
                     status = status.as_u16(),
                     "youtube server error, retrying"
                 );
-                tokio::time::sleep(retry_delay(attempt)).await;
+                self.guard.clock().sleep(retry_delay(attempt)).await;
                 continue;
             }
             return Err(self.classify_error(method, status, &body).await);
@@ -364,7 +364,8 @@ impl YoutubeClient {
 
     /// Asks the guard, sleeping through short-window denials up to `max_pacing_wait`.
     async fn admit_paced(&self, method: Method, priority: Priority) -> Result<(), YoutubeError> {
-        let started = std::time::Instant::now();
+        let clock = self.guard.clock();
+        let started_ms = clock.now_ms();
         loop {
             match self.guard.admit(method.cost, priority).await? {
                 Admission::Allowed => {
@@ -385,13 +386,14 @@ impl YoutubeClient {
                     let wait = Duration::from_millis(retry_after_ms.max(1));
                     let short =
                         matches!(limit, Limit::PerSecond | Limit::PerMinute | Limit::Backoff);
-                    if !short || started.elapsed() + wait > self.max_pacing_wait {
+                    let waited = Duration::from_millis((clock.now_ms() - started_ms).max(0) as u64);
+                    if !short || waited + wait > self.max_pacing_wait {
                         return Err(YoutubeError::Denied {
                             retry_after_ms,
                             limit,
                         });
                     }
-                    tokio::time::sleep(wait).await;
+                    clock.sleep(wait).await;
                 }
             }
         }

@@ -6,8 +6,8 @@
 //! Users get Zipf-distributed interests over the fake YouTube's corpus (48 topics by size,
 //! channels by subscribers within a topic) and a watch history from it; each signs in one
 //! to three times over a Pacific day (more in the evening) and refreshes 4–10 times per
-//! session, 20 to 120 s apart. A simulated clock (`SimClock`: event time, running 20× real
-//! time during an event; the fake's clock moved with it) runs the day in event order over
+//! session, 20 to 120 s apart. A simulated clock (`SimClock`: event time, moved on by the
+//! client's pacing sleeps; the fake's clock moved with it) runs the day in event order over
 //! the real pieces:
 //!
 //! - **ours**: the real engine, quota guard (Google's default quotas, 5% margin, 80%
@@ -26,6 +26,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -50,6 +51,8 @@ const PAGE: usize = 20;
 const SQS_HOP_MS: i64 = 2_000;
 /// The pool's freshness (RECOMMENDATION_CACHE_TTL_SECS) and the baseline's TTL.
 const FRESH_MS: i64 = 900_000;
+/// How often (simulated) a progress line goes to stderr.
+const TICK_MS: i64 = 600_000;
 
 fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
     let args: Vec<String> = std::env::args().collect();
@@ -291,42 +294,77 @@ enum Ev {
 /// At the end of an hour: units used, searches used, refreshes, full-new refreshes.
 type Hour = (u64, u64, u64, u64);
 
-/// The simulation's clock: simulated time that also runs on, `SPEED` times faster than real
-/// time, while an event is processed. The engine's YouTube client sleeps (in real time)
-/// through per-second quota windows; with a clock that stood still during a warm those
-/// sleeps would never see the window pass. Never moves backwards.
+/// The simulation's clock: event time, moved forward by the event loop and by the YouTube
+/// client's pacing sleeps (a sleep moves the clock to its end at once, so a per-second
+/// window passes in simulated time without the real wait). Never moves backwards.
 #[derive(Debug)]
 struct SimClock {
-    anchor: std::sync::Mutex<(Instant, i64)>,
+    now_ms: Arc<AtomicI64>,
 }
-
-const SPEED: f64 = 20.0;
 
 impl SimClock {
     fn new(at_ms: i64) -> Self {
         Self {
-            anchor: std::sync::Mutex::new((Instant::now(), at_ms)),
+            now_ms: Arc::new(AtomicI64::new(at_ms)),
         }
-    }
-
-    fn read(anchor: &(Instant, i64)) -> i64 {
-        anchor.1 + (anchor.0.elapsed().as_secs_f64() * 1000.0 * SPEED) as i64
     }
 
     /// Moves to `t` unless the clock is already past it; returns the time now.
     fn advance_to(&self, t: i64) -> i64 {
-        let mut anchor = self.anchor.lock().unwrap();
-        let t = t.max(Self::read(&anchor));
-        *anchor = (Instant::now(), t);
-        t
+        advance(&self.now_ms, t)
     }
+}
+
+fn advance(now_ms: &AtomicI64, t: i64) -> i64 {
+    now_ms.fetch_max(t, Ordering::SeqCst).max(t)
 }
 
 impl Clock for SimClock {
     fn now(&self) -> jiff::Timestamp {
-        let ms = Self::read(&self.anchor.lock().unwrap());
-        jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::MAX)
+        jiff::Timestamp::from_millisecond(self.now_ms.load(Ordering::SeqCst))
+            .unwrap_or(jiff::Timestamp::MAX)
     }
+
+    fn sleep(
+        &self,
+        duration: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+        let now_ms = self.now_ms.clone();
+        let until = now_ms.load(Ordering::SeqCst) + duration.as_millis() as i64;
+        Box::pin(async move {
+            advance(&now_ms, until);
+            tokio::task::yield_now().await;
+        })
+    }
+}
+
+/// Where the simulated warmer's deferrals go: an SQS endpoint (the JSON protocol's
+/// `SendMessage`, what `WarmQueue::send` calls) that counts and drops them, because the
+/// simulation delivers each deferral itself at its delay. moto's `SendMessage` slows with
+/// every delayed message it holds (28 ms at 300, 87 ms at 1,200), which would make a
+/// 100,000-user day a matter of hours; the real queue path is the integration tests' job.
+async fn deferral_sink() -> (String, Arc<AtomicU64>) {
+    use axum::routing::post;
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let app = axum::Router::new().route(
+        "/",
+        post(move || {
+            let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+            async move {
+                (
+                    [("content-type", "application/x-amz-json-1.0")],
+                    format!(r#"{{"MessageId":"sim-deferral-{n}"}}"#),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the deferral sink");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("deferral sink") });
+    (url, sent)
 }
 
 /// What one design did over the day.
@@ -471,6 +509,15 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
     // Production's quota guard timeout (the harness lengthens it for loaded test runs).
     let config = config_with(&env, &[("YOUTUBE_QUOTA_TIMEOUT_MS", "200")]);
     let apps = Apps::build_with(&env, config, Some(clock.clone()), AuthMode::None).await;
+    let (sink_url, deferrals_sent) = deferral_sink().await;
+    let warmer = Arc::new(reco_warmer::Warmer::new(
+        &apps.services,
+        reco_core::queue::WarmQueue::new(
+            reco_core::queue::sqs_client_with(Some(&sink_url), Some(Duration::from_secs(5))).await,
+            format!("{sink_url}/123456789012/reco-warm-sim"),
+            Duration::from_secs(5),
+        ),
+    ));
     let engine = &apps.services.engine;
     let mut conn = apps.services.redis.clone();
     let request = PageRequest {
@@ -496,7 +543,19 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
     let day_end = day_start + DAY_MS;
     let t0 = Instant::now();
     let mut warm_seq = 0u64;
+    let mut next_tick = day_start + TICK_MS;
     while let Some(Reverse((t, _, ev))) = heap.pop() {
+        while t >= next_tick && next_tick < day_end {
+            eprintln!(
+                "    [ours] {:>5.2} h: {:>6.0} s wall, {} refreshes, {} units, warms {:?}",
+                (next_tick - day_start) as f64 / HOUR_MS as f64,
+                t0.elapsed().as_secs_f64(),
+                tally.refreshes,
+                env.fake.counters().units_used,
+                tally.warm_outcomes
+            );
+            next_tick += TICK_MS;
+        }
         while t >= next_hour && next_hour <= day_end {
             snapshot(&mut tally, &env.fake);
             progress("ours", tally.hourly.len(), t0, &tally);
@@ -654,7 +713,7 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
                 };
                 warm_seq += 1;
                 let body = WarmRequest::new(user.id.clone(), reason, clock.now()).to_json();
-                let outcomes = apps.warmer.run_batch(sqs_event(body, warm_seq)).await;
+                let outcomes = warmer.run_batch(sqs_event(body, warm_seq)).await;
                 for (_, outcome) in outcomes {
                     *tally
                         .warm_outcomes
@@ -688,7 +747,8 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
         snapshot(&mut tally, &env.fake);
         progress("ours", tally.hourly.len(), t0, &tally);
     }
-    let summary = tally.summary(&env.fake, users.len(), t0.elapsed());
+    let mut summary = tally.summary(&env.fake, users.len(), t0.elapsed());
+    summary["deferrals_sent"] = json!(deferrals_sent.load(Ordering::Relaxed));
     (summary, tally)
 }
 
@@ -854,6 +914,8 @@ async fn regenerate(http: &reqwest::Client, base: &str, query: &str) -> Vec<Stri
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // A day's worth of EMF lines would bury the figures; the fake meters what was spent.
+    reco_core::metrics::install(reco_core::metrics::Sink::Off);
     let n: usize = arg("--users", 100_000);
     let seed: u64 = arg("--seed", 7);
     let only: String = arg("--only", "both".to_owned());
