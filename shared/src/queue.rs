@@ -1,5 +1,6 @@
 //! The SQS warm queue: sending warm requests, bounded so a caller never waits long.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_sqs::config::{Region, retry::RetryConfig, timeout::TimeoutConfig};
@@ -27,6 +28,15 @@ pub async fn sqs_client_with(
     endpoint: Option<&str>,
     operation_timeout: Option<Duration>,
 ) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(sqs_config_with(endpoint, operation_timeout).await)
+}
+
+/// The configuration [`sqs_client_with`] builds its client from, without building the
+/// client (which loads the root certificates; see [`WarmQueue::lazy`]).
+pub async fn sqs_config_with(
+    endpoint: Option<&str>,
+    operation_timeout: Option<Duration>,
+) -> aws_sdk_sqs::Config {
     let mut builder = match endpoint {
         Some(endpoint) => {
             let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned());
@@ -58,12 +68,14 @@ pub async fn sqs_client_with(
             )
             .retry_config(RetryConfig::disabled());
     }
-    aws_sdk_sqs::Client::from_conf(builder.build())
+    builder.build()
 }
 
 #[derive(Clone, Debug)]
 pub struct WarmQueue {
-    client: aws_sdk_sqs::Client,
+    /// The client, or (for [`WarmQueue::lazy`]) built on the first use from `config`.
+    client: Arc<OnceLock<aws_sdk_sqs::Client>>,
+    config: Option<aws_sdk_sqs::Config>,
     url: String,
     send_timeout: Duration,
 }
@@ -75,7 +87,25 @@ impl WarmQueue {
         send_timeout: Duration,
     ) -> Self {
         Self {
-            client,
+            client: Arc::new(OnceLock::from(client)),
+            config: None,
+            url: url.into(),
+            send_timeout,
+        }
+    }
+
+    /// A queue whose SQS client is built on the first send, not now. Building it loads
+    /// and parses the platform's root certificates (the SDK's HTTP client does so at
+    /// client construction on purpose), a large share of a function's cold start, while
+    /// the API sends only on a miss or a low pool and the warmer only to defer.
+    pub fn lazy(
+        config: aws_sdk_sqs::Config,
+        url: impl Into<String>,
+        send_timeout: Duration,
+    ) -> Self {
+        Self {
+            client: Arc::new(OnceLock::new()),
+            config: Some(config),
             url: url.into(),
             send_timeout,
         }
@@ -85,15 +115,22 @@ impl WarmQueue {
         &self.url
     }
 
+    /// The SQS client (built here on first use for a [`WarmQueue::lazy`] queue).
     pub fn client(&self) -> &aws_sdk_sqs::Client {
-        &self.client
+        self.client.get_or_init(|| {
+            let config = self
+                .config
+                .clone()
+                .expect("an eager queue is built with its client");
+            aws_sdk_sqs::Client::from_conf(config)
+        })
     }
 
     /// Sends a warm request, delivered after `delay` (SQS allows up to 15 minutes).
     pub async fn send(&self, request: &WarmRequest, delay: Duration) -> Result<String, QueueError> {
         let delay_secs = delay.as_secs().min(900) as i32;
         let send = self
-            .client
+            .client()
             .send_message()
             .queue_url(&self.url)
             .message_body(request.to_json())

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
-use crate::queue::{WarmQueue, sqs_client_with};
+use crate::queue::{WarmQueue, sqs_config_with};
 use crate::quota::QuotaGuard;
 use crate::store::{RedisConn, StoreError};
 use crate::youtube::{YoutubeClient, YoutubeError};
@@ -79,14 +79,16 @@ impl Services {
         })
     }
 
-    /// The warm queue client, with every send bounded by `send_timeout`.
+    /// The warm queue, with every send bounded by `send_timeout`. Its configuration is
+    /// checked now; its SQS client is built on the first send ([`WarmQueue::lazy`]), so
+    /// the root certificates are not loaded during the function's init.
     pub async fn warm_queue(&self, send_timeout: Duration) -> Result<WarmQueue, StartupError> {
         let url = self.config.require_queue_url()?.to_owned();
         let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS")
             .ok()
             .filter(|s| !s.is_empty());
-        let client = sqs_client_with(endpoint.as_deref(), Some(send_timeout)).await;
-        Ok(WarmQueue::new(client, url, send_timeout))
+        let config = sqs_config_with(endpoint.as_deref(), Some(send_timeout)).await;
+        Ok(WarmQueue::lazy(config, url, send_timeout))
     }
 }
 

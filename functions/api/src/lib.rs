@@ -106,11 +106,75 @@ fn percent_decode(raw: &str) -> String {
 }
 
 fn json_response(status: u16, body: Value) -> Response<Body> {
+    text_response(status, body.to_string())
+}
+
+fn text_response(status: u16, json_text: String) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Body::Text(body.to_string()))
+        .body(Body::Text(json_text))
         .expect("static response parts are valid")
+}
+
+/// The feed's 200 body, serialised straight to text. It is the hot path of a cache hit:
+/// going through `serde_json::Value` (the `json!` macro) built a map with a copy of every
+/// key and string of the 20 videos only to write it out again. The bytes are the same
+/// as that `Value`'s: its maps are sorted by key, so the fields here and in
+/// [`SortedVideo`] are declared in key order (`feed_body_matches_the_value_form` checks
+/// it, and breaks when `Video` gains a field).
+#[derive(serde::Serialize)]
+struct FeedBody<'a> {
+    count: usize,
+    meta: FeedMeta<'a>,
+    success: bool,
+    user_id: &'a str,
+    videos: SortedVideos<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct FeedMeta<'a> {
+    cache_status: &'a str,
+    generated_at: Option<String>,
+    pool_remaining: usize,
+    quota_state: QuotaLevel,
+    refresh_queued: bool,
+    request_id: &'a str,
+    served_at: String,
+}
+
+struct SortedVideos<'a>(&'a [reco_core::Video]);
+
+impl serde::Serialize for SortedVideos<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(SortedVideo))
+    }
+}
+
+/// A [`reco_core::Video`] with its fields in key order (its derived form follows the
+/// struct's declaration order).
+struct SortedVideo<'a>(&'a reco_core::Video);
+
+impl serde::Serialize for SortedVideo<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let v = self.0;
+        let mut s = serializer.serialize_struct("Video", 13)?;
+        s.serialize_field("category_id", &v.category_id)?;
+        s.serialize_field("channel_id", &v.channel_id)?;
+        s.serialize_field("channel_title", &v.channel_title)?;
+        s.serialize_field("duration_secs", &v.duration_secs)?;
+        s.serialize_field("published_at", &v.published_at)?;
+        s.serialize_field("reason", &v.reason)?;
+        s.serialize_field("tags", &v.tags)?;
+        s.serialize_field("thumbnail_url", &v.thumbnail_url)?;
+        s.serialize_field("title", &v.title)?;
+        s.serialize_field("trending", &v.trending)?;
+        s.serialize_field("url", &v.url)?;
+        s.serialize_field("video_id", &v.video_id)?;
+        s.serialize_field("view_count", &v.view_count)?;
+        s.end()
+    }
 }
 
 fn request_id(req: &Request) -> String {
@@ -362,7 +426,7 @@ impl Api {
             category_id: params.category_id.map(str::to_owned),
             include_trending: params.include_trending,
         };
-        let page = match self
+        let mut page = match self
             .with_redis(self.engine.pool.take_page(user, &request))
             .await
         {
@@ -399,37 +463,42 @@ impl Api {
                     .await;
                 (videos, "miss")
             }
-            Some(_) if refreshed => (page.videos.clone(), "refreshed"),
+            // The page's videos move out: nothing below reads them from `page`.
+            Some(_) if refreshed => (std::mem::take(&mut page.videos), "refreshed"),
             Some(_)
                 if page.stale || page.pool_remaining < reco_core::engine::pool::LOW_WATERMARK =>
             {
-                (page.videos.clone(), "stale")
+                (std::mem::take(&mut page.videos), "stale")
             }
-            Some(_) => (page.videos.clone(), "hit"),
+            Some(_) => (std::mem::take(&mut page.videos), "hit"),
         };
         let refresh_queued = self.maybe_enqueue(user, &page, cache_status).await;
+        // One allocation shared by the response and the last-good cache, not a copy each.
+        let videos = Arc::new(videos);
         if !videos.is_empty() {
-            self.last_good
-                .0
-                .insert(user.to_string(), Arc::new(videos.clone()));
+            self.last_good.0.insert(user.to_string(), videos.clone());
         }
         let now = self.engine.clock.now();
-        let body = json!({
-            "success": true,
-            "user_id": user.as_str(),
-            "count": videos.len(),
-            "videos": videos,
-            "meta": {
-                "cache_status": cache_status,
-                "generated_at": page.generated_at_ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()).map(|t| t.to_string()),
-                "served_at": now.to_string(),
-                "pool_remaining": page.pool_remaining,
-                "refresh_queued": refresh_queued,
-                "quota_state": quota_state,
-                "request_id": request_id,
-            }
-        });
-        Ok((json_response(200, body), Some(cache_status)))
+        let body = FeedBody {
+            count: videos.len(),
+            meta: FeedMeta {
+                cache_status,
+                generated_at: page
+                    .generated_at_ms
+                    .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                    .map(|t| t.to_string()),
+                pool_remaining: page.pool_remaining,
+                quota_state,
+                refresh_queued,
+                request_id,
+                served_at: now.to_string(),
+            },
+            success: true,
+            user_id: user.as_str(),
+            videos: SortedVideos(&videos),
+        };
+        let text = serde_json::to_string(&body).expect("the feed body serialises");
+        Ok((text_response(200, text), Some(cache_status)))
     }
 
     /// Redis is unreachable: the user's last good page if this instance has one, else the
@@ -644,4 +713,66 @@ pub fn parse_history(body: &Value) -> Result<Vec<WatchEvent>, ApiError> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(i: u32) -> reco_core::Video {
+        reco_core::Video {
+            video_id: format!("vid{i:08}"),
+            title: format!("Title \"{i}\" <b>&</b> \u{e9}\u{1f600}\n"),
+            channel_id: "UCabc".into(),
+            channel_title: "Chan\\nel".into(),
+            category_id: "20".into(),
+            published_at: "2026-11-01T10:00:00Z".into(),
+            thumbnail_url: "https://i.ytimg.com/vi/x/mqdefault.jpg".into(),
+            duration_secs: 61 + i,
+            view_count: u64::MAX - u64::from(i),
+            tags: vec!["a".into(), "b\tc".into()],
+            reason: "from a channel you watch".into(),
+            trending: i % 2 == 0,
+            url: format!("https://www.youtube.com/watch?v=vid{i:08}"),
+        }
+    }
+
+    /// The typed feed body writes exactly the bytes the `json!` form did.
+    #[test]
+    fn feed_body_matches_the_value_form() {
+        let videos: Vec<_> = (0..3).map(video).collect();
+        for generated_at in [None, Some("2026-11-26T10:00:00Z".to_owned())] {
+            let body = FeedBody {
+                count: videos.len(),
+                meta: FeedMeta {
+                    cache_status: "hit",
+                    generated_at: generated_at.clone(),
+                    pool_remaining: 80,
+                    quota_state: QuotaLevel::Limited,
+                    refresh_queued: true,
+                    request_id: "req-1",
+                    served_at: "2026-11-26T10:01:00Z".into(),
+                },
+                success: true,
+                user_id: "user-1",
+                videos: SortedVideos(&videos),
+            };
+            let value = json!({
+                "success": true,
+                "user_id": "user-1",
+                "count": videos.len(),
+                "videos": videos,
+                "meta": {
+                    "cache_status": "hit",
+                    "generated_at": generated_at,
+                    "served_at": "2026-11-26T10:01:00Z",
+                    "pool_remaining": 80,
+                    "refresh_queued": true,
+                    "quota_state": QuotaLevel::Limited,
+                    "request_id": "req-1",
+                }
+            });
+            assert_eq!(serde_json::to_string(&body).unwrap(), value.to_string());
+        }
+    }
 }

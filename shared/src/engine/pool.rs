@@ -4,6 +4,11 @@
 //! applies the request's filters, marks the page served, trims the served set, and —
 //! when the pool is missing, low or stale — claims the user's warm-pending flag so
 //! exactly one caller enqueues a refill. All keys share the user's hash tag.
+//!
+//! The script is the whole cost of a cache hit on the Redis side, so it reads only as
+//! much of the pool as the page needs and batches its reads and writes (`ZMSCORE`,
+//! `HMGET`, variadic `ZREM`/`HDEL`/`ZADD`, Redis ≥ 6.2): about a dozen commands inside
+//! Redis per hit instead of one per pool member and per video.
 
 use std::time::Duration;
 
@@ -27,38 +32,92 @@ const TAKE_PAGE: &str = r#"
 -- KEYS: pool, items, served, meta, warm-pending
 -- ARGV: max, category ('' = any), include_trending ('1'/'0'), now_ms, served_min_ms,
 --       served_cap, low_watermark, fresh_ms, pending_ttl_ms
+--
+-- Cost: a constant handful of commands per hit. The pool is read in slices from the
+-- top (the first exactly a page long, each next one twice the last, up to 1,000) only as far as the
+-- page needs; each slice costs one ZMSCORE (served check) and one HMGET (items), and
+-- the writes are one variadic ZREM, HDEL and ZADD. Rank order, the filters and what is
+-- dropped are as walking the whole pool member by member: a member is looked at only
+-- until the page is full; every looked-at member that matches the filters (served or
+-- not, item present or not) or does not parse leaves the pool.
 local max = tonumber(ARGV[1])
 local category = ARGV[2]
 local trending_ok = ARGV[3] == '1'
 local now = tonumber(ARGV[4])
 local generated = tonumber(redis.call('HGET', KEYS[4], 'generated_at') or '-1')
 local page, drop, served_ids = {}, {}, {}
+
+-- Runs `command key ...` over `args` in chunks, so no call unpacks more values than
+-- Lua's C stack allows (`step` a multiple of the arguments per element).
+local function variadic(command, key, args, step)
+  for i = 1, #args, step do
+    redis.call(command, key, unpack(args, i, math.min(i + step - 1, #args)))
+  end
+end
+
 if generated >= 0 and max > 0 then
-  local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-  for _, m in ipairs(members) do
-    if #page >= max then break end
-    local id, cat, kind = string.match(m, '^([^|]+)|([^|]*)|(%a)$')
-    if id == nil then
-      drop[#drop + 1] = m
-    elseif (category == '' or cat == category) and (trending_ok or kind == 'h') then
-      drop[#drop + 1] = m
-      if not redis.call('ZSCORE', KEYS[3], id) then
-        local item = redis.call('HGET', KEYS[2], id)
+  local start, size = 0, max
+  while true do
+    local members = redis.call('ZRANGE', KEYS[1], start, start + size - 1)
+    -- Parse the slice: ids of members passing the filters, in rank order.
+    -- Parse the slice: the ids of members passing the filters (by position), the
+    -- members that do not parse.
+    local ids, broken, wanted = {}, {}, {}
+    for i, m in ipairs(members) do
+      local id, cat, kind = string.match(m, '^([^|]+)|([^|]*)|(%a)$')
+      if id == nil then
+        broken[i] = true
+      elseif (category == '' or cat == category) and (trending_ok or kind == 'h') then
+        ids[i] = id
+        wanted[#wanted + 1] = id
+      end
+    end
+    -- Served check and items for the matching ones, one command each.
+    local unserved = {}
+    if #wanted > 0 then
+      local scores = redis.call('ZMSCORE', KEYS[3], unpack(wanted))
+      local fetch = {}
+      for j, id in ipairs(wanted) do
+        if not scores[j] then fetch[#fetch + 1] = id end
+      end
+      if #fetch > 0 then
+        local items = redis.call('HMGET', KEYS[2], unpack(fetch))
+        for j, id in ipairs(fetch) do unserved[id] = items[j] end
+      end
+    end
+    -- Walk the slice in rank order as the member-by-member scan did.
+    for i, m in ipairs(members) do
+      if #page >= max then break end
+      local id = ids[i]
+      if id ~= nil then
+        drop[#drop + 1] = m
+        local item = unserved[id]
         if item then
           page[#page + 1] = item
           served_ids[#served_ids + 1] = id
         end
+      elseif broken[i] then
+        drop[#drop + 1] = m
       end
     end
+    if #page >= max or #members < size then break end
+    start = start + size
+    size = math.min(size * 2, 1000)
   end
-  if #drop > 0 then redis.call('ZREM', KEYS[1], unpack(drop)) end
-  for _, id in ipairs(served_ids) do
-    redis.call('HDEL', KEYS[2], id)
-    redis.call('ZADD', KEYS[3], now, id)
-  end
+  if #drop > 0 then variadic('ZREM', KEYS[1], drop, 1000) end
   if #served_ids > 0 then
+    variadic('HDEL', KEYS[2], served_ids, 1000)
+    local scored = {}
+    for _, id in ipairs(served_ids) do
+      scored[#scored + 1] = ARGV[4]
+      scored[#scored + 1] = id
+    end
+    variadic('ZADD', KEYS[3], scored, 1000)
     redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[5])
-    redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[6]) + 1))
+    local cap = tonumber(ARGV[6])
+    if redis.call('ZCARD', KEYS[3]) > cap then
+      redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(cap + 1))
+    end
     redis.call('PEXPIRE', KEYS[3], 2592000000)
   end
 end
@@ -66,7 +125,7 @@ local remaining = redis.call('ZCARD', KEYS[1])
 local needs = generated < 0 or remaining < tonumber(ARGV[7]) or (now - generated) > tonumber(ARGV[8])
 local claimed = 0
 if needs then
-  if redis.call('SET', KEYS[5], now, 'NX', 'PX', ARGV[9]) then claimed = 1 end
+  if redis.call('SET', KEYS[5], ARGV[4], 'NX', 'PX', ARGV[9]) then claimed = 1 end
 end
 return {generated, remaining, claimed, page}
 "#;

@@ -169,7 +169,11 @@ pub const VIDEO_CATEGORIES: Method = Method {
 
 #[derive(Clone)]
 pub struct YoutubeClient {
-    http: reqwest::Client,
+    /// Built on the first call, not at construction: building it loads and parses the
+    /// platform's root certificates (rustls-platform-verifier), which was half of the
+    /// api's and the warmer's cold start, and the api calls YouTube only on
+    /// `force_refresh`. Shared by the clones of this client.
+    http: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
     key_source: KeySource,
     /// The key's header, once known (at once for a plain key, after the first fetch from
     /// the secrets extension).
@@ -208,17 +212,8 @@ impl YoutubeClient {
             key.set(key_header(&plain.0, "YOUTUBE_API_KEY")?)
                 .expect("a new cell is empty");
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(50))
-            .build()
-            .map_err(|e| YoutubeError::Transport {
-                message: e.without_url().to_string(),
-                attempts: 0,
-            })?;
         Ok(Self {
-            http,
+            http: Default::default(),
             key_source,
             key: std::sync::Arc::new(key),
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -231,6 +226,26 @@ impl YoutubeClient {
 
     pub fn guard(&self) -> &QuotaGuard {
         &self.guard
+    }
+
+    /// The HTTP client, built on first use (see the field). A failure to build it (no
+    /// usable TLS roots) is a transport error of the call that needed it, and the next
+    /// call tries again.
+    fn http(&self) -> Result<&reqwest::Client, YoutubeError> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .build()
+            .map_err(|e| YoutubeError::Transport {
+                message: format!("the HTTP client could not be built: {}", e.without_url()),
+                attempts: 0,
+            })?;
+        // Two first calls racing may both build one; the first stored is kept.
+        Ok(self.http.get_or_init(|| client))
     }
 
     /// Calls `method` with `query` under the guard. 5xx and transport failures are retried
@@ -248,7 +263,7 @@ impl YoutubeClient {
             attempt += 1;
             self.admit_paced(method, priority).await?;
             let response = self
-                .http
+                .http()?
                 .get(&url)
                 .header("x-goog-api-key", key.clone())
                 .query(query)
@@ -324,7 +339,7 @@ impl YoutubeClient {
                 };
                 let token = std::env::var("AWS_SESSION_TOKEN").unwrap_or_default();
                 let response = self
-                    .http
+                    .http()?
                     .get(format!("{endpoint}/secretsmanager/get"))
                     .query(&[("secretId", secret_id.as_str())])
                     .header("X-Aws-Parameters-Secrets-Token", token)
