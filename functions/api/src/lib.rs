@@ -732,7 +732,7 @@ mod tests {
             view_count: u64::MAX - u64::from(i),
             tags: vec!["a".into(), "b\tc".into()],
             reason: "from a channel you watch".into(),
-            trending: i % 2 == 0,
+            trending: i.is_multiple_of(2),
             url: format!("https://www.youtube.com/watch?v=vid{i:08}"),
         }
     }
