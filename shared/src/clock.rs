@@ -109,6 +109,23 @@ pub fn pacific_date(at: Timestamp) -> String {
     at.to_zoned_datetime(pacific()).date().to_string()
 }
 
+/// How far into its Pacific quota day `at` is, from 0.0 at midnight to 1.0 at the next
+/// (DST days are 23 or 25 hours long, so this is not the hour over 24).
+pub fn pacific_day_fraction(at: Timestamp) -> f64 {
+    let zoned = at.to_zoned_datetime(pacific());
+    let (Ok(start), Ok(end)) = (
+        zoned.start_of_day(),
+        zoned.tomorrow().and_then(|t| t.start_of_day()),
+    ) else {
+        return 0.0;
+    };
+    let (start, end) = (
+        start.timestamp().as_millisecond(),
+        end.timestamp().as_millisecond(),
+    );
+    ((at.as_millisecond() - start) as f64 / (end - start).max(1) as f64).clamp(0.0, 1.0)
+}
+
 /// The instant the quota day containing `at` ends (the next Pacific midnight, DST-aware).
 pub fn next_pacific_midnight(at: Timestamp) -> Timestamp {
     let zoned = at.to_zoned_datetime(pacific());
@@ -150,6 +167,15 @@ mod tests {
             next_pacific_midnight(ts("2026-03-08T07:59:00Z")),
             ts("2026-03-08T08:00:00Z")
         );
+    }
+
+    #[test]
+    fn day_fraction_runs_from_pacific_midnight_to_the_next() {
+        assert_eq!(pacific_day_fraction(ts("2026-11-25T08:00:00Z")), 0.0);
+        assert_eq!(pacific_day_fraction(ts("2026-11-25T20:00:00Z")), 0.5);
+        // The November switch day is 25 hours long: noon is 12/25 of it.
+        let f = pacific_day_fraction(ts("2026-11-01T20:00:00Z"));
+        assert!((f - 13.0 / 25.0).abs() < 1e-9, "{f}");
     }
 
     #[test]

@@ -356,4 +356,9 @@ pub mod keys {
     pub fn search(query: &str) -> String {
         format!("reco:src:search:{query}")
     }
+    /// Channels the users interested in a term watch: ZSET channel id → how many warms
+    /// of such users named it. Related channels found without spending a search.
+    pub fn term_channels(term: &str) -> String {
+        format!("reco:src:term-channels:{term}")
+    }
 }

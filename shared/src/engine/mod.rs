@@ -33,6 +33,10 @@ pub const COLD_START_CATEGORIES: &[&str] = &["10", "20", "24", "17", "23"];
 pub const MAX_CATEGORY_CHARTS: usize = 6;
 /// The most topic searches one warm may ask for (each shared by normalised query).
 pub const MAX_QUERIES: usize = 4;
+/// Topic terms a user's related channels are looked up by (and recorded under).
+pub const PEER_TERMS: usize = 3;
+/// Related channels taken from other users of the same terms, per warm.
+pub const PEER_CHANNELS: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -107,6 +111,31 @@ impl Engine {
         }
     }
 
+    /// The latest uploads of `channels`, in their order: an uploads-playlist lookup
+    /// (cached for a month) and one shared, cached playlist page per channel.
+    async fn channel_uploads(
+        &self,
+        channels: &[String],
+        priority: Priority,
+        denied: &mut sources::Denials,
+    ) -> Result<Vec<Video>, EngineError> {
+        let playlists = self
+            .sources
+            .uploads_playlists(channels, priority, denied)
+            .await?;
+        let mut ids = Vec::new();
+        for channel in channels {
+            if let Some(playlist) = playlists.get(channel) {
+                ids.extend(
+                    self.sources
+                        .playlist_latest(playlist, priority, denied)
+                        .await?,
+                );
+            }
+        }
+        self.sources.videos(&ids, priority, denied).await
+    }
+
     /// Builds and stores the user's pool. Sources the guard denies are skipped; the warm
     /// fails only when it could build nothing at all for a quota reason (then the caller
     /// defers) or on a real fault.
@@ -132,21 +161,8 @@ impl Engine {
         let mut candidates: HashMap<String, (Video, rank::Origin)> = HashMap::new();
         // 1. Uploads of the channels the user watches most: one unit per channel, shared.
         let channels = profile.top_channels(8);
-        let playlists = self
-            .sources
-            .uploads_playlists(&channels, priority, &mut denied)
-            .await?;
-        let mut upload_ids = Vec::new();
-        for playlist in playlists.values() {
-            upload_ids.extend(
-                self.sources
-                    .playlist_latest(playlist, priority, &mut denied)
-                    .await?,
-            );
-        }
         for video in self
-            .sources
-            .videos(&upload_ids, priority, &mut denied)
+            .channel_uploads(&channels, priority, &mut denied)
             .await?
         {
             candidates.insert(video.video_id.clone(), (video, rank::Origin::Channel));
@@ -186,7 +202,7 @@ impl Engine {
                     .or_insert((video, origin));
             }
         }
-        // 3. Topic searches, the scarcest resource: only when the cheap sources fall short.
+        // 4. Topic searches, the scarcest resource: only when the cheap sources fall short.
         let excluded: HashSet<String> = self
             .pool
             .served_ids(user)
@@ -194,10 +210,27 @@ impl Engine {
             .into_iter()
             .chain(watched_ids.iter().cloned())
             .collect();
-        let fresh = candidates
-            .keys()
-            .filter(|id| !excluded.contains(*id))
-            .count();
+        let fresh = |candidates: &HashMap<String, (Video, rank::Origin)>| {
+            candidates
+                .keys()
+                .filter(|id| !excluded.contains(*id))
+                .count()
+        };
+        // 3. Channels that users strong in the same topic terms watch: related, found
+        //    without a search, and their uploads are shared sources like the user's own.
+        let terms = profile.top_terms(PEER_TERMS);
+        self.sources.note_term_channels(&terms, &channels).await?;
+        if fresh(&candidates) < POOL_TARGET {
+            let peers = self
+                .sources
+                .term_channels(&terms, PEER_CHANNELS, &channels)
+                .await?;
+            for video in self.channel_uploads(&peers, priority, &mut denied).await? {
+                candidates
+                    .entry(video.video_id.clone())
+                    .or_insert((video, rank::Origin::Search));
+            }
+        }
         let mut queries: Vec<String> = interests.topics.iter().take(2).cloned().collect();
         if !events.is_empty() {
             for query in profile.topic_queries(3) {
@@ -207,7 +240,7 @@ impl Engine {
             }
         }
         queries.truncate(MAX_QUERIES);
-        if fresh < POOL_TARGET && !queries.is_empty() {
+        if fresh(&candidates) < POOL_TARGET && !queries.is_empty() {
             let mut found_channels: HashMap<String, usize> = HashMap::new();
             for query in queries {
                 let ids = self.sources.search(&query, priority, &mut denied).await?;
@@ -220,7 +253,7 @@ impl Engine {
                         .or_insert((video, rank::Origin::Search));
                 }
             }
-            // 4. Channels the searches surfaced: their uploads are related and cost one
+            // 5. Channels the searches surfaced: their uploads are related and cost one
             //    unit each, far cheaper than another search.
             let mut related: Vec<(String, usize)> = found_channels.into_iter().collect();
             related.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -229,21 +262,10 @@ impl Engine {
                 .take(RELATED_CHANNELS)
                 .map(|(c, _)| c)
                 .collect();
-            let playlists = self
-                .sources
-                .uploads_playlists(&related, priority, &mut denied)
-                .await?;
-            let mut ids = Vec::new();
-            for channel in &related {
-                if let Some(playlist) = playlists.get(channel) {
-                    ids.extend(
-                        self.sources
-                            .playlist_latest(playlist, priority, &mut denied)
-                            .await?,
-                    );
-                }
-            }
-            for video in self.sources.videos(&ids, priority, &mut denied).await? {
+            for video in self
+                .channel_uploads(&related, priority, &mut denied)
+                .await?
+            {
                 candidates
                     .entry(video.video_id.clone())
                     .or_insert((video, rank::Origin::Search));

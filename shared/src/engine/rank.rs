@@ -110,6 +110,11 @@ impl Profile {
     }
 
     /// Search queries from the strongest history terms, two words each.
+    /// The user's strongest topic terms, best first.
+    pub fn top_terms(&self, n: usize) -> Vec<String> {
+        top(&self.term_weight, n)
+    }
+
     pub fn topic_queries(&self, n: usize) -> Vec<String> {
         let terms = top(&self.term_weight, n * 2);
         terms.chunks(2).map(|pair| pair.join(" ")).take(n).collect()

@@ -22,6 +22,8 @@ pub const CHART_FRESH_MS: i64 = 60 * 60_000;
 pub const SEARCH_FRESH_MS: i64 = 12 * 3_600_000;
 /// Cached lists outlive their freshness so a stale copy can stand in when quota is short.
 const LIST_TTL_SECS: u64 = 2 * 86_400;
+/// Channels remembered per topic term.
+const TERM_CHANNELS_KEPT: usize = 200;
 
 /// Sources the guard turned down during one warm.
 #[derive(Debug, Default, Clone)]
@@ -303,6 +305,68 @@ impl SourceCache {
         }
     }
 
+    /// Records that a user strong in `terms` watches `channels`, so later users with those
+    /// terms can be offered these channels' uploads: discovery that costs no search.
+    pub async fn note_term_channels(
+        &self,
+        terms: &[String],
+        channels: &[String],
+    ) -> Result<(), StoreError> {
+        if terms.is_empty() || channels.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for term in terms {
+            let key = keys::term_channels(term);
+            for channel in channels {
+                pipe.zincr(&key, channel, 1).ignore();
+            }
+            // Bounded: the most-watched channels of a term are the ones worth offering.
+            pipe.cmd("ZREMRANGEBYRANK")
+                .arg(&key)
+                .arg(0)
+                .arg(-(TERM_CHANNELS_KEPT as i64) - 1)
+                .ignore()
+                .expire(&key, LIST_TTL_SECS as i64)
+                .ignore();
+        }
+        let mut conn = self.redis.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Up to `n` channels watched by users strong in `terms`, most watched first, leaving
+    /// out `exclude` (the user's own).
+    pub async fn term_channels(
+        &self,
+        terms: &[String],
+        n: usize,
+        exclude: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        if terms.is_empty() || n == 0 {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for term in terms {
+            pipe.zrevrange_withscores(keys::term_channels(term), 0, (n + exclude.len()) as isize);
+        }
+        let mut conn = self.redis.clone();
+        let lists: Vec<Vec<(String, f64)>> = pipe.query_async(&mut conn).await?;
+        let mut score: HashMap<String, f64> = HashMap::new();
+        for (weight, list) in lists.into_iter().enumerate() {
+            // The first term is the user's strongest.
+            let term_weight = 1.0 / (1.0 + weight as f64);
+            for (channel, count) in list {
+                if !exclude.contains(&channel) {
+                    *score.entry(channel).or_default() += term_weight * count;
+                }
+            }
+        }
+        let mut ranked: Vec<(String, f64)> = score.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(ranked.into_iter().take(n).map(|(c, _)| c).collect())
+    }
+
     /// Counts one more user needing `key` today; returns (rank by demand, sources ranked).
     async fn note_demand(&self, key: &str) -> Result<(u64, u64), StoreError> {
         let demand = keys::source_demand(&crate::clock::pacific_date(self.clock.now()));
@@ -333,7 +397,9 @@ impl SourceCache {
                             .bucket("units")
                             .map(|b| {
                                 let cap = b.background_limit.max(1) as f64;
-                                ((cap - b.used as f64) / cap).clamp(0.0, 1.0)
+                                let used = b.used as f64 / cap;
+                                let day = crate::clock::pacific_day_fraction(self.clock.now());
+                                (1.0 - used).clamp(0.0, 1.0).min(pace_left(used, day))
                             })
                             .unwrap_or(1.0),
                         Err(_) => 1.0,
@@ -460,6 +526,20 @@ impl SourceCache {
     }
 }
 
+/// Share of the day's background units refreshes may have spent by a point of the Pacific
+/// day: a head start for the caches that all go stale in the first hours, then evenly to
+/// midnight, so the evening peak still finds units to refresh with.
+pub const PACE_HEAD_START: f64 = 0.25;
+/// How far behind that pace the allocator narrows from every stale source to none.
+pub const PACE_BAND: f64 = 0.1;
+
+/// The day pace as the allocator's `budget_left`: 0.5 (everything may refresh) when
+/// spending is on pace, more when behind it, 0 when `PACE_BAND` of the day's units ahead.
+pub fn pace_left(used_share: f64, day_fraction: f64) -> f64 {
+    let paced = (PACE_HEAD_START + day_fraction * (1.0 - PACE_HEAD_START)).min(1.0);
+    (0.5 + (paced - used_share) / (2.0 * PACE_BAND)).clamp(0.0, 1.0)
+}
+
 /// Whether the source ranked `rank` (0 = most demanded) of `total` may refresh when
 /// `budget_left` of the day's background units remain.
 pub fn allocate(rank: u64, total: u64, budget_left: f64) -> bool {
@@ -486,6 +566,21 @@ pub fn normalise_query(query: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn refreshes_are_paced_over_the_pacific_day() {
+        use super::{allocate, pace_left};
+        // At 01:00 (1/24 of the day) the pace allows about 28% of the units.
+        assert!(pace_left(0.20, 1.0 / 24.0) >= 0.5);
+        assert!(allocate(99, 100, pace_left(0.20, 1.0 / 24.0)));
+        // Ahead of it by half the band: only the most-demanded half refreshes.
+        let left = pace_left(0.28 + 0.05, 1.0 / 24.0);
+        assert!(allocate(0, 100, left) && !allocate(60, 100, left), "{left}");
+        // Ahead by the whole band: nothing stale refreshes.
+        assert_eq!(pace_left(0.40, 1.0 / 24.0), 0.0);
+        // In the evening most of the day is allowed.
+        assert!(pace_left(0.80, 20.0 / 24.0) >= 0.5);
+    }
+
     #[test]
     fn the_allocator_narrows_to_the_most_demanded_as_the_budget_shrinks() {
         use super::allocate;

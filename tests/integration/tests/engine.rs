@@ -274,6 +274,11 @@ async fn when_units_run_short_popular_sources_refresh_and_the_long_tail_waits() 
     use reco_core::quota::{Admission, Cost};
     let env = TestEnv::start().await;
     let clock = Arc::new(OffsetClock::new());
+    // 22:00 Pacific: late enough that the day's pace allows 70% spent, so the budget
+    // alone narrows the refreshes (the pace is tested in the allocator's unit test).
+    let late: jiff::Timestamp = "2026-11-26T06:00:00Z".parse().unwrap();
+    clock.set(late);
+    env.fake.set_clock(late);
     let mut vars = env.env();
     vars.push(("YOUTUBE_MAX_UNITS_PER_MINUTE".into(), "0".into()));
     let config = reco_core::config::Config::from_lookup(|n| {
