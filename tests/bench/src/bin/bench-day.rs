@@ -45,6 +45,8 @@ use reco_warmer::ItemOutcome;
 use serde_json::json;
 
 const DAY_MS: i64 = 86_400_000;
+/// The Pacific date simulated (see `main`).
+const SIM_DAY: &str = "2026-11-26";
 const HOUR_MS: i64 = 3_600_000;
 const PAGE: usize = 20;
 /// SendMessage → event source mapping → warmer, in simulated time.
@@ -380,6 +382,8 @@ struct Tally {
     statuses: HashMap<&'static str, u64>,
     warm_outcomes: HashMap<String, u64>,
     transient_examples: Vec<String>,
+    /// Sum of the pool sizes of the warms that built one.
+    warmed_pool_sizes: u64,
     /// Per hour: (units used, searches used, refreshes, full-new refreshes) at its end.
     hourly: Vec<Hour>,
 }
@@ -426,8 +430,8 @@ impl Tally {
             "users": users,
             "sign_ins": self.sign_ins,
             "refreshes": self.refreshes,
-            "units_used": c.units_used,
-            "searches_used": c.searches_used,
+            "units_used": sim_day(&c).units,
+            "searches_used": sim_day(&c).searches,
             "quota_refusals": c.quota_violations,
             "rate_refusals": c.rate_violations,
             "youtube_requests": c.requests,
@@ -437,21 +441,28 @@ impl Tally {
             "videos_served": self.served,
             "repeats_served": self.repeats,
             "empty_pages": self.empty,
-            "units_per_1000_users": round1(c.units_used as f64 * 1000.0 / users as f64),
+            "units_per_1000_users": round1(sim_day(&c).units as f64 * 1000.0 / users as f64),
             "cache_statuses": self.statuses,
             "warm_outcomes": self.warm_outcomes,
             "transient_examples": self.transient_examples,
+            "mean_warmed_pool": round1(self.warmed_pool_sizes as f64 / self.warm_outcomes.get("warmed").copied().unwrap_or(0).max(1) as f64),
             "wall_s": round1(wall.as_secs_f64()),
             "hourly": self.hourly.iter().enumerate().map(|(h, (u, s, r, f))| json!({"hour": h + 1, "units": u, "searches": s, "refreshes": r, "full_new": f})).collect::<Vec<_>>(),
         })
     }
 }
 
+/// The simulated day's usage at the fake: its current-day counters would read the next
+/// day's zero once a late event's clock passes Pacific midnight.
+fn sim_day(c: &fake_youtube::Counters) -> fake_youtube::DayUsage {
+    c.days.get(SIM_DAY).cloned().unwrap_or_default()
+}
+
 fn snapshot(tally: &mut Tally, fake: &Fake) {
     let c = fake.counters();
     tally.hourly.push((
-        c.units_used,
-        c.searches_used,
+        sim_day(&c).units,
+        sim_day(&c).searches,
         tally.refreshes,
         tally.full_new,
     ));
@@ -498,84 +509,49 @@ fn progress(label: &str, hour: usize, t0: Instant, tally: &Tally) {
     );
 }
 
-async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_json::Value, Tally) {
-    let start = jiff::Timestamp::from_millisecond(day_start).unwrap();
-    let env = TestEnv::start_with(FakeConfig {
-        start_clock: Some(start),
-        ..FakeConfig::default()
-    })
-    .await;
-    let clock = Arc::new(SimClock::new(day_start));
-    // Production's quota guard timeout (the harness lengthens it for loaded test runs).
-    let config = config_with(&env, &[("YOUTUBE_QUOTA_TIMEOUT_MS", "200")]);
-    let apps = Apps::build_with(&env, config, Some(clock.clone()), AuthMode::None).await;
-    let (sink_url, deferrals_sent) = deferral_sink().await;
-    let warmer = Arc::new(reco_warmer::Warmer::new(
-        &apps.services,
-        reco_core::queue::WarmQueue::new(
-            reco_core::queue::sqs_client_with(Some(&sink_url), Some(Duration::from_secs(5))).await,
-            format!("{sink_url}/123456789012/reco-warm-sim"),
-            Duration::from_secs(5),
-        ),
-    ));
-    let engine = &apps.services.engine;
-    let mut conn = apps.services.redis.clone();
-    let request = PageRequest {
-        max_results: PAGE,
-        category_id: None,
-        include_trending: true,
-    };
+/// What one event did, applied to the simulation's state after its batch.
+enum Effect {
+    Push(i64, Ev),
+    SignIn,
+    Page {
+        u: u32,
+        ids: Vec<String>,
+        status: &'static str,
+    },
+    Warm(ItemOutcome),
+    Forget(u32),
+}
 
-    let mut heap: BinaryHeap<Reverse<(i64, u64, Ev)>> = BinaryHeap::new();
-    let mut seq = 0u64;
-    let mut push = |heap: &mut BinaryHeap<Reverse<(i64, u64, Ev)>>, t: i64, ev: Ev| {
-        seq += 1;
-        heap.push(Reverse((t, seq, ev)));
-    };
-    for (i, u) in users.iter().enumerate() {
-        if let Some(s) = u.sessions.first() {
-            push(&mut heap, s.start, Ev::SignIn { u: i as u32, s: 0 });
-        }
-    }
-    let mut seen: Vec<HashSet<u32>> = (0..users.len()).map(|_| HashSet::new()).collect();
-    let mut tally = Tally::default();
-    let mut next_hour = day_start + HOUR_MS;
-    let day_end = day_start + DAY_MS;
-    let t0 = Instant::now();
-    let mut warm_seq = 0u64;
-    let mut next_tick = day_start + TICK_MS;
-    while let Some(Reverse((t, _, ev))) = heap.pop() {
-        while t >= next_tick && next_tick < day_end {
-            eprintln!(
-                "    [ours] {:>5.2} h: {:>6.0} s wall, {} refreshes, {} units, warms {:?}",
-                (next_tick - day_start) as f64 / HOUR_MS as f64,
-                t0.elapsed().as_secs_f64(),
-                tally.refreshes,
-                env.fake.counters().units_used,
-                tally.warm_outcomes
-            );
-            next_tick += TICK_MS;
-        }
-        while t >= next_hour && next_hour <= day_end {
-            snapshot(&mut tally, &env.fake);
-            progress("ours", tally.hourly.len(), t0, &tally);
-            next_hour += HOUR_MS;
-        }
-        if t >= day_end {
-            break;
-        }
-        let t = clock.advance_to(t);
-        env.fake.set_clock(clock.now());
+/// Events whose times fall within this much of the batch's first run concurrently (as
+/// they would on many Lambda instances), at most one per user and [`BATCH_MAX`] in all.
+const BATCH_MS: i64 = 2_000;
+const BATCH_MAX: usize = 64;
+
+/// The real pieces one event runs against.
+struct Sim<'a> {
+    users: &'a [SimUser],
+    index: &'a Index,
+    engine: &'a reco_core::engine::Engine,
+    warmer: &'a Arc<reco_warmer::Warmer>,
+    conn: reco_core::store::RedisConn,
+    clock: &'a SimClock,
+    request: PageRequest,
+}
+
+impl Sim<'_> {
+    async fn step(&self, t: i64, ev: Ev, warm_seq: u64) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let engine = self.engine;
         match ev {
             Ev::SignIn { u, s } => {
-                let user = &users[u as usize];
-                tally.sign_ins += 1;
+                let user = &self.users[u as usize];
+                effects.push(Effect::SignIn);
                 if s == 0 {
                     let events: Vec<reco_core::WatchEvent> = user
                         .history
                         .iter()
                         .map(|&v| reco_core::WatchEvent {
-                            video_id: index.video_ids[v as usize].clone(),
+                            video_id: self.index.video_ids[v as usize].clone(),
                             watched_at: None,
                             watch_seconds: Some(300),
                         })
@@ -588,23 +564,25 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
                 }
                 // The login function: claim the warm unless a fresh, full pool exists.
                 if engine.pool.claim_warm(&user.id).await.expect("claim warm") {
-                    push(
-                        &mut heap,
+                    effects.push(Effect::Push(
                         t + SQS_HOP_MS,
                         Ev::Warm {
                             u,
                             reason: WarmReason::SignIn as u8,
                         },
-                    );
+                    ));
                 }
                 let first = user.gaps[s as usize][0];
-                push(&mut heap, t + i64::from(first), Ev::Refresh { u, s, k: 0 });
+                effects.push(Effect::Push(
+                    t + i64::from(first),
+                    Ev::Refresh { u, s, k: 0 },
+                ));
             }
             Ev::Refresh { u, s, k } => {
-                let user = &users[u as usize];
+                let user = &self.users[u as usize];
                 let page = engine
                     .pool
-                    .take_page(&user.id, &request)
+                    .take_page(&user.id, &self.request)
                     .await
                     .expect("take page");
                 let (ids, status): (Vec<String>, &'static str) = if page.generated_at_ms.is_none() {
@@ -642,8 +620,7 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
                         status,
                     )
                 };
-                *tally.statuses.entry(status).or_default() += 1;
-                tally.page(user, index, &mut seen[u as usize], &ids);
+                effects.push(Effect::Page { u, ids, status });
                 if page.should_enqueue_warm {
                     let reason = if page.generated_at_ms.is_none() {
                         WarmReason::PoolMissing
@@ -652,31 +629,30 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
                     } else {
                         WarmReason::PoolLow
                     };
-                    push(
-                        &mut heap,
+                    effects.push(Effect::Push(
                         t + SQS_HOP_MS,
                         Ev::Warm {
                             u,
                             reason: reason as u8,
                         },
-                    );
+                    ));
                 }
                 let session = &user.sessions[s as usize];
                 if k + 1 < session.refreshes {
                     let gap =
                         user.gaps[s as usize][k as usize + 1] - user.gaps[s as usize][k as usize];
-                    push(
-                        &mut heap,
+                    effects.push(Effect::Push(
                         t + i64::from(gap),
                         Ev::Refresh { u, s, k: k + 1 },
-                    );
+                    ));
                 } else {
-                    push(&mut heap, t + 1, Ev::SessionEnd { u, s });
+                    effects.push(Effect::Push(t + 1, Ev::SessionEnd { u, s }));
                 }
             }
             Ev::SessionEnd { u, s } => {
-                let user = &users[u as usize];
+                let user = &self.users[u as usize];
                 let next = user.sessions.get(s as usize + 1).map(|n| n.start);
+                let mut conn = self.conn.clone();
                 // Memory only: a pool left for longer than its freshness is rebuilt at the
                 // next sign-in anyway (claim_warm), so it is dropped here; the served set
                 // (what makes pages new) stays until the user's last session ends.
@@ -690,7 +666,7 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
                         .unwrap();
                 }
                 match next {
-                    Some(n) => push(&mut heap, n, Ev::SignIn { u, s: s + 1 }),
+                    Some(n) => effects.push(Effect::Push(n, Ev::SignIn { u, s: s + 1 })),
                     None => {
                         let _: () = redis::cmd("DEL")
                             .arg(keys::served(&user.id))
@@ -698,12 +674,12 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
                             .query_async(&mut conn)
                             .await
                             .unwrap();
-                        seen[u as usize] = HashSet::new();
+                        effects.push(Effect::Forget(u));
                     }
                 }
             }
             Ev::Warm { u, reason } => {
-                let user = &users[u as usize];
+                let user = &self.users[u as usize];
                 let reason = match reason {
                     r if r == WarmReason::SignIn as u8 => WarmReason::SignIn,
                     r if r == WarmReason::Deferred as u8 => WarmReason::Deferred,
@@ -711,26 +687,169 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
                     r if r == WarmReason::PoolStale as u8 => WarmReason::PoolStale,
                     _ => WarmReason::PoolLow,
                 };
-                warm_seq += 1;
-                let body = WarmRequest::new(user.id.clone(), reason, clock.now()).to_json();
-                let outcomes = warmer.run_batch(sqs_event(body, warm_seq)).await;
-                for (_, outcome) in outcomes {
+                let body = WarmRequest::new(user.id.clone(), reason, self.clock.now()).to_json();
+                for (_, outcome) in self.warmer.run_batch(sqs_event(body, warm_seq)).await {
+                    if let ItemOutcome::Deferred { delay_secs, .. } = &outcome {
+                        // The warmer re-sent the request with this delay (to the sink):
+                        // the simulation delivers it.
+                        effects.push(Effect::Push(
+                            t + *delay_secs as i64 * 1000,
+                            Ev::Warm {
+                                u,
+                                reason: WarmReason::Deferred as u8,
+                            },
+                        ));
+                    }
+                    effects.push(Effect::Warm(outcome));
+                }
+            }
+        }
+        effects
+    }
+}
+
+impl Ev {
+    fn user(&self) -> u32 {
+        match *self {
+            Ev::SignIn { u, .. }
+            | Ev::Refresh { u, .. }
+            | Ev::SessionEnd { u, .. }
+            | Ev::Warm { u, .. } => u,
+        }
+    }
+}
+
+/// Our design over the day; writes `<file>-ours-partial.json` at the end of every
+/// simulated hour, so a run cut short still leaves its figures so far.
+async fn run_ours(
+    users: &[SimUser],
+    index: &Index,
+    day_start: i64,
+    file: &str,
+) -> (serde_json::Value, Tally) {
+    let start = jiff::Timestamp::from_millisecond(day_start).unwrap();
+    let env = TestEnv::start_with(FakeConfig {
+        start_clock: Some(start),
+        ..FakeConfig::default()
+    })
+    .await;
+    let clock = Arc::new(SimClock::new(day_start));
+    // Production's quota guard timeout (the harness lengthens it for loaded test runs).
+    let config = config_with(&env, &[("YOUTUBE_QUOTA_TIMEOUT_MS", "200")]);
+    let apps = Apps::build_with(&env, config, Some(clock.clone()), AuthMode::None).await;
+    let (sink_url, deferrals_sent) = deferral_sink().await;
+    let warmer = Arc::new(reco_warmer::Warmer::new(
+        &apps.services,
+        reco_core::queue::WarmQueue::new(
+            reco_core::queue::sqs_client_with(Some(&sink_url), Some(Duration::from_secs(5))).await,
+            format!("{sink_url}/123456789012/reco-warm-sim"),
+            Duration::from_secs(5),
+        ),
+    ));
+    let sim = Sim {
+        users,
+        index,
+        engine: &apps.services.engine,
+        warmer: &warmer,
+        conn: apps.services.redis.clone(),
+        clock: &clock,
+        request: PageRequest {
+            max_results: PAGE,
+            category_id: None,
+            include_trending: true,
+        },
+    };
+
+    let mut heap: BinaryHeap<Reverse<(i64, u64, Ev)>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut push = |heap: &mut BinaryHeap<Reverse<(i64, u64, Ev)>>, t: i64, ev: Ev| {
+        seq += 1;
+        heap.push(Reverse((t, seq, ev)));
+    };
+    for (i, u) in users.iter().enumerate() {
+        if let Some(s) = u.sessions.first() {
+            push(&mut heap, s.start, Ev::SignIn { u: i as u32, s: 0 });
+        }
+    }
+    let mut seen: Vec<HashSet<u32>> = (0..users.len()).map(|_| HashSet::new()).collect();
+    let mut tally = Tally::default();
+    let mut next_hour = day_start + HOUR_MS;
+    let day_end = day_start + DAY_MS;
+    let t0 = Instant::now();
+    let mut warm_seq = 0u64;
+    let mut next_tick = day_start + TICK_MS;
+    let mut batch: Vec<(i64, Ev)> = Vec::with_capacity(BATCH_MAX);
+    let mut held: Vec<Reverse<(i64, u64, Ev)>> = Vec::new();
+    let mut in_batch: HashSet<u32> = HashSet::new();
+    while let Some(Reverse((first, _, _))) = heap.peek() {
+        let first = *first;
+        while first >= next_tick && next_tick < day_end {
+            eprintln!(
+                "    [ours] {:>5.2} h: {:>6.0} s wall, {} refreshes ({:.1}% full & new), {} units, {} searches, warms {:?}",
+                (next_tick - day_start) as f64 / HOUR_MS as f64,
+                t0.elapsed().as_secs_f64(),
+                tally.refreshes,
+                tally.full_new as f64 * 100.0 / tally.refreshes.max(1) as f64,
+                sim_day(&env.fake.counters()).units,
+                sim_day(&env.fake.counters()).searches,
+                tally.warm_outcomes
+            );
+            next_tick += TICK_MS;
+        }
+        while first >= next_hour && next_hour <= day_end {
+            snapshot(&mut tally, &env.fake);
+            progress("ours", tally.hourly.len(), t0, &tally);
+            next_hour += HOUR_MS;
+            let mut partial = tally.summary(&env.fake, users.len(), t0.elapsed());
+            partial["simulated_hours"] = json!(tally.hourly.len());
+            write_json(&format!("{file}-ours-partial"), &partial);
+        }
+        if first >= day_end {
+            break;
+        }
+        // One batch: the events of the next BATCH_MS, one per user.
+        while batch.len() < BATCH_MAX {
+            let Some(Reverse((t, _, _))) = heap.peek() else {
+                break;
+            };
+            if *t >= first + BATCH_MS || *t >= next_hour {
+                break;
+            }
+            let Reverse((t, s, ev)) = heap.pop().unwrap();
+            if in_batch.insert(ev.user()) {
+                batch.push((t, ev));
+            } else {
+                held.push(Reverse((t, s, ev)));
+            }
+        }
+        heap.extend(held.drain(..));
+        in_batch.clear();
+        clock.advance_to(first);
+        env.fake.set_clock(clock.now());
+        let steps = batch.drain(..).map(|(t, ev)| {
+            warm_seq += 1;
+            sim.step(t.max(first), ev, warm_seq)
+        });
+        for effect in futures_util::future::join_all(steps)
+            .await
+            .into_iter()
+            .flatten()
+        {
+            match effect {
+                Effect::Push(t, ev) => push(&mut heap, t, ev),
+                Effect::SignIn => tally.sign_ins += 1,
+                Effect::Page { u, ids, status } => {
+                    *tally.statuses.entry(status).or_default() += 1;
+                    tally.page(&users[u as usize], index, &mut seen[u as usize], &ids);
+                }
+                Effect::Warm(outcome) => {
                     *tally
                         .warm_outcomes
                         .entry(outcome_name(&outcome).to_owned())
                         .or_default() += 1;
                     match outcome {
-                        ItemOutcome::Deferred { delay_secs, .. } => {
-                            // The warmer re-sent the request with this delay (to the real
-                            // queue, where nobody reads it): the simulation delivers it.
-                            push(
-                                &mut heap,
-                                t + delay_secs as i64 * 1000,
-                                Ev::Warm {
-                                    u,
-                                    reason: WarmReason::Deferred as u8,
-                                },
-                            );
+                        ItemOutcome::Warmed(w) => {
+                            tally.warmed_pool_sizes += w.pool_size as u64;
                         }
                         ItemOutcome::Transient(e) | ItemOutcome::Poison(e)
                             if tally.transient_examples.len() < 5 =>
@@ -740,6 +859,7 @@ async fn run_ours(users: &[SimUser], index: &Index, day_start: i64) -> (serde_js
                         _ => {}
                     }
                 }
+                Effect::Forget(u) => seen[u as usize] = HashSet::new(),
             }
         }
     }
@@ -925,7 +1045,7 @@ async fn main() {
         .as_millisecond();
     assert_eq!(
         reco_core::clock::pacific_date(jiff::Timestamp::from_millisecond(day_start).unwrap()),
-        "2026-11-26"
+        SIM_DAY
     );
     let index_fake = start_fake(FakeConfig::default());
     let index = Index::build(&index_fake);
@@ -963,10 +1083,30 @@ async fn main() {
         "distinct_history_channels": distinct_channels.len(),
         "day": "2026-11-26 (Pacific)",
     });
+    let file = if n == 100_000 {
+        "day".to_owned()
+    } else {
+        format!("day-{n}")
+    };
+    // Both designs run at once, each on its own Redis and fake YouTube (the baseline is
+    // light and finishes early); neither shares anything with the other.
+    let baseline = async {
+        if only == "ours" {
+            return None;
+        }
+        println!("\nbaseline (the earlier design): started");
+        Some(run_baseline(&users, &index, day_start).await)
+    };
+    let ours = async {
+        if only == "baseline" {
+            return None;
+        }
+        println!("\nours: started");
+        Some(run_ours(&users, &index, day_start, &file).await)
+    };
+    let (baseline, ours) = tokio::join!(baseline, ours);
     let mut tallies: Vec<(&str, Tally)> = Vec::new();
-    if only != "ours" {
-        println!("\nbaseline (the earlier design):");
-        let (summary, tally) = run_baseline(&users, &index, day_start).await;
+    if let Some((summary, tally)) = baseline {
         println!(
             "{}",
             serde_json::to_string_pretty(&summary["per_method"]).unwrap()
@@ -974,9 +1114,7 @@ async fn main() {
         results["baseline"] = summary;
         tallies.push(("baseline", tally));
     }
-    if only != "baseline" {
-        println!("\nours:");
-        let (summary, tally) = run_ours(&users, &index, day_start).await;
+    if let Some((summary, tally)) = ours {
         results["ours"] = summary;
         tallies.push(("ours", tally));
     }
@@ -996,11 +1134,6 @@ async fn main() {
             r["units_per_1000_users"],
         );
     }
-    let file = if n == 100_000 {
-        "day".to_owned()
-    } else {
-        format!("day-{n}")
-    };
     write_json(&file, &results);
 
     if tallies.len() == 2 {
