@@ -1,5 +1,5 @@
 //! API Gateway HTTP API (payload 2.0) events, as Lambda hands them to the API function:
-//! whatever lambda_http accepts, `Api::handle` answers with a JSON response and a 2xx,
+//! whatever deserialises as an event, `Api::handle` answers with a JSON response and a 2xx,
 //! 4xx or 503 — never a panic, never a 500. Redis is a closed loopback port, so requests
 //! that pass validation end in the degraded paths (503 / last good page).
 #![no_main]
@@ -56,9 +56,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(request) = lambda_http::request::from_str(text) else {
+    // As in the function's main: the event checked before lambda_http converts it.
+    let Ok(request) = reco_api::event::request_from_str(text) else {
         return;
     };
+    let unreadable = reco_api::event::UnreadablePart::from_marker(request.headers());
     let h = harness();
     let response = h.runtime.block_on(h.api.handle(request));
     let status = response.status().as_u16();
@@ -66,6 +68,9 @@ fuzz_target!(|data: &[u8]| {
         (200..300).contains(&status) || (400..500).contains(&status) || status == 503,
         "status {status}"
     );
+    if unreadable.is_some() {
+        assert_eq!(status, 400, "an unreadable event is the client's mistake");
+    }
     let body = match response.body() {
         lambda_http::Body::Text(t) => t.as_bytes().to_vec(),
         lambda_http::Body::Binary(b) => b.clone(),

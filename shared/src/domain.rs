@@ -164,28 +164,32 @@ impl Interests {
 }
 
 /// A video as the feed shows it, with the reason it was picked.
+///
+/// The fields are declared in key order: the API writes the feed's body straight from
+/// this struct, and its bytes stay those of the sorted `serde_json::Value` form clients
+/// have always had (checked by the API's `feed_body_matches_the_value_form`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Video {
-    pub video_id: String,
-    pub title: String,
+    pub category_id: String,
     pub channel_id: String,
     pub channel_title: String,
-    pub category_id: String,
-    pub published_at: String,
-    pub thumbnail_url: String,
     #[serde(default)]
     pub duration_secs: u32,
-    #[serde(default)]
-    pub view_count: u64,
-    #[serde(default)]
-    pub tags: Vec<String>,
+    pub published_at: String,
     /// Why this video is in the feed ("from a channel you watch", "trending in Gaming").
     #[serde(default)]
     pub reason: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub thumbnail_url: String,
+    pub title: String,
     /// True when the video came from a chart rather than the user's interests.
     #[serde(default)]
     pub trending: bool,
     pub url: String,
+    pub video_id: String,
+    #[serde(default)]
+    pub view_count: u64,
 }
 
 /// YouTube's video categories (ids are strings, not contiguous), as `videoCategories.list`

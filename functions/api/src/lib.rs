@@ -2,6 +2,7 @@
 //! The feed itself comes from the core engine; this crate maps it to HTTP.
 
 pub mod error;
+pub mod event;
 pub mod params;
 
 use std::sync::Arc;
@@ -121,15 +122,15 @@ fn text_response(status: u16, json_text: String) -> Response<Body> {
 /// going through `serde_json::Value` (the `json!` macro) built a map with a copy of every
 /// key and string of the 20 videos only to write it out again. The bytes are the same
 /// as that `Value`'s: its maps are sorted by key, so the fields here and in
-/// [`SortedVideo`] are declared in key order (`feed_body_matches_the_value_form` checks
-/// it, and breaks when `Video` gains a field).
+/// [`reco_core::Video`] are declared in key order (`feed_body_matches_the_value_form`
+/// checks it).
 #[derive(serde::Serialize)]
 struct FeedBody<'a> {
     count: usize,
     meta: FeedMeta<'a>,
     success: bool,
     user_id: &'a str,
-    videos: SortedVideos<'a>,
+    videos: &'a [reco_core::Video],
 }
 
 #[derive(serde::Serialize)]
@@ -141,40 +142,6 @@ struct FeedMeta<'a> {
     refresh_queued: bool,
     request_id: &'a str,
     served_at: String,
-}
-
-struct SortedVideos<'a>(&'a [reco_core::Video]);
-
-impl serde::Serialize for SortedVideos<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(SortedVideo))
-    }
-}
-
-/// A [`reco_core::Video`] with its fields in key order (its derived form follows the
-/// struct's declaration order).
-struct SortedVideo<'a>(&'a reco_core::Video);
-
-impl serde::Serialize for SortedVideo<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let v = self.0;
-        let mut s = serializer.serialize_struct("Video", 13)?;
-        s.serialize_field("category_id", &v.category_id)?;
-        s.serialize_field("channel_id", &v.channel_id)?;
-        s.serialize_field("channel_title", &v.channel_title)?;
-        s.serialize_field("duration_secs", &v.duration_secs)?;
-        s.serialize_field("published_at", &v.published_at)?;
-        s.serialize_field("reason", &v.reason)?;
-        s.serialize_field("tags", &v.tags)?;
-        s.serialize_field("thumbnail_url", &v.thumbnail_url)?;
-        s.serialize_field("title", &v.title)?;
-        s.serialize_field("trending", &v.trending)?;
-        s.serialize_field("url", &v.url)?;
-        s.serialize_field("video_id", &v.video_id)?;
-        s.serialize_field("view_count", &v.view_count)?;
-        s.end()
-    }
 }
 
 fn request_id(req: &Request) -> String {
@@ -273,6 +240,12 @@ impl Api {
         req: &Request,
         request_id: &str,
     ) -> Result<(Response<Body>, Option<&'static str>), ApiError> {
+        if let Some(part) = event::UnreadablePart::from_marker(req.headers()) {
+            return Err(ApiError::invalid(
+                part.field(),
+                format!("the request's {} could not be read", part.field()),
+            ));
+        }
         let path = req.uri().path().to_owned();
         let route = route(&path).ok_or_else(|| {
             ApiError::new(
@@ -495,7 +468,7 @@ impl Api {
             },
             success: true,
             user_id: user.as_str(),
-            videos: SortedVideos(&videos),
+            videos: &videos,
         };
         let text = serde_json::to_string(&body).expect("the feed body serialises");
         Ok((text_response(200, text), Some(cache_status)))
@@ -755,7 +728,7 @@ mod tests {
                 },
                 success: true,
                 user_id: "user-1",
-                videos: SortedVideos(&videos),
+                videos: &videos,
             };
             let value = json!({
                 "success": true,

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lambda_http::{Error, Request, service_fn};
-use reco_api::Api;
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::ServiceExt;
+use lambda_http::{Adapter, Error, LambdaEvent, Request, service_fn};
+use reco_api::{Api, event};
 use reco_core::config::Config;
 use reco_core::wiring::{Services, exit_on_startup_error};
 
@@ -25,9 +27,16 @@ async fn main() -> Result<(), Error> {
         auth: services.config.auth_mode,
         last_good: Default::default(),
     });
-    lambda_http::run(service_fn(move |req: Request| {
+    let handler = Adapter::from(service_fn(move |req: Request| {
         let api = api.clone();
         async move { Ok::<_, Error>(api.handle(req).await) }
-    }))
+    }));
+    // Checked before lambda_http converts it: a malformed event gets a 400, not a panic.
+    lambda_runtime::run(
+        handler.map_request(|event: LambdaEvent<LambdaRequest>| LambdaEvent {
+            payload: event::readable(event.payload),
+            context: event.context,
+        }),
+    )
     .await
 }

@@ -166,7 +166,7 @@ pub fn api_request_with(
     }
     let mut ctx = lambda_http::Context::default();
     ctx.request_id = format!("req-{}", std::process::id());
-    lambda_http::request::from_str(&event.to_string())
+    reco_api::event::request_from_str(&event.to_string())
         .expect("valid API Gateway v2 event")
         .with_lambda_context(ctx)
 }

@@ -537,6 +537,62 @@ async fn a_thousand_malformed_requests_get_json_4xx_and_write_nothing() {
     assert!(keys.is_empty(), "malformed requests wrote keys: {keys:?}");
 }
 
+/// Events lambda_http would panic on while building the request (the fuzzer's find: a Host
+/// header with a `[`), which under `panic = "abort"` would take the instance down: a 400
+/// naming the part, through the same check as the function's `main`, and nothing written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_lambda_http_cannot_read_get_a_400_naming_the_part() {
+    let env = TestEnv::start().await;
+    let apps = Apps::build(&env, None, AuthMode::Jwt).await;
+    let mut admin = env.redis.client().get_connection().unwrap();
+    let found_by_the_fuzzer: Value = serde_json::from_str(include_str!(
+        "../../fixtures/events/apigw-unparseable-host.json"
+    ))
+    .unwrap();
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut event = found_by_the_fuzzer.clone();
+        event["headers"]["host"] = "abc123.execute-api.us-east-1.amazonaws.com".into();
+        edit(&mut event);
+        event.to_string()
+    };
+    let cases = [
+        ("Host header", found_by_the_fuzzer.to_string()),
+        (
+            "X-Forwarded-Proto header",
+            with(&|e| e["headers"]["x-forwarded-proto"] = "ht tp".into()),
+        ),
+        (
+            "query string",
+            with(&|e| e["rawQueryString"] = "max_results=1 0".into()),
+        ),
+        (
+            "body (base64)",
+            with(&|e| {
+                e["body"] = "{not base64}".into();
+                e["isBase64Encoded"] = true.into();
+            }),
+        ),
+    ];
+    for (field, event) in cases {
+        let request = reco_api::event::request_from_str(&event).expect("an event");
+        let (status, body) = response_json(&apps.api.handle(request).await);
+        assert_eq!(status, 400, "{field}: {body}");
+        assert_error_shape(status, &body);
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut admin).unwrap();
+    assert!(keys.is_empty(), "unreadable events wrote keys: {keys:?}");
+    // The same event with a sound Host header is served as usual.
+    let sound = with(&|_| {});
+    let request = reco_api::event::request_from_str(&sound).expect("an event");
+    let (status, body) = response_json(&apps.api.handle(request).await);
+    assert_eq!(
+        (status, &body["success"]),
+        (200, &Value::Bool(true)),
+        "{body}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cache_hit_is_one_redis_command() {
     let env = TestEnv::start().await;
