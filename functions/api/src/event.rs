@@ -188,7 +188,7 @@ mod tests {
     #[test]
     fn each_part_lambda_http_would_panic_on_is_named() {
         type Edit = fn(&mut serde_json::Value);
-        let cases: [(UnreadablePart, Edit); 6] = [
+        let cases: [(UnreadablePart, Edit); 8] = [
             (UnreadablePart::Host, |v| {
                 v["headers"]["host"] = "abc123.execute-api.us-east-[1.amazonaws.com".into()
             }),
@@ -206,6 +206,14 @@ mod tests {
                     .unwrap()
                     .remove("domainName");
                 v["rawPath"] = ":99999".into();
+            }),
+            // Over http's 64 KB URI limit.
+            (UnreadablePart::Path, |v| {
+                v["rawPath"] =
+                    format!("/api/v1/video/recommendations/{}", "u".repeat(70_000)).into()
+            }),
+            (UnreadablePart::QueryString, |v| {
+                v["rawQueryString"] = format!("max_results={}", "1".repeat(70_000)).into()
             }),
             (UnreadablePart::QueryString, |v| {
                 v["rawQueryString"] = "max_results=1 0".into()
