@@ -75,6 +75,7 @@ pub fn readable(payload: LambdaRequest) -> LambdaRequest {
             HeaderValue::from_static(part.field()),
         );
         event.request_context.domain_name = None;
+        event.request_context.stage = None;
         event.raw_path = Some("/".to_owned());
         event.raw_query_string = None;
         event.query_string_parameters = Default::default();
@@ -188,7 +189,7 @@ mod tests {
     #[test]
     fn each_part_lambda_http_would_panic_on_is_named() {
         type Edit = fn(&mut serde_json::Value);
-        let cases: [(UnreadablePart, Edit); 8] = [
+        let cases: [(UnreadablePart, Edit); 9] = [
             (UnreadablePart::Host, |v| {
                 v["headers"]["host"] = "abc123.execute-api.us-east-[1.amazonaws.com".into()
             }),
@@ -211,6 +212,10 @@ mod tests {
             (UnreadablePart::Path, |v| {
                 v["rawPath"] =
                     format!("/api/v1/video/recommendations/{}", "u".repeat(70_000)).into()
+            }),
+            // A stage over the limit: the replacement event must not keep it.
+            (UnreadablePart::Path, |v| {
+                v["requestContext"]["stage"] = "s".repeat(70_000).into()
             }),
             (UnreadablePart::QueryString, |v| {
                 v["rawQueryString"] = format!("max_results={}", "1".repeat(70_000)).into()
