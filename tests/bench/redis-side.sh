@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Redis's own time (INFO commandstats usec_per_call) for a cache hit's page-take script and
+# for the plain commands a cheaper data model could use, on a standalone redis-server with
+# 600 users × a 240-member pool of ~500-byte items (BENCHMARKS.md §1). The page-take
+# script is read from shared/src/engine/pool.rs, so this measures the one that ships.
+#
+#   tests/bench/redis-side.sh          # needs redis-server, redis-cli, redis-benchmark
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+for tool in redis-server redis-cli redis-benchmark; do
+  command -v "$tool" >/dev/null || { echo "redis-side: $tool is missing (scripts/setup.sh)" >&2; exit 1; }
+done
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+  --logfile "$work/redis.log" --dir "$work"
+trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
+cli() { redis-cli -p "$port" "$@"; }
+USERS=600 CALLS=3000 NOW=1764150001000
+
+python3 - "$work" <<'EOF'
+import re, sys
+work = sys.argv[1]
+src = open('shared/src/engine/pool.rs').read()
+take = re.search(r'const TAKE_PAGE: &str = r#"(.*?)"#;', src, re.S).group(1)
+# redis-benchmark randomises each __rand_int__ separately: one key in, the user's others
+# derived from it, so every call works on one user's keys.
+prefix = ("local base = string.sub(KEYS[1], 1, -6)\n"
+          "local K = {KEYS[1], base..':items', base..':served', base..':meta', base..':warm-pending'}\n")
+open(f'{work}/take.lua', 'w').write(prefix + take.replace('KEYS[', 'K['))
+open(f'{work}/item.json', 'w').write(
+    '{"category_id":"20","channel_id":"UCxxxxxxxxxxxxxxxxxxxxxx","channel_title":"Some Channel Name",'
+    '"duration_secs":615,"published_at":"2026-11-20T10:00:00Z","reason":"from a channel you watch",'
+    '"tags":["gaming","speedrun","retro","walkthrough"],"thumbnail_url":"https://i.ytimg.com/vi/VIDEOID/mqdefault.jpg",'
+    '"title":"A fairly long video title about something interesting in the gaming world","trending":false,'
+    '"url":"https://www.youtube.com/watch?v=VIDEOID","video_id":"VIDEOID","view_count":123456}')
+EOF
+# Each user: the pool (member id|category|kind, ranked), its items, its meta, and the same
+# videos cut into 12 pages of 20 as one list (for the plain-command alternative).
+populate='
+for u = 0, tonumber(ARGV[1]) - 1 do
+  local base = "reco:{u:" .. string.format("%012d", u) .. "}"
+  local page = {}
+  for i = 1, 240 do
+    local id = string.format("v%010d", i)
+    local item = (string.gsub(ARGV[2], "VIDEOID", id))
+    redis.call("ZADD", base .. ":pool", i, id .. "|20|h")
+    redis.call("HSET", base .. ":items", id, item)
+    page[#page + 1] = item
+    if #page == 20 then
+      redis.call("RPUSH", base .. ":pages", "[" .. table.concat(page, ",") .. "]")
+      page = {}
+    end
+  end
+  redis.call("HSET", base .. ":meta", "generated_at", ARGV[3], "size", 240)
+end'
+fresh_data() {
+  cli flushall >/dev/null
+  cli eval "$populate" 0 "$USERS" "$(cat "$work/item.json")" "$((NOW - 1000))" >/dev/null
+  cli set floor "$(head -c 10481 /dev/zero | tr '\0' x)" >/dev/null
+  cli config resetstat >/dev/null
+}
+per_call() { cli info commandstats | grep "^cmdstat_$1:" | sed 's/.*usec_per_call=\([0-9.]*\).*/\1/'; }
+bench() { redis-benchmark -p "$port" -c 1 -n "$CALLS" -r "$USERS" -q "$@" >"$work/bench.log" 2>&1 || { tail -c 600 "$work/bench.log" >&2; return 1; }; }
+script() { # name, lua → usec per EVALSHA over one user key
+  fresh_data
+  local sha; sha=$(cli script load "$2")
+  cli config resetstat >/dev/null
+  bench evalsha "$sha" 1 'reco:{u:__rand_int__}:pool' 20 '' 1 "$NOW" "$((NOW - 2592000000))" 5000 60 3600000 120000
+  local failed; failed=$(cli info commandstats | grep '^cmdstat_evalsha:' | sed 's/.*failed_calls=\([0-9]*\).*/\1/')
+  [ "$failed" = 0 ] || { echo "redis-side: $failed failed calls of: $1" >&2; exit 1; }
+  printf '%-58s %8s µs\n' "$1" "$(per_call evalsha)"
+}
+
+echo "Redis's own time per call ($CALLS calls over $USERS users; load: $(cut -d' ' -f1-3 /proc/loadavg))"
+fresh_data
+bench get floor
+printf '%-58s %8s µs\n' "GET of a 10,481-byte value (the floor's command)" "$(per_call get)"
+bench lpop 'reco:{u:__rand_int__}:pages'
+printf '%-58s %8s µs\n' "LPOP of a pre-cut page of 20 items (~10 KB)" "$(per_call lpop)"
+script "EVALSHA of an empty script" 'return 1'
+script "EVALSHA reading a 10 KB value into Lua, returning 1" \
+  'local v = redis.call("GET", "floor") return 1'
+script "EVALSHA: LPOP of a pre-cut page, returned" \
+  'return redis.call("LPOP", string.sub(KEYS[1], 1, -6) .. ":pages")'
+script "EVALSHA TAKE_PAGE (shared/src/engine/pool.rs), a page of 20" "$(cat "$work/take.lua")"
