@@ -40,11 +40,11 @@ done
 for target in "${TARGETS[@]}"; do
   corpus="fuzz/corpus/$target"
   mkdir -p "$corpus"
-  # Seeds: the captured real YouTube responses, the sample API Gateway events, and
-  # fuzz/seeds/<target> for the rest.
+  # Seeds: the captured real YouTube responses, the sample API Gateway events (and the
+  # regression ones in tests/fixtures/events), and fuzz/seeds/<target> for the rest.
   case "$target" in
     youtube_response) cp -n tests/fixtures/youtube-samples/*.json "$corpus"/ ;;
-    api_event) cp -n events/apigw-*.json "$corpus"/ ;;
+    api_event) cp -n events/apigw-*.json tests/fixtures/events/apigw-*.json "$corpus"/ ;;
   esac
   cp -n fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true
   echo "[fuzz] $target for ${SECONDS_PER_TARGET}s" >&2
