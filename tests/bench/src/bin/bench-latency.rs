@@ -68,7 +68,8 @@ fn feed_event(user: &str) -> String {
 fn parse_event(event: &str) -> lambda_http::Request {
     let mut ctx = lambda_http::Context::default();
     ctx.request_id = "bench-request".into();
-    lambda_http::request::from_str(event)
+    // As the function's `main` does: the event checked, then converted by lambda_http.
+    reco_api::event::request_from_str(event)
         .expect("valid event")
         .with_lambda_context(ctx)
 }
