@@ -143,7 +143,7 @@ pub fn unreadable_part(event: &ApiGatewayV2httpRequest) -> Option<UnreadablePart
 
 /// lambda_http's `apigw_path_with_stage`.
 fn path_with_stage(stage: Option<&str>, path: &str) -> String {
-    if env::var_os("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_some() {
+    if env::var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_ok() {
         return path.to_owned();
     }
     match stage {

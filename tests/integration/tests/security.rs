@@ -425,7 +425,8 @@ async fn oversized_bodies_headers_and_nesting() {
     check("100 KB content-type", r, &[200, 400, 415]);
 
     // API Gateway caps the request line and headers at 10 KB, so these are the largest
-    // URLs that reach the function (lambda_http itself refuses URIs over 64 KB).
+    // URLs that reach the function (over 64 KB, the API's event check answers 400:
+    // functions/api/src/event.rs).
     let params: Vec<(String, String)> = (0..1_000)
         .map(|i| (format!("p{i}"), "1".to_owned()))
         .chain(std::iter::once(("max_results".to_owned(), "5".to_owned())))
