@@ -5,6 +5,7 @@
 # script is read from shared/src/engine/pool.rs, so this measures the one that ships.
 #
 #   tests/bench/redis-side.sh          # needs redis-server, redis-cli, redis-benchmark
+#   SERVED=1000 tests/bench/redis-side.sh   # users who have already been served 1,000 videos
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 for tool in redis-server redis-cli redis-benchmark; do
@@ -17,7 +18,7 @@ redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemoni
 trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
 cli() { redis-cli -p "$port" "$@"; }
-USERS=600 CALLS=3000 NOW=1764150001000
+USERS=600 CALLS=3000 NOW=1764150001000 SERVED=${SERVED:-0}
 
 python3 - "$work" <<'EOF'
 import re, sys
@@ -54,10 +55,13 @@ for u = 0, tonumber(ARGV[1]) - 1 do
     end
   end
   redis.call("HSET", base .. ":meta", "generated_at", ARGV[3], "size", 240)
+  for i = 1, tonumber(ARGV[4]) do
+    redis.call("ZADD", base .. ":served", ARGV[3] - 86400000, string.format("old%08d", i))
+  end
 end'
 fresh_data() {
   cli flushall >/dev/null
-  cli eval "$populate" 0 "$USERS" "$(cat "$work/item.json")" "$((NOW - 1000))" >/dev/null
+  cli eval "$populate" 0 "$USERS" "$(cat "$work/item.json")" "$((NOW - 1000))" "$SERVED" >/dev/null
   cli set floor "$(head -c 10481 /dev/zero | tr '\0' x)" >/dev/null
   cli config resetstat >/dev/null
 }
@@ -73,7 +77,7 @@ script() { # name, lua → usec per EVALSHA over one user key
   printf '%-58s %8s µs\n' "$1" "$(per_call evalsha)"
 }
 
-echo "Redis's own time per call ($CALLS calls over $USERS users; load: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "Redis's own time per call ($CALLS calls over $USERS users, each already served $SERVED videos; load: $(cut -d' ' -f1-3 /proc/loadavg))"
 fresh_data
 bench get floor
 printf '%-58s %8s µs\n' "GET of a 10,481-byte value (the floor's command)" "$(per_call get)"
