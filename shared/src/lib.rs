@@ -1,8 +1,39 @@
 //! reco-core: everything the three Lambda functions share, testable without Lambda.
 //!
 //! One module per concern, so "where does the quota get checked" is answered by a file
-//! name: [`config`], [`store`], [`quota`], [`youtube`], [`engine`], [`messages`], [`queue`],
-//! [`metrics`].
+//! name. The whole system (flows, costs, the Redis key layout, the invariants and the
+//! tests that guard them) is described in `ARCHITECTURE.md` at the repository root.
+//!
+//! # Layout
+//!
+//! - Where settings are read from the environment, and what their defaults are:
+//!   [`config`].
+//! - Where a function's clients are built from one config (the same way in tests):
+//!   [`wiring`].
+//! - Where the Redis connection (one server or a cluster, TLS) and every per-user and
+//!   shared-source key name live: [`store`] (`store::keys`).
+//! - Where the quota is checked, debited and broken by YouTube's answers, in one Redis
+//!   round trip: [`quota`] (the script is `quota/guard.lua`; its keys are `quota::keys`).
+//! - Where YouTube is called, with the key in a header and every call through the guard:
+//!   [`youtube`].
+//! - Where a user's pool is built (which sources, in what order): [`engine`]
+//!   (`Engine::warm`).
+//! - Where a page is taken, marked served and a refill claimed (the one command of a cache
+//!   hit): [`engine::pool`].
+//! - Where shared sources are cached, judged fresh, and refreshed or served stale (the
+//!   refresh allocator and its pacing over the Pacific day): [`engine::sources`].
+//! - Where candidates are scored and spread across channels: [`engine::rank`].
+//! - Where watch history and declared interests are kept and read: [`engine::history`],
+//!   or from Supabase: [`engine::supabase`].
+//! - What a warm request on the queue looks like, and what is poison: [`messages`].
+//! - Where warm requests are sent to SQS: [`queue`].
+//! - Where CloudWatch metrics are written (EMF lines): [`metrics`].
+//! - Where time comes from, and where the Pacific quota day begins and ends: [`clock`].
+//! - Where user ids are validated, and the video, watch event, interests and category
+//!   types: [`domain`].
+//!
+//! The functions (`functions/api`, `functions/warmer`, `functions/login`) only map Lambda
+//! events to these modules.
 
 pub mod clock;
 pub mod config;
