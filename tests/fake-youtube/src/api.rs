@@ -161,13 +161,14 @@ async fn handle(
         Some(Fault::TooManyRequests) => return GoogleError::too_many_requests().into_response(),
         _ => {}
     }
+    let origin = thumbnail_origin(&headers);
     let result = {
         let corpus = s.corpus();
         match method {
-            Method::Search => search(&params, &corpus),
-            Method::Videos => videos(&params, &corpus, now),
+            Method::Search => search(&params, &corpus, &origin),
+            Method::Videos => videos(&params, &corpus, now, &origin),
             Method::Channels => channels(&params, &corpus),
-            Method::PlaylistItems => playlist_items(&params, &corpus),
+            Method::PlaylistItems => playlist_items(&params, &corpus, &origin),
             Method::VideoCategories => video_categories(&params),
         }
     };
@@ -401,8 +402,33 @@ fn thumb(url: String, w: u32, h: u32) -> Thumb {
     }
 }
 
-fn video_thumbnails(v: &Video, full: bool) -> Thumbnails {
-    let u = |name: &str| format!("https://i.ytimg.com/vi/{}/{name}.jpg", v.id);
+/// Where the thumbnails of a response live: this fake itself, at the address the client
+/// reached it by (its `Host` header), so a page shows them with no network; Google's
+/// `https://i.ytimg.com` when the header is missing or not a plain `host:port`.
+fn thumbnail_origin(headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .map_or_else(
+            || "https://i.ytimg.com".to_owned(),
+            |host| format!("http://{host}"),
+        )
+}
+
+/// A video's thumbnails at `origin`: `{origin}/vi/{id}/{size}.jpg` from Google, or the
+/// fake's generated images (`crate::thumbnail`) at `{origin}/vi/{id}/{size}.svg`.
+fn video_thumbnails(v: &Video, full: bool, origin: &str) -> Thumbnails {
+    let ext = if origin == "https://i.ytimg.com" {
+        "jpg"
+    } else {
+        "svg"
+    };
+    let u = |name: &str| format!("{origin}/vi/{}/{name}.{ext}", v.id);
     Thumbnails {
         default: thumb(u("default"), 120, 90),
         medium: thumb(u("mqdefault"), 320, 180),
@@ -493,7 +519,7 @@ enum Hit {
     Channel(usize),
 }
 
-fn search(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
+fn search(params: &Params, corpus: &Corpus, origin: &str) -> Result<String, GoogleError> {
     let parts = parts(params, &["id", "snippet"])?;
     let max = max_results(params)?;
     let token = page_token(params)?;
@@ -684,7 +710,7 @@ fn search(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
                         channel_id: &v.channel_id,
                         title: &v.title,
                         description: short_description(&v.description),
-                        thumbnails: video_thumbnails(v, false),
+                        thumbnails: video_thumbnails(v, false, origin),
                         channel_title: &v.channel_title,
                         live_broadcast_content: "none",
                         publish_time: rfc3339(v.published_at),
@@ -799,7 +825,7 @@ struct Player {
     embed_html: String,
 }
 
-fn video_item<'a>(v: &'a Video, parts: &[&str]) -> VideoItem<'a> {
+fn video_item<'a>(v: &'a Video, parts: &[&str], origin: &str) -> VideoItem<'a> {
     VideoItem {
         kind: "youtube#video",
         etag: etag(&["video", &v.id, &parts.join(",")]),
@@ -809,7 +835,7 @@ fn video_item<'a>(v: &'a Video, parts: &[&str]) -> VideoItem<'a> {
             channel_id: &v.channel_id,
             title: &v.title,
             description: &v.description,
-            thumbnails: video_thumbnails(v, true),
+            thumbnails: video_thumbnails(v, true, origin),
             channel_title: &v.channel_title,
             tags: (!v.tags.is_empty()).then_some(v.tags.as_slice()),
             category_id: &v.category_id,
@@ -857,7 +883,12 @@ fn chart_score(v: &Video, now: Timestamp) -> f64 {
 
 const CHART_SIZE: usize = 200;
 
-fn videos(params: &Params, corpus: &Corpus, now: Timestamp) -> Result<String, GoogleError> {
+fn videos(
+    params: &Params,
+    corpus: &Corpus,
+    now: Timestamp,
+    origin: &str,
+) -> Result<String, GoogleError> {
     let parts = parts(
         params,
         &[
@@ -880,7 +911,7 @@ fn videos(params: &Params, corpus: &Corpus, now: Timestamp) -> Result<String, Go
         let items: Vec<VideoItem> = ids
             .iter()
             .filter_map(|id| corpus.video(id))
-            .map(|v| video_item(v, &parts))
+            .map(|v| video_item(v, &parts, origin))
             .collect();
         let found = items.len();
         return ListResponse::new("youtube#videoListResponse", Some(items))
@@ -920,7 +951,7 @@ fn videos(params: &Params, corpus: &Corpus, now: Timestamp) -> Result<String, Go
     let page = page_token::page(ranked.len(), max, token);
     let items: Vec<VideoItem> = ranked[page.start..page.end]
         .iter()
-        .map(|&(_, i)| video_item(&corpus.videos[i], &parts))
+        .map(|&(_, i)| video_item(&corpus.videos[i], &parts, origin))
         .collect();
     ListResponse::new("youtube#videoListResponse", Some(items))
         .page(&page)
@@ -1131,7 +1162,7 @@ struct PlaylistItemStatus {
     privacy_status: &'static str,
 }
 
-fn playlist_items(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
+fn playlist_items(params: &Params, corpus: &Corpus, origin: &str) -> Result<String, GoogleError> {
     let parts = parts(params, &["contentDetails", "id", "snippet", "status"])?;
     let max = max_results(params)?;
     let token = page_token(params)?;
@@ -1167,7 +1198,7 @@ fn playlist_items(params: &Params, corpus: &Corpus) -> Result<String, GoogleErro
                     channel_id: &channel.id,
                     title: &v.title,
                     description: &v.description,
-                    thumbnails: video_thumbnails(v, true),
+                    thumbnails: video_thumbnails(v, true, origin),
                     channel_title: &channel.title,
                     playlist_id: &channel.uploads_playlist_id,
                     position,

@@ -12,6 +12,7 @@ pub mod corpus;
 mod google_error;
 pub mod page_token;
 pub mod quota;
+pub mod thumbnail;
 mod topics;
 
 use std::collections::VecDeque;
@@ -174,6 +175,7 @@ impl FakeYoutube {
         let app = axum::Router::new()
             .merge(api::router())
             .merge(admin::router())
+            .merge(thumbnail::router())
             .with_state(shared.clone());
         let stop2 = stop.clone();
         tokio::spawn(async move {

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::{assert_conforms, fake, fake_with, get, get_raw, merge_schema, reason, sample};
-use fake_youtube::{FakeConfig, Fault};
+use fake_youtube::{FakeConfig, FakeYoutube, Fault};
 use serde_json::Value;
 
 fn assert_list_envelope(v: &Value, kind: &str) {
@@ -353,6 +353,19 @@ async fn errors_have_googles_envelope() {
     assert_eq!(status, 400, "{v}");
 }
 
+/// As `get_raw`, with the `Host` header the client names.
+async fn get_as_host(fake: &FakeYoutube, path: &str, query: &str, host: &str) -> (u16, String) {
+    let response = common::client()
+        .get(format!("{}/{path}?{query}", fake.base_url()))
+        .header("X-Goog-Api-Key", common::KEY)
+        .header("Host", host)
+        .send()
+        .await
+        .expect("request reaches the fake");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
 #[tokio::test]
 async fn same_seed_same_bytes_different_seed_differs() {
     let config = |seed| FakeConfig {
@@ -391,9 +404,14 @@ async fn same_seed_same_bytes_different_seed_differs() {
         ),
     ];
     for (path, q) in &queries {
-        let (sa, ba) = get_raw(&a, path, q).await;
-        let (sb, bb) = get_raw(&b, path, q).await;
+        // Thumbnail URLs name the host the fake was reached by: the same one for both.
+        let (sa, ba) = get_as_host(&a, path, q, "youtube.test").await;
+        let (sb, bb) = get_as_host(&b, path, q, "youtube.test").await;
         assert_eq!((sa, sb), (200, 200));
+        assert!(
+            ba.contains("http://youtube.test/vi/") || *path == "channels",
+            "{ba}"
+        );
         assert_eq!(ba, bb, "{path}: same seed, same bytes");
     }
     let (_, ba) = get_raw(&a, "search", &queries[0].1).await;
@@ -648,4 +666,76 @@ async fn shutdown_stops_serving() {
         }
     }
     assert!(refused, "the fake still answers after shutdown");
+}
+
+/// Every thumbnail URL a response gives is served by the fake itself: an SVG of the
+/// advertised size, the same bytes every time; unknown ids and sizes are 404s.
+#[tokio::test]
+async fn thumbnails_are_served_at_the_urls_the_responses_give() {
+    let fake = fake(300);
+    let (status, v) = get(
+        &fake,
+        "videos",
+        "part=snippet&chart=mostPopular&maxResults=5",
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let http = common::client();
+    let items = v["items"].as_array().expect("items");
+    assert_eq!(items.len(), 5);
+    for item in items {
+        let id = item["id"].as_str().unwrap();
+        for (size, thumb) in item["snippet"]["thumbnails"].as_object().unwrap() {
+            let url = thumb["url"].as_str().unwrap();
+            let file = match size.as_str() {
+                "default" => "default",
+                "medium" => "mqdefault",
+                "high" => "hqdefault",
+                "standard" => "sddefault",
+                "maxres" => "maxresdefault",
+                other => panic!("unexpected thumbnail size {other}"),
+            };
+            assert_eq!(url, format!("http://{}/vi/{id}/{file}.svg", fake.addr()));
+            let response = http.get(url).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200, "{url}");
+            assert_eq!(
+                response.headers()["content-type"].to_str().unwrap(),
+                "image/svg+xml"
+            );
+            let body = response.text().await.unwrap();
+            let (w, h) = (
+                thumb["width"].as_u64().unwrap(),
+                thumb["height"].as_u64().unwrap(),
+            );
+            assert!(body.starts_with("<svg "), "{body}");
+            assert!(
+                body.contains(&format!("width=\"{w}\" height=\"{h}\"")),
+                "{body}"
+            );
+            assert_eq!(
+                http.get(url).send().await.unwrap().text().await.unwrap(),
+                body
+            );
+        }
+    }
+    let base = format!("http://{}", fake.addr());
+    for path in ["/vi/NoSuchVideo/mqdefault.svg", "/vi/x/mqdefault.svg"] {
+        let status = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 404, "{path}");
+    }
+    let id = items[0]["id"].as_str().unwrap();
+    for file in ["huge.svg", "mqdefault.jpg", "mqdefault"] {
+        let status = http
+            .get(format!("{base}/vi/{id}/{file}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 404, "{file}");
+    }
 }
