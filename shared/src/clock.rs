@@ -126,6 +126,14 @@ pub fn pacific_day_fraction(at: Timestamp) -> f64 {
     ((at.as_millisecond() - start) as f64 / (end - start).max(1) as f64).clamp(0.0, 1.0)
 }
 
+/// The instant the quota day containing `at` began (the Pacific midnight before it).
+pub fn pacific_day_start(at: Timestamp) -> Timestamp {
+    at.to_zoned_datetime(pacific())
+        .start_of_day()
+        .map(|t| t.timestamp())
+        .unwrap_or(Timestamp::MIN)
+}
+
 /// The instant the quota day containing `at` ends (the next Pacific midnight, DST-aware).
 pub fn next_pacific_midnight(at: Timestamp) -> Timestamp {
     let zoned = at.to_zoned_datetime(pacific());

@@ -48,7 +48,8 @@ impl Services {
         });
         let redis = RedisConn::connect_lazy_with(&config.redis_url, &config.redis_options())?;
         let guard = QuotaGuard::new(redis.clone(), config.quota.clone(), clock.clone())
-            .with_timeout(config.quota_timeout);
+            .with_timeout(config.quota_timeout)
+            .with_user_budget(config.user_budget);
         let youtube = if with_youtube {
             Some(YoutubeClient::with_key_source(
                 &config.youtube_api_base_url,
@@ -84,10 +85,7 @@ impl Services {
     /// the root certificates are not loaded during the function's init.
     pub async fn warm_queue(&self, send_timeout: Duration) -> Result<WarmQueue, StartupError> {
         let url = self.config.require_queue_url()?.to_owned();
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS")
-            .ok()
-            .filter(|s| !s.is_empty());
-        let config = sqs_config_with(endpoint.as_deref(), Some(send_timeout)).await;
+        let config = sqs_config_with(self.config.sqs_endpoint.as_deref(), Some(send_timeout)).await;
         Ok(WarmQueue::lazy(config, url, send_timeout))
     }
 }

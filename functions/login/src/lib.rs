@@ -1,6 +1,11 @@
 //! Sign-in → warm request. Whatever happens here, the sign-in completes: the handler
 //! always returns the event it was given, and all of its work is bounded by
 //! [`SIGN_IN_DEADLINE`].
+//!
+//! That holds at start too. The function reads only the settings it uses
+//! ([`LOGIN_VARIABLES`]), and one it cannot use (a bad Redis URL, an unreadable TLS CA
+//! file, no queue URL) costs the warm-up, never the sign-in: the function starts without
+//! that part, says so once in its log, and counts every warm-up it could not enqueue.
 
 use reco_core::metrics::{self, Metric};
 use std::time::Duration;
@@ -9,9 +14,23 @@ use serde_json::Value;
 
 use reco_core::UserId;
 use reco_core::clock::SharedClock;
+use reco_core::config::Config;
 use reco_core::engine::PoolStore;
 use reco_core::messages::{WarmReason, WarmRequest};
-use reco_core::queue::WarmQueue;
+use reco_core::queue::{WarmQueue, sqs_config_with};
+use reco_core::store::RedisConn;
+
+/// The settings the login function reads; any other is ignored, so a setting only
+/// another function uses can never stop sign-ins.
+pub const LOGIN_VARIABLES: &[&str] = &[
+    "REDIS_URL",
+    "REDIS_CLUSTER",
+    "REDIS_TLS_CA_FILE",
+    "RECOMMENDATION_CACHE_TTL_SECS",
+    "EMF_METRICS",
+    "WARM_QUEUE_URL",
+    "AWS_ENDPOINT_URL_SQS",
+];
 
 /// The most a sign-in waits on Redis for the dedupe check before sending anyway.
 pub const CLAIM_TIMEOUT: Duration = Duration::from_millis(300);
@@ -23,8 +42,11 @@ pub const SEND_TIMEOUT: Duration = Duration::from_millis(1000);
 pub const SIGN_IN_DEADLINE: Duration = Duration::from_millis(1200);
 
 pub struct Login {
-    pub pool: PoolStore,
-    pub queue: WarmQueue,
+    /// The dedupe of sign-in bursts; `None` when Redis could not be configured (every
+    /// sign-in then sends, and the warmer's lock keeps the work single).
+    pub pool: Option<PoolStore>,
+    /// `None` when the queue could not be configured: sign-ins complete, unwarmed.
+    pub queue: Option<WarmQueue>,
     pub clock: SharedClock,
 }
 
@@ -48,6 +70,58 @@ pub enum LoginOutcome {
     TimedOut,
 }
 
+impl Login {
+    /// The login function as its `main` builds it, from the environment `lookup` reads,
+    /// whatever its state: each part that cannot be built is left out and its reason
+    /// returned, for one log line at start.
+    pub async fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        clock: SharedClock,
+    ) -> (Login, Vec<String>) {
+        let mut problems = Vec::new();
+        let config = Config::from_lookup_only(LOGIN_VARIABLES, &lookup);
+        let emf = config.as_ref().map(|c| c.emf_metrics).unwrap_or(true);
+        metrics::install(if emf {
+            metrics::Sink::Stdout
+        } else {
+            metrics::Sink::Off
+        });
+        let pool = match &config {
+            Ok(c) => match RedisConn::connect_lazy_with(&c.redis_url, &c.redis_options()) {
+                Ok(redis) => Some(PoolStore::new(
+                    redis,
+                    clock.clone(),
+                    c.recommendation_cache_ttl,
+                )),
+                Err(e) => {
+                    problems.push(format!(
+                        "configuration: REDIS_URL / REDIS_CLUSTER / REDIS_TLS_CA_FILE could not be used ({e}); sign-ins are not deduplicated"
+                    ));
+                    None
+                }
+            },
+            Err(e) => {
+                problems.push(format!("{e}; sign-ins are not deduplicated"));
+                None
+            }
+        };
+        let queue = match lookup("WARM_QUEUE_URL").filter(|u| !u.trim().is_empty()) {
+            Some(url) => {
+                let endpoint = Config::sqs_endpoint_from(&lookup);
+                let sqs = sqs_config_with(endpoint.as_deref(), Some(SEND_TIMEOUT)).await;
+                Some(WarmQueue::lazy(sqs, url.trim(), SEND_TIMEOUT))
+            }
+            None => {
+                problems.push(
+                    "configuration: WARM_QUEUE_URL is required but not set; sign-ins complete without a warm-up".into(),
+                );
+                None
+            }
+        };
+        (Login { pool, queue, clock }, problems)
+    }
+}
+
 /// Extracts the user and why they are being warmed from a Cognito trigger event or a
 /// plain `{"user_id": "..."}` invocation.
 ///
@@ -55,7 +129,9 @@ pub enum LoginOutcome {
 /// typed structs: those require fields Cognito leaves out (`request.newDeviceUsed`,
 /// `callerContext`, `response`) and reject trigger sources they do not list, and a
 /// sign-in hook must not stop warming because an optional field went missing. Only the
-/// user matters here: `request.userAttributes.sub`, else `userName`.
+/// user matters here: `request.userAttributes.sub`, the id the API reads from the JWT.
+/// There is no fallback to `userName`: a pool warmed under a name no JWT carries as its
+/// `sub` would never be read.
 pub fn user_from_event(event: &Value) -> Result<(UserId, WarmReason), String> {
     if let Some(trigger) = event.get("triggerSource").and_then(Value::as_str) {
         let reason = if trigger == "PostConfirmation_ConfirmSignUp" {
@@ -68,9 +144,10 @@ pub fn user_from_event(event: &Value) -> Result<(UserId, WarmReason), String> {
             .and_then(|r| r.get("userAttributes"))
             .and_then(|a| a.get("sub"))
             .and_then(Value::as_str)
-            .or_else(|| event.get("userName").and_then(Value::as_str))
             .ok_or_else(|| {
-                format!("Cognito {trigger} event has no request.userAttributes.sub and no userName")
+                format!(
+                    "Cognito {trigger} event has no request.userAttributes.sub (the user id the API's JWTs carry)"
+                )
             })?;
         return UserId::parse(sub)
             .map(|u| (u, reason))
@@ -98,31 +175,36 @@ impl Login {
                 return LoginOutcome::NoUser { why };
             }
         };
-        // Dedupe in Redis; if Redis is slow or down, send anyway: the warmer's lock
-        // still keeps the work single.
-        match tokio::time::timeout(CLAIM_TIMEOUT.min(left()), self.pool.claim_warm(&user)).await {
-            Ok(Ok(false)) => {
-                return LoginOutcome::AlreadyPendingOrFresh {
-                    user_id: user.to_string(),
-                };
+        let Some(queue) = &self.queue else {
+            metrics::emit(&[(Metric::WarmEnqueueFailed, 1.0)]);
+            return LoginOutcome::SendFailed {
+                user_id: user.to_string(),
+                error: "no warm queue configured (WARM_QUEUE_URL)".into(),
+            };
+        };
+        // Dedupe in Redis; if Redis is slow, down or not configured, send anyway: the
+        // warmer's lock still keeps the work single.
+        if let Some(pool) = &self.pool {
+            match tokio::time::timeout(CLAIM_TIMEOUT.min(left()), pool.claim_warm(&user)).await {
+                Ok(Ok(false)) => {
+                    return LoginOutcome::AlreadyPendingOrFresh {
+                        user_id: user.to_string(),
+                    };
+                }
+                Ok(Ok(true)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "warm dedupe unavailable; sending anyway"),
+                Err(_) => tracing::warn!("warm dedupe timed out; sending anyway"),
             }
-            Ok(Ok(true)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "warm dedupe unavailable; sending anyway"),
-            Err(_) => tracing::warn!("warm dedupe timed out; sending anyway"),
         }
         let request = WarmRequest::new(user.clone(), reason, self.clock.now());
         // The queue bounds its own send (no retries, about a second); the deadline may
         // shorten that when Redis already used part of the budget.
         let send_budget = SEND_TIMEOUT.min(left().saturating_sub(RELEASE_RESERVE));
-        let sent = match tokio::time::timeout(
-            send_budget,
-            self.queue.send(&request, Duration::ZERO),
-        )
-        .await
-        {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(_) => Err(format!("sqs send did not finish within {send_budget:?}")),
-        };
+        let sent =
+            match tokio::time::timeout(send_budget, queue.send(&request, Duration::ZERO)).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("sqs send did not finish within {send_budget:?}")),
+            };
         match sent {
             Ok(_) => LoginOutcome::Enqueued {
                 user_id: user.to_string(),
@@ -132,11 +214,13 @@ impl Login {
                 metrics::emit(&[(Metric::WarmEnqueueFailed, 1.0)]);
                 // Let the next sign-in (or feed request) try again rather than wait out
                 // the pending flag's TTL.
-                let _ = tokio::time::timeout(
-                    CLAIM_TIMEOUT.min(left()),
-                    self.pool.release_warm_claim(&user),
-                )
-                .await;
+                if let Some(pool) = &self.pool {
+                    let _ = tokio::time::timeout(
+                        CLAIM_TIMEOUT.min(left()),
+                        pool.release_warm_claim(&user),
+                    )
+                    .await;
+                }
                 LoginOutcome::SendFailed {
                     user_id: user.to_string(),
                     error,
@@ -231,13 +315,18 @@ mod tests {
             "request": {"userAttributes": {"sub": "u-3"}}
         });
         assert_eq!(user_from_event(&reset).unwrap().1, WarmReason::SignIn);
-        // No sub: the user name stands in; neither: a clear error, no panic.
+        // No sub: no user, whatever the user name (no JWT carries it as its `sub`); a
+        // clear error, no panic.
         let by_name = serde_json::json!({
             "triggerSource": "PostAuthentication_Authentication",
             "userName": "carol",
             "request": {"userAttributes": null}
         });
-        assert_eq!(user_from_event(&by_name).unwrap().0.as_str(), "carol");
+        assert!(
+            user_from_event(&by_name)
+                .unwrap_err()
+                .contains("no request.userAttributes.sub")
+        );
         let nobody = serde_json::json!({"triggerSource": "PostAuthentication_Authentication"});
         assert!(
             user_from_event(&nobody)

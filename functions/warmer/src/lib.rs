@@ -3,13 +3,21 @@
 //!
 //! Each message is done at most once per pool: duplicates in a batch are dropped, a
 //! per-user lock keeps two instances from building the same pool at once, and under the
-//! lock a request is skipped when the user's pool was generated after the request was
-//! made (an at-least-once redelivery, or a second instance that got the lock just after
-//! the first released it).
+//! lock a request is skipped when the user's pool was built from a history read after the
+//! request was made (an at-least-once redelivery, or a second instance that got the lock
+//! just after the first released it). A request that arrives while the lock is held is
+//! covered by the running build only if that build started after the request was made;
+//! a newer one is sent back to the queue to run after it, never dropped.
+//!
+//! A batch never runs past the invocation: messages not started when the deadline nears
+//! are reported as failures (SQS redelivers them), and a warm still running then is cut
+//! short the same way, so the batch response always reaches Lambda.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use reco_core::UserId;
@@ -32,6 +40,8 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 pub const SHORT_POOL: usize = POOL_TARGET / 2;
 /// SQS refuses a `DelaySeconds` above 15 minutes; a longer wait is a chain of deferrals.
 pub const SQS_MAX_DELAY: Duration = Duration::from_secs(900);
+/// The longest a request sent back behind a running build waits: builds take seconds.
+pub const REQUEUE_MAX_DELAY_SECS: u64 = 30;
 
 pub struct Warmer {
     pub engine: Engine,
@@ -47,14 +57,31 @@ pub struct Warmer {
     /// the day is still spent is re-deferred without rebuilding the pool. `None`: always
     /// run the warm (the guard inside the engine still refuses the calls).
     pub guard: Option<QuotaGuard>,
+    /// A message is not started with less than this left before the invocation's
+    /// deadline: it is reported as a failure, for SQS to redeliver.
+    pub start_margin: Duration,
+    /// A warm still running this long before the deadline is cut short (a failure, for
+    /// SQS to redeliver), leaving time to release locks and return the batch response.
+    pub finish_reserve: Duration,
 }
+
+/// Defaults for [`Warmer::start_margin`] and [`Warmer::finish_reserve`]: a cold warm
+/// against a healthy YouTube takes a few seconds; the function's timeout is a minute.
+pub const DEFAULT_START_MARGIN: Duration = Duration::from_secs(10);
+pub const DEFAULT_FINISH_RESERVE: Duration = Duration::from_secs(2);
 
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ItemOutcome {
     Warmed(WarmOutcome),
-    /// Another instance holds the user's lock: that one does the work.
+    /// Another instance holds the user's lock and its build started after this request
+    /// was made: that build covers it.
     Locked,
+    /// Another instance holds the user's lock, building from a history read before this
+    /// request: the request was sent back to the queue to run after that build.
+    Requeued {
+        delay_secs: u64,
+    },
     /// A duplicate of an earlier message in the same batch.
     Duplicate,
     /// The user's pool was generated after this request was made: nothing to do.
@@ -73,15 +100,65 @@ pub enum ItemOutcome {
 }
 
 impl ItemOutcome {
+    /// A short name for logs and tallies.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ItemOutcome::Warmed(_) => "warmed",
+            ItemOutcome::Locked => "locked",
+            ItemOutcome::Requeued { .. } => "requeued",
+            ItemOutcome::Duplicate => "duplicate",
+            ItemOutcome::AlreadyFresh => "already_fresh",
+            ItemOutcome::Deferred { .. } => "deferred",
+            ItemOutcome::Poison(_) => "poison",
+            ItemOutcome::Transient(_) => "transient",
+        }
+    }
+
     pub fn is_failure(&self) -> bool {
         matches!(self, ItemOutcome::Poison(_) | ItemOutcome::Transient(_))
     }
 }
 
-const RELEASE_LOCK: &str = r#"
+static RELEASE_LOCK: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-"#;
+"#,
+    )
+});
+
+/// Takes the user's lock, or reports who holds it: `{1, "", 0}` taken, or `{0, holder's value,
+/// ms left on it}`. One round trip either way.
+static TAKE_LOCK: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, '', 0} end
+return {0, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}
+"#,
+    )
+});
+
+/// The lock's value: when its holder started (ms; its history is read after that) and a
+/// token only it knows, so it releases only its own lock.
+fn lock_value(started_ms: i64, token: u64) -> String {
+    format!("{started_ms}:{}-{token}", std::process::id())
+}
+
+fn lock_started_ms(value: &str) -> Option<i64> {
+    value.split_once(':')?.0.parse().ok()
+}
+
+/// What [`Warmer::try_lock`] found.
+enum LockAttempt {
+    Taken,
+    /// Held by a build that started at `started_ms` (`None`: a lock in an older format),
+    /// for `ttl_ms` more at most.
+    Held {
+        started_ms: Option<i64>,
+        ttl_ms: i64,
+    },
+}
 
 impl Warmer {
     /// The warmer as the function's `main` builds it: the services' engine, Redis and
@@ -95,11 +172,23 @@ impl Warmer {
             concurrency: DEFAULT_CONCURRENCY,
             max_defer: SQS_MAX_DELAY,
             guard: Some(services.guard.clone()),
+            start_margin: DEFAULT_START_MARGIN,
+            finish_reserve: DEFAULT_FINISH_RESERVE,
         }
     }
 
-    /// Runs a batch; returns the outcome of every record, in order, with its message id.
+    /// Runs a batch with no deadline; returns the outcome of every record, in order, with
+    /// its message id.
     pub async fn run_batch(self: &Arc<Self>, event: SqsEvent) -> Vec<(String, ItemOutcome)> {
+        self.run_batch_until(event, None).await
+    }
+
+    /// Runs a batch that must finish by `deadline` (the invocation's): see the module docs.
+    pub async fn run_batch_until(
+        self: &Arc<Self>,
+        event: SqsEvent,
+        deadline: Option<Instant>,
+    ) -> Vec<(String, ItemOutcome)> {
         let semaphore = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let mut first_for_user: HashMap<String, usize> = HashMap::new();
         let mut parsed: Vec<(String, Result<WarmRequest, String>)> = Vec::new();
@@ -127,7 +216,15 @@ impl Warmer {
             let semaphore = semaphore.clone();
             tasks.push(Some(tokio::spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
-                warmer.warm_one(&request).await
+                if let Some(deadline) = deadline
+                    && deadline.saturating_duration_since(Instant::now()) < warmer.start_margin
+                {
+                    return ItemOutcome::Transient(
+                        "not started: the invocation's deadline is near".into(),
+                    );
+                }
+                let cut_off = deadline.map(|d| d.checked_sub(warmer.finish_reserve).unwrap_or(d));
+                warmer.warm_one(&request, cut_off).await
             })));
         }
         let mut outcomes: Vec<Option<ItemOutcome>> = Vec::with_capacity(tasks.len());
@@ -163,10 +260,19 @@ impl Warmer {
             .collect()
     }
 
-    /// The Lambda handler body.
+    /// The Lambda handler body, with no deadline.
     pub async fn handle(self: &Arc<Self>, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_until(event, None).await
+    }
+
+    /// The Lambda handler body for an invocation that ends at `deadline`.
+    pub async fn handle_until(
+        self: &Arc<Self>,
+        event: SqsEvent,
+        deadline: Option<Instant>,
+    ) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
-        for (message_id, outcome) in self.run_batch(event).await {
+        for (message_id, outcome) in self.run_batch_until(event, deadline).await {
             match &outcome {
                 ItemOutcome::Warmed(w) => tracing::info!(
                     message_id,
@@ -188,37 +294,64 @@ impl Warmer {
         response
     }
 
-    async fn warm_one(&self, request: &WarmRequest) -> ItemOutcome {
+    async fn warm_one(&self, request: &WarmRequest, cut_off: Option<Instant>) -> ItemOutcome {
         let user = &request.user_id;
         if request.reason == WarmReason::Deferred
             && let Some(wait_ms) = self.day_still_spent().await
         {
             return self.defer(user, wait_ms, 0).await;
         }
-        let token = format!("{}-{}", std::process::id(), rand_token());
+        let started_ms = self.engine.clock.now_ms();
+        let token = lock_value(started_ms, rand_token());
         match self.try_lock(user, &token).await {
-            Ok(true) => {}
-            Ok(false) => return ItemOutcome::Locked,
+            Ok(LockAttempt::Taken) => {}
+            Ok(LockAttempt::Held { started_ms, ttl_ms }) => {
+                return match started_ms {
+                    Some(s) if s >= request.requested_at.as_millisecond() => ItemOutcome::Locked,
+                    _ => self.requeue(request, ttl_ms).await,
+                };
+            }
             Err(e) => return ItemOutcome::Transient(format!("lock: {e}")),
         }
-        let outcome = self.warm_locked(request).await;
+        let outcome = self.warm_locked(request, started_ms, cut_off).await;
         if let Err(e) = self.release_lock(user, &token).await {
             tracing::warn!(error = %e, "could not release the prefetch lock; it expires by itself");
         }
         outcome
     }
 
-    /// The part of a warm that runs under the user's lock.
-    async fn warm_locked(&self, request: &WarmRequest) -> ItemOutcome {
+    /// The part of a warm that runs under the user's lock, taken at `started_ms`. The
+    /// build is cut short at `cut_off`; a deferral, once decided, is always sent (cutting
+    /// it short could leave it sent and the message failed: a duplicate).
+    async fn warm_locked(
+        &self,
+        request: &WarmRequest,
+        started_ms: i64,
+        cut_off: Option<Instant>,
+    ) -> ItemOutcome {
         let user = &request.user_id;
-        match self.generated_at_ms(user).await {
-            Ok(Some(generated)) if generated > request.requested_at.as_millisecond() => {
+        match self.engine.pool.built_from_ms(user).await {
+            Ok(Some(built_from)) if built_from >= request.requested_at.as_millisecond() => {
                 return ItemOutcome::AlreadyFresh;
             }
             Ok(_) => {}
             Err(e) => return ItemOutcome::Transient(format!("pool metadata: {e}")),
         }
-        match self.engine.warm(user, Priority::Background).await {
+        let build = self
+            .engine
+            .warm_from(user, Priority::Background, started_ms);
+        let built = match cut_off {
+            None => build.await,
+            Some(at) => match tokio::time::timeout_at(at, build).await {
+                Ok(built) => built,
+                Err(_) => {
+                    return ItemOutcome::Transient(
+                        "cut short: the invocation's deadline is near; SQS will redeliver".into(),
+                    );
+                }
+            },
+        };
+        match built {
             Ok(outcome) => {
                 tracing::info!(
                     user_id = %user,
@@ -289,28 +422,49 @@ impl Warmer {
         }
     }
 
-    async fn generated_at_ms(&self, user: &UserId) -> Result<Option<i64>, StoreError> {
-        let mut conn = self.redis.clone();
-        let raw: Option<String> = conn.hget(keys::pool_meta(user), "generated_at").await?;
-        Ok(raw.and_then(|v| v.parse().ok()))
+    /// Sends `request` back to the queue, unchanged, to arrive when the lock now held
+    /// (`ttl_ms` more at most) has been released; the original message is then done.
+    async fn requeue(&self, request: &WarmRequest, ttl_ms: i64) -> ItemOutcome {
+        let max_secs = self.max_defer.as_secs().clamp(1, SQS_MAX_DELAY.as_secs());
+        // A build takes seconds; the lock's TTL is only its upper bound.
+        let delay_secs = (ttl_ms.max(0) as u64)
+            .div_ceil(1000)
+            .clamp(1, REQUEUE_MAX_DELAY_SECS.min(max_secs));
+        match self
+            .queue
+            .send(request, Duration::from_secs(delay_secs))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(user_id = %request.user_id, delay_secs, "user's lock held by an older build; request requeued");
+                ItemOutcome::Requeued { delay_secs }
+            }
+            Err(e) => ItemOutcome::Transient(format!(
+                "lock held by an older build and the request could not be requeued: {e}"
+            )),
+        }
     }
 
-    async fn try_lock(&self, user: &UserId, token: &str) -> Result<bool, StoreError> {
+    async fn try_lock(&self, user: &UserId, value: &str) -> Result<LockAttempt, StoreError> {
         let mut conn = self.redis.clone();
-        let set: Option<String> = redis::cmd("SET")
-            .arg(keys::warm_lock(user))
-            .arg(token)
-            .arg("NX")
-            .arg("PX")
+        let reply: (i64, Option<String>, Option<i64>) = TAKE_LOCK
+            .key(keys::warm_lock(user))
+            .arg(value)
             .arg(self.lock_ttl.as_millis() as u64)
-            .query_async(&mut conn)
+            .invoke_async(&mut conn)
             .await?;
-        Ok(set.is_some())
+        Ok(match reply {
+            (1, _, _) => LockAttempt::Taken,
+            (_, holder, ttl) => LockAttempt::Held {
+                started_ms: holder.as_deref().and_then(lock_started_ms),
+                ttl_ms: ttl.unwrap_or(0),
+            },
+        })
     }
 
     async fn release_lock(&self, user: &UserId, token: &str) -> Result<(), StoreError> {
         let mut conn = self.redis.clone();
-        let _: i64 = redis::Script::new(RELEASE_LOCK)
+        let _: i64 = RELEASE_LOCK
             .key(keys::warm_lock(user))
             .arg(token)
             .invoke_async(&mut conn)

@@ -21,7 +21,14 @@ async fn main() -> Result<(), Error> {
     let warmer = Arc::new(Warmer::new(&services, queue));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let warmer = warmer.clone();
-        async move { Ok::<_, Error>(warmer.handle(event.payload).await) }
+        // The batch must answer before Lambda's own deadline (see `Warmer::handle_until`).
+        let left = event
+            .context
+            .deadline()
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + left;
+        async move { Ok::<_, Error>(warmer.handle_until(event.payload, Some(deadline)).await) }
     }))
     .await
 }

@@ -1,5 +1,5 @@
-//! The recommendation engine (DESIGN §5): build a ranked pool per user from the cheapest
-//! sources, and serve each refresh a page of never-served videos from it.
+//! The recommendation engine (ARCHITECTURE.md § A warm): build a ranked pool per user
+//! from the cheapest sources, and serve each refresh a page of never-served videos from it.
 
 pub mod history;
 pub mod pool;
@@ -143,6 +143,18 @@ impl Engine {
         &self,
         user: &UserId,
         priority: Priority,
+    ) -> Result<WarmOutcome, EngineError> {
+        self.warm_from(user, priority, self.clock.now_ms()).await
+    }
+
+    /// [`Engine::warm`], for a build that began at `started_ms` (before it reads the
+    /// history): the pool records it, so a warm request made after it is not mistaken
+    /// for one this pool already answers.
+    pub async fn warm_from(
+        &self,
+        user: &UserId,
+        priority: Priority,
+        started_ms: i64,
     ) -> Result<WarmOutcome, EngineError> {
         let history::UserContext { events, interests } = self
             .history_source
@@ -289,7 +301,9 @@ impl Engine {
                 limit: denied.limit.unwrap_or(crate::quota::Limit::DailyUnits),
             }));
         }
-        self.pool.replace(user, &ranked).await?;
+        self.pool
+            .replace_built_from(user, &ranked, started_ms)
+            .await?;
         Ok(WarmOutcome {
             pool_size: ranked.len(),
             candidates: candidate_count,

@@ -130,6 +130,46 @@ end
 return {generated, remaining, claimed, page}
 "#;
 
+/// Serves videos from outside the pool (the region's chart when a user has none yet): in
+/// one script, the first `max` candidates not yet served are chosen and marked served, so
+/// two requests at once can never both serve the same video.
+const SERVE_UNPOOLED: &str = r#"
+-- KEYS: served
+-- ARGV: max, now_ms, served_min_ms, served_cap, candidate ids... (in order, filtered)
+local max = tonumber(ARGV[1])
+local chosen = {}
+if max > 0 and #ARGV > 4 then
+  local ids = {}
+  for i = 5, #ARGV do ids[#ids + 1] = ARGV[i] end
+  local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
+  for j, id in ipairs(ids) do
+    if #chosen >= max then break end
+    if not scores[j] then chosen[#chosen + 1] = id end
+  end
+end
+if #chosen > 0 then
+  local scored = {}
+  for _, id in ipairs(chosen) do
+    scored[#scored + 1] = ARGV[2]
+    scored[#scored + 1] = id
+  end
+  redis.call('ZADD', KEYS[1], unpack(scored))
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+  local cap = tonumber(ARGV[4])
+  if redis.call('ZCARD', KEYS[1]) > cap then
+    redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(cap + 1))
+  end
+  redis.call('PEXPIRE', KEYS[1], 2592000000)
+end
+return chosen
+"#;
+
+static SERVE_UNPOOLED_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(SERVE_UNPOOLED));
+
+/// The most candidates one unpooled page looks at (a chart is 50).
+const UNPOOLED_CANDIDATES_MAX: usize = 200;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageRequest {
     pub max_results: usize,
@@ -175,8 +215,21 @@ impl PoolStore {
         )
     }
 
-    /// Replaces the pool with `ranked` (best first) in one atomic transaction.
+    /// Replaces the pool with `ranked` (best first) in one atomic transaction, as built
+    /// from a history read now.
     pub async fn replace(&self, user: &UserId, ranked: &[Video]) -> Result<(), StoreError> {
+        self.replace_built_from(user, ranked, self.clock.now_ms())
+            .await
+    }
+
+    /// Replaces the pool with `ranked`, built by a warm that began at `built_from_ms`
+    /// (before it read the history); see [`PoolStore::built_from_ms`].
+    pub async fn replace_built_from(
+        &self,
+        user: &UserId,
+        ranked: &[Video],
+        built_from_ms: i64,
+    ) -> Result<(), StoreError> {
         let (pool, items, meta) = (
             keys::pool(user),
             keys::pool_items(user),
@@ -206,6 +259,7 @@ impl PoolStore {
             &meta,
             &[
                 ("generated_at", self.clock.now_ms()),
+                ("built_from", built_from_ms),
                 ("size", ranked.len() as i64),
             ],
         )
@@ -269,6 +323,50 @@ impl PoolStore {
         })
     }
 
+    /// A page from `candidates` (videos outside the pool, best first) for a user with no
+    /// pool: the request's filters applied, then, atomically, the first
+    /// `request.max_results` not yet served are marked served and returned. A chart is
+    /// all trending, so `include_trending=false` leaves nothing to serve from it.
+    pub async fn serve_unpooled(
+        &self,
+        user: &UserId,
+        candidates: Vec<Video>,
+        request: &PageRequest,
+    ) -> Result<Vec<Video>, StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut candidates: Vec<Video> = candidates
+            .into_iter()
+            .filter(|v| seen.insert(v.video_id.clone()))
+            .filter(|v| request.include_trending || !v.trending)
+            .filter(|v| {
+                request
+                    .category_id
+                    .as_deref()
+                    .is_none_or(|c| v.category_id == c)
+            })
+            .take(UNPOOLED_CANDIDATES_MAX)
+            .collect();
+        if candidates.is_empty() || request.max_results == 0 {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now_ms();
+        let mut invocation = SERVE_UNPOOLED_SCRIPT.prepare_invoke();
+        invocation
+            .key(keys::served(user))
+            .arg(request.max_results)
+            .arg(now)
+            .arg(now - SERVED_TTL_SECS * 1000)
+            .arg(SERVED_CAP);
+        for video in &candidates {
+            invocation.arg(&video.video_id);
+        }
+        let mut conn = self.redis.clone();
+        let chosen: Vec<String> = invocation.invoke_async(&mut conn).await?;
+        let chosen: std::collections::HashSet<String> = chosen.into_iter().collect();
+        candidates.retain(|v| chosen.contains(&v.video_id));
+        Ok(candidates)
+    }
+
     /// Marks videos served that were shown outside the pool (the chart on a miss).
     pub async fn mark_served(&self, user: &UserId, ids: &[String]) -> Result<(), StoreError> {
         if ids.is_empty() {
@@ -285,6 +383,20 @@ impl PoolStore {
         let mut conn = self.redis.clone();
         pipe.query_async::<()>(&mut conn).await?;
         Ok(())
+    }
+
+    /// When the warm that built the user's pool began: a warm request made before that
+    /// is answered by this pool, one made after is not (the history may have changed).
+    /// Pools written before this was recorded answer with when they were generated.
+    pub async fn built_from_ms(&self, user: &UserId) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.redis.clone();
+        let (built_from, generated): (Option<i64>, Option<i64>) = redis::cmd("HMGET")
+            .arg(keys::pool_meta(user))
+            .arg("built_from")
+            .arg("generated_at")
+            .query_async(&mut conn)
+            .await?;
+        Ok(built_from.or(generated))
     }
 
     pub async fn served_ids(&self, user: &UserId) -> Result<Vec<String>, StoreError> {

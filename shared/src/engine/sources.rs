@@ -47,7 +47,7 @@ impl Denials {
         // Searches closed for the day are not worth waiting for: the channels and charts
         // still fill the pool, and the user's next warm asks again. Deferring the warm to
         // midnight would only chain a message every 15 minutes for the rest of the day.
-        if limit == Limit::DailySearches {
+        if matches!(limit, Limit::DailySearches | Limit::SearchBreaker) {
             self.searches_closed = true;
             return;
         }
@@ -87,8 +87,8 @@ fn skip_denied<T>(
             Ok(None)
         }
         // YouTube itself said quota or rate: the breaker/backoff is tripped; skip too.
-        Err(YoutubeError::QuotaExceeded { .. }) => {
-            denied.note(60_000, Limit::DailyBreaker);
+        Err(YoutubeError::QuotaExceeded { limit, .. }) => {
+            denied.note(60_000, limit);
             Ok(None)
         }
         Err(YoutubeError::RateLimited { .. }) => {

@@ -1,4 +1,4 @@
-//! The quota guard: every YouTube call asks here first (DESIGN §4).
+//! The quota guard: every YouTube call asks here first (ARCHITECTURE.md § Quota guard).
 //!
 //! The state lives in Redis, not in the Lambda instance, because any number of instances
 //! spend the same Google project's quota. Each check is one EVALSHA of `guard.lua`: one
@@ -20,8 +20,14 @@
 //!   same Google project; background warming may spend only `background_share` of what is
 //!   left, counted against the day's *total* spend, so interactive requests always find
 //!   headroom however busy the warmer was.
-//! * YouTube's own word wins: `quotaExceeded` trips a breaker until Pacific midnight and
-//!   `rateLimitExceeded` a short shared backoff; both are checked inside the same script.
+//! * YouTube's own word wins: `quotaExceeded` trips the refused bucket's breaker until the
+//!   end of the Pacific day the call was charged to (see [`QuotaGuard::trip_daily_breaker`])
+//!   and `rateLimitExceeded` a short shared backoff; all are checked inside the same
+//!   script. Units and searches have a breaker each, so running out of searches never
+//!   closes the units every other call needs.
+//! * A user who forces refreshes spends interactive quota on everyone's behalf, so each
+//!   user has a daily budget of it ([`UserBudget`]), counted in the same script when the
+//!   spend is made [`on_behalf_of`] that user.
 //! * It fails closed: Redis unreachable or slower than the bound means no YouTube call.
 
 use std::sync::LazyLock;
@@ -29,8 +35,51 @@ use std::time::Duration;
 
 use redis::ScriptInvocation;
 
-use crate::clock::{SharedClock, next_pacific_midnight, pacific_date};
+use jiff::Timestamp;
+
+use crate::clock::{SharedClock, next_pacific_midnight, pacific_date, pacific_day_start};
+use crate::domain::UserId;
 use crate::store::RedisConn;
+
+tokio::task_local! {
+    /// The user on whose behalf the current task spends interactive quota. Set by the
+    /// API around a `force_refresh` with [`on_behalf_of`]; the guard reads it in
+    /// [`QuotaGuard::admit`]. A task-local rather than a parameter because the spend is
+    /// made deep in the engine's sources, which serve every user and every priority alike.
+    static SPENDER: UserId;
+}
+
+/// Runs `fut` with its interactive YouTube spend counted against `user`'s daily
+/// [`UserBudget`].
+pub async fn on_behalf_of<F: std::future::Future>(user: UserId, fut: F) -> F::Output {
+    SPENDER.scope(user, fut).await
+}
+
+/// How much interactive quota one user may spend per Pacific day (0 = no cap). Without
+/// it one account forcing refreshes with ever-new topics could spend everyone's searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserBudget {
+    pub units: u64,
+    pub searches: u64,
+}
+
+impl Default for UserBudget {
+    /// About ten forced refreshes' worth of units, and 5 of the day's 100 searches.
+    fn default() -> Self {
+        Self {
+            units: 200,
+            searches: 5,
+        }
+    }
+}
+
+/// What an admitted call was charged, and when: a `quotaExceeded` answer to it belongs to
+/// the Pacific day of `at`, whenever the answer arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charge {
+    pub at: Timestamp,
+    pub cost: Cost,
+}
 
 /// Limits the guard enforces; defaults are Google's published quotas and safe smoothing.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,10 +170,14 @@ pub enum Limit {
     DailySearches,
     PerSecond,
     PerMinute,
-    /// YouTube said `quotaExceeded`: closed until Pacific midnight.
+    /// YouTube said `quotaExceeded` to a unit call: closed until Pacific midnight.
     DailyBreaker,
     /// YouTube said `rateLimitExceeded`: a short shared backoff.
     Backoff,
+    /// YouTube said `quotaExceeded` to a search: searches closed until Pacific midnight.
+    SearchBreaker,
+    /// The user on whose behalf the call is made has spent their [`UserBudget`] today.
+    UserBudget,
 }
 
 impl std::fmt::Display for Limit {
@@ -136,6 +189,8 @@ impl std::fmt::Display for Limit {
             Limit::PerMinute => "units per minute",
             Limit::DailyBreaker => "daily quota breaker",
             Limit::Backoff => "rate-limit backoff",
+            Limit::SearchBreaker => "daily search breaker",
+            Limit::UserBudget => "user's daily budget",
         })
     }
 }
@@ -145,7 +200,11 @@ impl Limit {
     pub fn is_daily(&self) -> bool {
         matches!(
             self,
-            Limit::DailyUnits | Limit::DailySearches | Limit::DailyBreaker
+            Limit::DailyUnits
+                | Limit::DailySearches
+                | Limit::DailyBreaker
+                | Limit::SearchBreaker
+                | Limit::UserBudget
         )
     }
 
@@ -157,6 +216,8 @@ impl Limit {
             4 => Limit::PerMinute,
             5 => Limit::DailyBreaker,
             6 => Limit::Backoff,
+            7 => Limit::SearchBreaker,
+            8 => Limit::UserBudget,
             _ => return None,
         })
     }
@@ -206,7 +267,10 @@ pub struct QuotaState {
     pub day: String,
     /// The daily buckets: `units`, `search`.
     pub buckets: Vec<BucketState>,
+    /// The units bucket's breaker (YouTube refused a unit call today).
     pub breaker_until_ms: Option<i64>,
+    /// The search bucket's breaker (YouTube refused a search today).
+    pub search_breaker_until_ms: Option<i64>,
     pub backoff_until_ms: Option<i64>,
     /// The short windows as of now: `per_second` (calls), `per_minute` (units); a limit of
     /// 0 means not enforced.
@@ -218,7 +282,10 @@ impl QuotaState {
     /// its cap). Limited: interactive calls still pass but background ones or all for a
     /// moment do not (background share spent, or a backoff).
     pub fn level(&self) -> QuotaLevel {
-        if self.breaker_until_ms.is_some() || self.buckets.iter().any(|b| b.left == 0) {
+        if self.breaker_until_ms.is_some()
+            || self.search_breaker_until_ms.is_some()
+            || self.buckets.iter().any(|b| b.left == 0)
+        {
             QuotaLevel::Exhausted
         } else if self.backoff_until_ms.is_some()
             || self.buckets.iter().any(|b| b.used >= b.background_limit)
@@ -257,14 +324,23 @@ pub mod keys {
     pub fn per_minute() -> String {
         format!("reco:{HASH_TAG}:win:minute")
     }
+    /// The units bucket's breaker. (The key kept its name from when there was one.)
     pub fn breaker() -> String {
         format!("reco:{HASH_TAG}:breaker")
     }
     pub fn backoff() -> String {
         format!("reco:{HASH_TAG}:backoff")
     }
+    /// The search bucket's breaker.
+    pub fn search_breaker() -> String {
+        format!("reco:{HASH_TAG}:breaker:search")
+    }
+    /// Each user's interactive spend on a Pacific date: a hash, `<user>:u` and `<user>:s`.
+    pub fn user_spend(day: &str) -> String {
+        format!("reco:{HASH_TAG}:user-spend:{day}")
+    }
     /// Every key of a day's check, in the script's KEYS order.
-    pub fn all(day: &str) -> [String; 6] {
+    pub fn all(day: &str) -> [String; 8] {
         [
             units(day),
             searches(day),
@@ -272,6 +348,8 @@ pub mod keys {
             per_minute(),
             breaker(),
             backoff(),
+            search_breaker(),
+            user_spend(day),
         ]
     }
 }
@@ -283,6 +361,12 @@ static SCRIPT: LazyLock<redis::Script> =
 /// instances around midnight, short enough that Redis does not collect days.
 const DAY_KEY_GRACE_MS: i64 = 2 * 3_600_000;
 
+/// How far our clock and Google's may disagree about Pacific midnight. A `quotaExceeded`
+/// for a call we charged within this long after midnight may be Google still counting the
+/// day before: it closes the bucket only until this long after midnight, and a second one
+/// after that closes the rest of the day.
+pub const MIDNIGHT_SKEW_MS: i64 = 10 * 60_000;
+
 #[derive(Clone)]
 pub struct QuotaGuard {
     redis: RedisConn,
@@ -290,6 +374,7 @@ pub struct QuotaGuard {
     clock: SharedClock,
     timeout: Duration,
     window_allowance: Duration,
+    user_budget: UserBudget,
 }
 
 impl std::fmt::Debug for QuotaGuard {
@@ -298,6 +383,7 @@ impl std::fmt::Debug for QuotaGuard {
             .field("limits", &self.limits)
             .field("timeout", &self.timeout)
             .field("window_allowance", &self.window_allowance)
+            .field("user_budget", &self.user_budget)
             .finish_non_exhaustive()
     }
 }
@@ -315,7 +401,18 @@ impl QuotaGuard {
             clock,
             timeout: Self::DEFAULT_TIMEOUT,
             window_allowance: Self::DEFAULT_WINDOW_ALLOWANCE,
+            user_budget: UserBudget::default(),
         }
+    }
+
+    /// Each user's daily cap on interactive spend made [`on_behalf_of`] them.
+    pub fn with_user_budget(mut self, budget: UserBudget) -> Self {
+        self.user_budget = budget;
+        self
+    }
+
+    pub fn user_budget(&self) -> UserBudget {
+        self.user_budget
     }
 
     /// The time the guard's windows and days are measured in (and the client paces by).
@@ -354,8 +451,21 @@ impl QuotaGuard {
     /// Asks to spend `cost` now. `Allowed` has already debited every bucket the call
     /// touches (charge before calling, never refund: Google charges failed calls too); a
     /// denial debits nothing. An error means Redis did not decide: make no call.
+    ///
+    /// An interactive call made [`on_behalf_of`] a user is also counted against that
+    /// user's [`UserBudget`].
     pub async fn admit(&self, cost: Cost, priority: Priority) -> Result<Admission, QuotaError> {
-        let now = self.clock.now();
+        self.admit_at(self.clock.now(), cost, priority).await
+    }
+
+    /// [`QuotaGuard::admit`] at the instant `now`, which the caller keeps: a
+    /// `quotaExceeded` answer is then tripped with the [`Charge`] of that instant.
+    pub async fn admit_at(
+        &self,
+        now: Timestamp,
+        cost: Cost,
+        priority: Priority,
+    ) -> Result<Admission, QuotaError> {
         let now_ms = now.as_millisecond();
         let day = pacific_date(now);
         let to_midnight = (next_pacific_midnight(now).as_millisecond() - now_ms).max(1);
@@ -375,6 +485,13 @@ impl QuotaGuard {
             .arg(self.second_window_ms())
             .arg(self.limits.max_units_per_minute)
             .arg(self.minute_window_ms());
+        let spender = match priority {
+            Priority::Interactive => SPENDER.try_with(|u| u.to_string()).unwrap_or_default(),
+            Priority::Background => String::new(),
+        };
+        inv.arg(spender)
+            .arg(self.user_budget.units)
+            .arg(self.user_budget.searches);
         let (allowed, code, retry_after_ms): (i64, i64, i64) = self.run(&inv).await?;
         if allowed == 1 {
             return Ok(Admission::Allowed);
@@ -397,14 +514,33 @@ impl QuotaGuard {
         })
     }
 
-    /// YouTube said `quotaExceeded`/`dailyLimitExceeded`: whatever the counters say (they
-    /// may have been lost, or someone else spends on the project), every instance is
-    /// refused with [`Limit::DailyBreaker`] until the next Pacific midnight.
-    pub async fn trip_daily_breaker(&self) -> Result<(), QuotaError> {
-        let now = self.clock.now();
-        let until = next_pacific_midnight(now).as_millisecond();
-        let ttl = until - now.as_millisecond() + DAY_KEY_GRACE_MS;
-        self.trip("breaker", until, ttl).await
+    /// YouTube said `quotaExceeded`/`dailyLimitExceeded` to the call charged `charge`:
+    /// whatever the counters say (they may have been lost, or someone else spends on the
+    /// project), every instance is refused calls from the refused bucket (units:
+    /// [`Limit::DailyBreaker`], searches: [`Limit::SearchBreaker`]) until the end of the
+    /// Pacific day the call was charged to. The day is the charge's, not the answer's: an
+    /// answer that arrives after midnight closes nothing of the new day. A call charged in
+    /// the first [`MIDNIGHT_SKEW_MS`] of a day may have met Google's count of the day
+    /// before (its clock and ours disagree a little): that closes the bucket only until
+    /// the skew has passed.
+    pub async fn trip_daily_breaker(&self, charge: Charge) -> Result<(), QuotaError> {
+        let now_ms = self.clock.now_ms();
+        let until = breaker_until(charge.at);
+        if until <= now_ms {
+            tracing::info!(
+                charged_day = %pacific_date(charge.at),
+                "quotaExceeded for a day that has ended; no breaker"
+            );
+            return Ok(());
+        }
+        let ttl = until - now_ms + DAY_KEY_GRACE_MS;
+        if charge.cost.units > 0 {
+            self.trip("breaker", until, ttl).await?;
+        }
+        if charge.cost.searches > 0 {
+            self.trip("search_breaker", until, ttl).await?;
+        }
+        Ok(())
     }
 
     /// YouTube said `rateLimitExceeded`: every instance is refused with [`Limit::Backoff`]
@@ -445,8 +581,15 @@ impl QuotaGuard {
             .arg(now.as_millisecond())
             .arg(self.second_window_ms())
             .arg(self.minute_window_ms());
-        let (units, searches, breaker, backoff, second, minute): (u64, u64, i64, i64, u64, u64) =
-            self.run(&inv).await?;
+        let (units, searches, breaker, backoff, second, minute, search_breaker): (
+            u64,
+            u64,
+            i64,
+            i64,
+            u64,
+            u64,
+            i64,
+        ) = self.run(&inv).await?;
         let l = &self.limits;
         let daily = |name, used: u64, daily: u64| {
             let limit = l.daily_cap(daily, Priority::Interactive);
@@ -476,12 +619,39 @@ impl QuotaGuard {
                 daily("search", searches, l.daily_searches),
             ],
             breaker_until_ms: (breaker > 0).then_some(breaker),
+            search_breaker_until_ms: (search_breaker > 0).then_some(search_breaker),
             backoff_until_ms: (backoff > 0).then_some(backoff),
             windows: vec![
                 window("per_second", second, l.max_calls_per_second),
                 window("per_minute", minute, l.max_units_per_minute),
             ],
         })
+    }
+
+    /// What `user` has spent of their [`UserBudget`] today: (units, searches). One
+    /// round trip, read-only.
+    pub async fn user_spend(&self, user: &UserId) -> Result<(u64, u64), QuotaError> {
+        let key = keys::user_spend(&pacific_date(self.clock.now()));
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(key)
+            .arg(format!("{user}:u"))
+            .arg(format!("{user}:s"));
+        let mut conn = self.redis.clone();
+        let (units, searches): (Option<u64>, Option<u64>) =
+            match tokio::time::timeout(self.timeout, cmd.query_async(&mut conn)).await {
+                Ok(result) => result?,
+                Err(_) => return Err(QuotaError::Timeout(self.timeout)),
+            };
+        Ok((units.unwrap_or(0), searches.unwrap_or(0)))
+    }
+
+    /// Whether `user` can make no more interactive unit calls today.
+    pub async fn user_budget_spent(&self, user: &UserId) -> Result<bool, QuotaError> {
+        if self.user_budget.units == 0 {
+            return Ok(false);
+        }
+        let (units, _) = self.user_spend(user).await?;
+        Ok(units >= self.user_budget.units)
     }
 
     /// Runs the script within the bound. The bound wraps everything, connecting included:
@@ -497,6 +667,18 @@ impl QuotaGuard {
             Ok(result) => result.map_err(QuotaError::Unavailable),
             Err(_) => Err(QuotaError::Timeout(self.timeout)),
         }
+    }
+}
+
+/// When a breaker tripped for a call charged at `at` reopens: the end of `at`'s Pacific
+/// day, or the end of the midnight skew allowance when `at` is within it.
+pub fn breaker_until(at: Timestamp) -> i64 {
+    let day_end = next_pacific_midnight(at).as_millisecond();
+    let day_start = pacific_day_start(at).as_millisecond();
+    if at.as_millisecond() - day_start < MIDNIGHT_SKEW_MS {
+        (day_start + MIDNIGHT_SKEW_MS).min(day_end)
+    } else {
+        day_end
     }
 }
 

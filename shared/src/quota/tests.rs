@@ -56,7 +56,7 @@ fn every_quota_key_of_every_day_is_in_one_slot() {
     let mut all: Vec<_> = d1.to_vec();
     all.sort();
     all.dedup();
-    assert_eq!(all.len(), 6);
+    assert_eq!(all.len(), 8);
 }
 
 #[test]
@@ -141,13 +141,16 @@ fn limit_codes_round_trip_the_script() {
         Limit::PerMinute,
         Limit::DailyBreaker,
         Limit::Backoff,
+        Limit::SearchBreaker,
+        Limit::UserBudget,
     ];
     for (i, limit) in all.iter().enumerate() {
         assert_eq!(Limit::from_code(i as i64 + 1), Some(*limit));
     }
     assert_eq!(Limit::from_code(0), None);
-    assert_eq!(Limit::from_code(7), None);
+    assert_eq!(Limit::from_code(9), None);
     assert!(Limit::DailyBreaker.is_daily() && !Limit::Backoff.is_daily());
+    assert!(Limit::SearchBreaker.is_daily() && Limit::UserBudget.is_daily());
 }
 
 fn state(units_used: u64, breaker: bool, backoff: bool) -> QuotaState {
@@ -173,6 +176,7 @@ fn state(units_used: u64, breaker: bool, backoff: bool) -> QuotaState {
             },
         ],
         breaker_until_ms: breaker.then_some(1),
+        search_breaker_until_ms: None,
         backoff_until_ms: backoff.then_some(1),
         windows: vec![],
     }
@@ -204,11 +208,51 @@ fn jitter_stays_in_range_and_varies() {
 #[test]
 fn the_script_names_every_op_the_guard_sends() {
     let lua = include_str!("guard.lua");
-    for op in ["'admit'", "'state'", "'breaker'", "'backoff'"] {
+    for op in [
+        "'admit'",
+        "'state'",
+        "'breaker'",
+        "'backoff'",
+        "'search_breaker'",
+    ] {
         assert!(lua.contains(op), "guard.lua lacks {op}");
     }
     assert!(
         !lua.contains("'TIME'"),
         "time must come from ARGV, not Redis TIME"
+    );
+}
+
+fn at(s: &str) -> jiff::Timestamp {
+    s.parse().unwrap()
+}
+
+#[test]
+fn a_breaker_belongs_to_the_day_its_call_was_charged_to() {
+    // Pacific midnight of 2026-11-26 is 08:00 UTC (PST).
+    let midnight = at("2026-11-26T08:00:00Z").as_millisecond();
+    // Charged mid-day: closed until that day's end.
+    assert_eq!(breaker_until(at("2026-11-25T20:00:00Z")), midnight);
+    // Charged 0.1 s before midnight (the answer may come after it): that day's end, so a
+    // late answer closes nothing of the new day.
+    assert_eq!(breaker_until(at("2026-11-26T07:59:59.9Z")), midnight);
+    // Charged just after our midnight: Google may still count the old day; only the skew.
+    assert_eq!(
+        breaker_until(at("2026-11-26T08:00:00.1Z")),
+        midnight + MIDNIGHT_SKEW_MS
+    );
+    assert_eq!(
+        breaker_until(at("2026-11-26T08:09:59.999Z")),
+        midnight + MIDNIGHT_SKEW_MS
+    );
+    // Past the skew: the whole new day.
+    assert_eq!(
+        breaker_until(at("2026-11-26T08:10:00Z")),
+        at("2026-11-27T08:00:00Z").as_millisecond()
+    );
+    // DST: the spring-forward day starts at 08:00 UTC and ends at 07:00 UTC.
+    assert_eq!(
+        breaker_until(at("2027-03-14T12:00:00Z")),
+        at("2027-03-15T07:00:00Z").as_millisecond()
     );
 }

@@ -16,7 +16,7 @@ pub use duration::parse_iso8601_duration;
 pub use model::*;
 
 use crate::metrics::{self, Metric};
-use crate::quota::{Admission, Cost, Limit, Priority, QuotaError, QuotaGuard};
+use crate::quota::{Admission, Charge, Cost, Limit, Priority, QuotaError, QuotaGuard};
 
 /// The API key, wrapped so `{:?}` and `{}` can never print it.
 #[derive(Clone)]
@@ -96,8 +96,12 @@ pub enum YoutubeError {
     Denied { retry_after_ms: u64, limit: Limit },
     #[error(transparent)]
     Guard(#[from] QuotaError),
-    #[error("youtube: daily quota exceeded ({reason}); breaker tripped until Pacific midnight")]
-    QuotaExceeded { reason: String },
+    #[error("youtube: daily quota exceeded ({reason}); the {limit} is tripped")]
+    QuotaExceeded {
+        reason: String,
+        /// The breaker tripped: the refused call's bucket.
+        limit: Limit,
+    },
     #[error("youtube: rate limited ({reason}); shared backoff tripped")]
     RateLimited { reason: String },
     #[error(
@@ -261,7 +265,7 @@ impl YoutubeClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.admit_paced(method, priority).await?;
+            let charge = self.admit_paced(method, priority).await?;
             let response = self
                 .http()?
                 .get(&url)
@@ -321,7 +325,7 @@ impl YoutubeClient {
                 self.guard.clock().sleep(retry_delay(attempt)).await;
                 continue;
             }
-            return Err(self.classify_error(method, status, &body).await);
+            return Err(self.classify_error(method, charge, status, &body).await);
         }
     }
 
@@ -378,11 +382,17 @@ impl YoutubeClient {
     }
 
     /// Asks the guard, sleeping through short-window denials up to `max_pacing_wait`.
-    async fn admit_paced(&self, method: Method, priority: Priority) -> Result<(), YoutubeError> {
+    /// Returns what the admitted call was charged, and when.
+    async fn admit_paced(
+        &self,
+        method: Method,
+        priority: Priority,
+    ) -> Result<Charge, YoutubeError> {
         let clock = self.guard.clock();
         let started_ms = clock.now_ms();
         loop {
-            match self.guard.admit(method.cost, priority).await? {
+            let at = clock.now();
+            match self.guard.admit_at(at, method.cost, priority).await? {
                 Admission::Allowed => {
                     let mut spent = Vec::with_capacity(2);
                     if method.cost.units > 0 {
@@ -392,7 +402,10 @@ impl YoutubeClient {
                         spent.push((Metric::QuotaSearchesUsed, method.cost.searches as f64));
                     }
                     metrics::emit(&spent);
-                    return Ok(());
+                    return Ok(Charge {
+                        at,
+                        cost: method.cost,
+                    });
                 }
                 Admission::Denied {
                     retry_after_ms,
@@ -417,6 +430,7 @@ impl YoutubeClient {
     async fn classify_error(
         &self,
         method: Method,
+        charge: Charge,
         status: StatusCode,
         body: &[u8],
     ) -> YoutubeError {
@@ -429,10 +443,17 @@ impl YoutubeClient {
             (403, "quotaExceeded" | "dailyLimitExceeded") => {
                 tracing::error!(method = method.name, %reason, "youtube daily quota exceeded; tripping the breaker");
                 metrics::emit(&[(Metric::BreakerTrips, 1.0)]);
-                if let Err(e) = self.guard.trip_daily_breaker().await {
+                if let Err(e) = self.guard.trip_daily_breaker(charge).await {
                     tracing::error!(error = %e, "could not trip the daily breaker");
                 }
-                YoutubeError::QuotaExceeded { reason }
+                YoutubeError::QuotaExceeded {
+                    reason,
+                    limit: if charge.cost.searches > 0 {
+                        Limit::SearchBreaker
+                    } else {
+                        Limit::DailyBreaker
+                    },
+                }
             }
             (429, _) | (403, "rateLimitExceeded" | "userRateLimitExceeded") => {
                 tracing::warn!(method = method.name, %reason, "youtube rate limit; tripping the shared backoff");

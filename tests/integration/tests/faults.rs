@@ -118,18 +118,6 @@ fn secrets(fake: &Fake, histories: &[History]) -> Vec<String> {
     secrets
 }
 
-fn kind(outcome: &ItemOutcome) -> &'static str {
-    match outcome {
-        ItemOutcome::Warmed(_) => "warmed",
-        ItemOutcome::Locked => "locked",
-        ItemOutcome::Duplicate => "duplicate",
-        ItemOutcome::AlreadyFresh => "already_fresh",
-        ItemOutcome::Deferred { .. } => "deferred",
-        ItemOutcome::Poison(_) => "poison",
-        ItemOutcome::Transient(_) => "transient",
-    }
-}
-
 fn outcome_text(outcome: &ItemOutcome) -> String {
     format!("{outcome:?}")
 }
@@ -275,7 +263,7 @@ async fn redis_killed_and_restarted_under_load() {
                     let f = &mut f[p];
                     f.warm_rounds += 1;
                     for (_, o) in &outcomes {
-                        *f.warm_outcomes.entry(kind(o)).or_default() += 1;
+                        *f.warm_outcomes.entry(o.kind()).or_default() += 1;
                         if p == 1 && steady {
                             assert!(
                                 !matches!(o, ItemOutcome::Warmed(_) | ItemOutcome::Poison(_)),
@@ -588,7 +576,7 @@ async fn youtube_faults_at_random() {
         send_warm(&sqs, &env.queue_url, &apps, user).await;
         let got = deliver_once(&sqs, &env.queue_url, &apps.warmer, 10, 2).await;
         for (_, o) in &got {
-            *outcomes.entry(kind(o)).or_default() += 1;
+            *outcomes.entry(o.kind()).or_default() += 1;
             errors.push(outcome_text(o));
             assert!(!matches!(o, ItemOutcome::Poison(_)), "{o:?}");
         }
@@ -637,7 +625,7 @@ async fn youtube_faults_at_random() {
         send_warm(&sqs, &env.queue_url, &apps, user).await;
         let got = deliver_once(&sqs, &env.queue_url, &apps.warmer, 10, 2).await;
         for (_, o) in &got {
-            *outcomes.entry(kind(o)).or_default() += 1;
+            *outcomes.entry(o.kind()).or_default() += 1;
             errors.push(outcome_text(o));
             assert!(!matches!(o, ItemOutcome::Poison(_)), "{o:?}");
         }
@@ -807,7 +795,24 @@ async fn warmer_killed_mid_batch() {
             empty = 0;
         }
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The queue is empty once the last batch is deleted; its outcome lines follow. Wait
+    // for every message's completion (or a deadline), not for a fixed grace.
+    let started = Instant::now();
+    loop {
+        let second_done = completions(&second_lines.lock().unwrap());
+        let completed: HashSet<&String> = first_done
+            .iter()
+            .chain(&second_done)
+            .filter(|(_, kind)| kind != "transient")
+            .map(|(id, _)| id)
+            .collect();
+        if sent.iter().all(|id| completed.contains(id))
+            || started.elapsed() > Duration::from_secs(30)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = second.kill();
     let _ = second.wait();
     let second_done = completions(&second_lines.lock().unwrap());

@@ -61,8 +61,12 @@ fn login_with(redis_url: &str, queue: WarmQueue) -> Login {
     let clock = Arc::new(SystemClock);
     let redis = RedisConn::connect_lazy(redis_url, DEFAULT_RESPONSE_TIMEOUT).unwrap();
     Login {
-        pool: PoolStore::new(redis, clock.clone(), Duration::from_secs(900)),
-        queue,
+        pool: Some(PoolStore::new(
+            redis,
+            clock.clone(),
+            Duration::from_secs(900),
+        )),
+        queue: Some(queue),
         clock,
     }
 }
@@ -125,8 +129,8 @@ async fn ten_sign_ins_within_a_second_enqueue_exactly_one_warm() {
     let env = TestEnv::start().await;
     let apps = Apps::build(&env, None, AuthMode::None).await;
     let login = Arc::new(Login {
-        pool: apps.services.engine.pool.clone(),
-        queue: apps.warmer.queue.clone(),
+        pool: Some(apps.services.engine.pool.clone()),
+        queue: Some(apps.warmer.queue.clone()),
         clock: apps.services.clock.clone(),
     });
     let sub = "8f1e2d3c-0000-4000-8000-123456789abc";

@@ -97,8 +97,12 @@ async fn emitted_metrics_match_what_happened() {
             .await;
     let missing_queue = format!("{}/123456789012/no-such-queue", env.sqs.endpoint());
     let login = Login {
-        pool: apps.services.engine.pool.clone(),
-        queue: reco_core::queue::WarmQueue::new(client, missing_queue, Duration::from_secs(1)),
+        pool: Some(apps.services.engine.pool.clone()),
+        queue: Some(reco_core::queue::WarmQueue::new(
+            client,
+            missing_queue,
+            Duration::from_secs(1),
+        )),
         clock: apps.services.clock.clone(),
     };
     let event = json!({

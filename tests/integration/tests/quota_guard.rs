@@ -22,7 +22,7 @@ use reco_core::clock::{
     Clock, ManualClock, OffsetClock, SharedClock, next_pacific_midnight, pacific_date,
 };
 use reco_core::quota::{
-    Admission, Cost, Limit, Priority, QuotaError, QuotaGuard, QuotaLevel, QuotaLimits, keys,
+    Admission, Charge, Cost, Limit, Priority, QuotaError, QuotaGuard, QuotaLevel, QuotaLimits, keys,
 };
 use reco_core::store::RedisConn;
 use reco_tests::RedisServer;
@@ -574,21 +574,28 @@ async fn keys_share_one_hash_tag_carry_ttls_and_survive_a_script_flush() {
     let now = ts("2026-11-25T20:00:00Z");
     let clock = Arc::new(ManualClock::new(now));
     let guard = QuotaGuard::new(conn(&redis.url()), QuotaLimits::default(), clock.clone());
+    let both = Cost {
+        units: 1,
+        searches: 1,
+    };
+    // On a user's behalf, so the per-user spend key is written too.
     assert!(
-        guard
-            .admit(
-                Cost {
-                    units: 1,
-                    searches: 1
-                },
-                Priority::Interactive
-            )
-            .await
-            .unwrap()
-            .is_allowed()
+        reco_core::quota::on_behalf_of(
+            reco_core::UserId::parse("u1").unwrap(),
+            guard.admit(both, Priority::Interactive)
+        )
+        .await
+        .unwrap()
+        .is_allowed()
     );
     guard.trip_backoff(Duration::from_millis(10)).await.unwrap();
-    guard.trip_daily_breaker().await.unwrap();
+    guard
+        .trip_daily_breaker(Charge {
+            at: now,
+            cost: both,
+        })
+        .await
+        .unwrap();
     guard.state().await.unwrap();
     let mut all: Vec<String> = redis::cmd("KEYS")
         .arg("*")
@@ -703,7 +710,15 @@ async fn redis_dead_port_fails_closed_within_the_bound_and_calls_nothing() {
         assert!(*took < BOUND + SLACK, "took {took:?}");
     }
     assert!(guard.state().await.is_err());
-    assert!(guard.trip_daily_breaker().await.is_err());
+    assert!(
+        guard
+            .trip_daily_breaker(Charge {
+                at: Timestamp::now(),
+                cost: Cost::ONE_UNIT
+            })
+            .await
+            .is_err()
+    );
     assert_eq!(
         fake.counters().requests,
         0,
@@ -879,8 +894,9 @@ fn lost_counters_let_one_quota_exceeded_through_then_the_breaker_holds_everyone_
                 let mut seen = Vec::new();
                 let deadline = Instant::now() + Duration::from_secs(20);
                 while Instant::now() < deadline {
+                    let at = guard.clock().now();
                     match guard
-                        .admit(Cost::ONE_UNIT, Priority::Interactive)
+                        .admit_at(at, Cost::ONE_UNIT, Priority::Interactive)
                         .await
                         .unwrap()
                     {
@@ -888,7 +904,13 @@ fn lost_counters_let_one_quota_exceeded_through_then_the_breaker_holds_everyone_
                             let (status, quota_exceeded) = call(http.clone(), base.clone()).await;
                             seen.push(status);
                             if quota_exceeded {
-                                guard.trip_daily_breaker().await.unwrap();
+                                guard
+                                    .trip_daily_breaker(Charge {
+                                        at,
+                                        cost: Cost::ONE_UNIT,
+                                    })
+                                    .await
+                                    .unwrap();
                             }
                         }
                         Admission::Denied {

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use reco_core::config::{AuthMode, Config};
-use reco_core::quota::{Admission, Cost, Limit, Priority};
+use reco_core::quota::{Admission, Charge, Cost, Limit, Priority};
 use reco_core::store::{RedisConn, RedisOptions};
 use reco_tests::apps::{config_with, deliver_once, queue_depth, video_ids};
 use reco_tests::cluster::{RedisCluster, TlsRedis, key_slot, monitor_args};
@@ -94,7 +94,13 @@ async fn whole_flow(env: &TestEnv, config: Config) -> Figures {
         "guard charged {units_charged} units, YouTube metered {youtube_units}"
     );
     // A quotaExceeded trips the shared breaker: the next call is refused.
-    guard.trip_daily_breaker().await.expect("trip breaker");
+    guard
+        .trip_daily_breaker(Charge {
+            at: guard.clock().now(),
+            cost: Cost::ONE_UNIT,
+        })
+        .await
+        .expect("trip breaker");
     match guard
         .admit(Cost::ONE_UNIT, Priority::Interactive)
         .await

@@ -484,18 +484,6 @@ fn sqs_event(body: String, seq: u64) -> SqsEvent {
     event
 }
 
-fn outcome_name(o: &ItemOutcome) -> &'static str {
-    match o {
-        ItemOutcome::Warmed(_) => "warmed",
-        ItemOutcome::Locked => "locked",
-        ItemOutcome::Duplicate => "duplicate",
-        ItemOutcome::AlreadyFresh => "already_fresh",
-        ItemOutcome::Deferred { .. } => "deferred",
-        ItemOutcome::Poison(_) => "poison",
-        ItemOutcome::Transient(_) => "transient",
-    }
-}
-
 fn progress(label: &str, hour: usize, t0: Instant, tally: &Tally) {
     let (u, s, r, f) = *tally.hourly.last().unwrap();
     println!(
@@ -845,7 +833,7 @@ async fn run_ours(
                 Effect::Warm(outcome) => {
                     *tally
                         .warm_outcomes
-                        .entry(outcome_name(&outcome).to_owned())
+                        .entry(outcome.kind().to_owned())
                         .or_default() += 1;
                     match outcome {
                         ItemOutcome::Warmed(w) => {

@@ -17,25 +17,13 @@ use std::time::{Duration, Instant};
 use reco_core::config::Config;
 use reco_core::wiring::{Services, exit_on_startup_error};
 use reco_tests::apps::deliver_once;
-use reco_warmer::{ItemOutcome, Warmer};
+use reco_warmer::Warmer;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn kind(outcome: &ItemOutcome) -> &'static str {
-    match outcome {
-        ItemOutcome::Warmed(_) => "warmed",
-        ItemOutcome::Locked => "locked",
-        ItemOutcome::Duplicate => "duplicate",
-        ItemOutcome::AlreadyFresh => "already_fresh",
-        ItemOutcome::Deferred { .. } => "deferred",
-        ItemOutcome::Poison(_) => "poison",
-        ItemOutcome::Transient(_) => "transient",
-    }
 }
 
 #[tokio::main]
@@ -63,7 +51,7 @@ async fn main() {
         for (message_id, outcome) in outcomes {
             println!(
                 "worker={name} message={message_id} outcome={}",
-                kind(&outcome)
+                outcome.kind()
             );
         }
     }
