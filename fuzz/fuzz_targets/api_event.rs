@@ -46,6 +46,8 @@ fn harness() -> &'static Harness {
                 queue: None,
                 auth: AuthMode::Jwt,
                 last_good: Default::default(),
+                // An allowed origin, so fuzzed Origin headers and preflights reach CORS.
+                cors: reco_api::Cors::new(&["https://app.example.com".to_owned()]),
             }
         });
         Harness { runtime, api }

@@ -52,6 +52,9 @@ pub struct Config {
     pub quota_timeout: Duration,
     /// `HISTORY_SOURCE`: `redis` (default) or `supabase` with its `SUPABASE_*` settings.
     pub supabase: Option<SupabaseConfig>,
+    /// `CORS_ALLOWED_ORIGINS`: the origins (`scheme://host[:port]`, separated by commas or
+    /// spaces) whose pages may call the API from a browser; none when unset.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -212,6 +215,7 @@ impl Config {
             auth_mode,
             region_code: get("YOUTUBE_REGION_CODE").unwrap_or_else(|| "US".to_owned()),
             quota_timeout: Duration::from_millis(parse_or(&get, "YOUTUBE_QUOTA_TIMEOUT_MS", 200)?),
+            cors_allowed_origins: origins(&get, "CORS_ALLOWED_ORIGINS")?,
         })
     }
 
@@ -268,6 +272,43 @@ where
             reason: format!("{raw:?}: {e}"),
         }),
     }
+}
+
+/// A list of exact web origins separated by commas or spaces (`cargo lambda watch
+/// --env-var` takes a comma for its own separator), lower-cased: `http(s)://host[:port]`,
+/// no path, no wildcard (a page's origin is named, never guessed).
+fn origins(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = get(name) else {
+        return Ok(Vec::new());
+    };
+    raw.split([',', ' '])
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let host = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
+            match host {
+                Some(host)
+                    if !host.is_empty()
+                        && host.bytes().all(|b| {
+                            b.is_ascii_alphanumeric() || b".-:[]".contains(&b)
+                        }) =>
+                {
+                    Ok(origin.to_ascii_lowercase())
+                }
+                _ => Err(ConfigError::Invalid {
+                    name,
+                    reason: format!(
+                        "{origin:?} is not an origin like https://app.example.com or http://127.0.0.1:8080"
+                    ),
+                }),
+            }
+        })
+        .collect()
 }
 
 fn fraction(
@@ -356,6 +397,45 @@ mod tests {
         );
         let err = config(&[("REDIS_URL", "redis://x"), ("REDIS_CLUSTER", "yes")]).unwrap_err();
         assert!(err.to_string().contains("REDIS_CLUSTER"), "{err}");
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins_and_none_by_default() {
+        let c = config(&[("REDIS_URL", "redis://x")]).unwrap();
+        assert!(c.cors_allowed_origins.is_empty());
+        let c = config(&[
+            ("REDIS_URL", "redis://x"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                " https://App.example.com, http://127.0.0.1:8080 , http://localhost:8080",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.cors_allowed_origins,
+            [
+                "https://app.example.com",
+                "http://127.0.0.1:8080",
+                "http://localhost:8080"
+            ]
+        );
+        for bad in [
+            "*",
+            "app.example.com",
+            "https://app.example.com/",
+            "https://*.example.com",
+            "ftp://x",
+            "https://",
+            "https://a\tb",
+        ] {
+            let err =
+                config(&[("REDIS_URL", "redis://x"), ("CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("configuration: CORS_ALLOWED_ORIGINS is invalid"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

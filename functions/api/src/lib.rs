@@ -1,6 +1,7 @@
 //! The HTTP API (DESIGN §8): routing, authorization, parameters and the response shape.
 //! The feed itself comes from the core engine; this crate maps it to HTTP.
 
+pub mod cors;
 pub mod error;
 pub mod event;
 pub mod params;
@@ -21,6 +22,7 @@ use reco_core::quota::{Priority, QuotaGuard, QuotaLevel};
 use reco_core::store::RedisConn;
 use serde_json::{Value, json};
 
+pub use cors::Cors;
 pub use error::ApiError;
 pub use params::FeedParams;
 
@@ -44,6 +46,8 @@ pub struct Api {
     pub auth: AuthMode,
     /// Each user's last good page, served (marked degraded) while Redis is unreachable.
     pub last_good: LastGoodPages,
+    /// The origins whose pages may call the API from a browser (`CORS_ALLOWED_ORIGINS`).
+    pub cors: Cors,
 }
 
 /// A bounded in-process cache of the last page served per user. A warm Lambda instance
@@ -64,6 +68,7 @@ impl Default for LastGoodPages {
 
 enum Route {
     Health,
+    Quota,
     Feed(String),
     History(String),
 }
@@ -75,6 +80,9 @@ fn route(path: &str) -> Option<Route> {
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest == "health" {
         return Some(Route::Health);
+    }
+    if rest == "quota" {
+        return Some(Route::Quota);
     }
     if let Some(user) = rest.strip_prefix("video/recommendations/") {
         return (!user.contains('/')).then(|| Route::Feed(percent_decode(user)));
@@ -210,10 +218,11 @@ impl Api {
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let started = Instant::now();
         let request_id = request_id(&req);
-        let (response, cache_status) = match self.dispatch(&req, &request_id).await {
+        let (mut response, cache_status) = match self.dispatch(&req, &request_id).await {
             Ok((response, cache_status)) => (response, cache_status),
             Err(e) => (e.into_response(&request_id), None),
         };
+        self.cors.decorate(&req, &mut response);
         tracing::info!(
             request_id,
             method = %req.method(),
@@ -254,9 +263,27 @@ impl Api {
                 format!("no route for {}", truncate(&path, 100)),
             )
         })?;
+        if Cors::is_preflight(req) {
+            let methods = match route {
+                Route::Health | Route::Quota => "GET",
+                Route::Feed(_) => "GET, POST",
+                Route::History(_) => "POST",
+            };
+            return Ok((self.cors.preflight(req, methods)?, None));
+        }
         let method = req.method().as_str();
         match (route, method) {
             (Route::Health, "GET") => Ok((self.health(request_id).await, None)),
+            (Route::Quota, "GET") => {
+                if self.auth == AuthMode::Jwt && jwt_subject(req).is_none() {
+                    return Err(ApiError::new(
+                        401,
+                        "unauthorized",
+                        "a signed-in user is required (no JWT claims on the request)",
+                    ));
+                }
+                Ok((self.quota(request_id).await?, None))
+            }
             (Route::Feed(user), "GET") => {
                 let user = self.authorize(req, &user)?;
                 let query = req.query_string_parameters();
@@ -283,7 +310,7 @@ impl Api {
                     None,
                 ))
             }
-            (Route::Health, _) => Err(method_not_allowed("GET")),
+            (Route::Health | Route::Quota, _) => Err(method_not_allowed("GET")),
             (Route::Feed(_), _) => Err(method_not_allowed("GET, POST")),
             (Route::History(_), _) => Err(method_not_allowed("POST")),
         }
@@ -324,6 +351,31 @@ impl Api {
                 .retry_after(2)
                 .into_response(request_id),
         }
+    }
+
+    /// Today's YouTube quota as the guard counts it (the Pacific day, shared by every
+    /// user): read-only, for a page's meter. Nothing here is per user or secret.
+    async fn quota(&self, request_id: &str) -> Result<Response<Body>, ApiError> {
+        let state = self.with_redis(self.guard.state()).await?;
+        let bucket = |name: &str| {
+            state.bucket(name).map_or(
+                Value::Null,
+                |b| json!({"used": b.used, "limit": b.limit, "left": b.left}),
+            )
+        };
+        let resets_at = reco_core::clock::next_pacific_midnight(self.engine.clock.now());
+        Ok(json_response(
+            200,
+            json!({
+                "success": true,
+                "day": state.day,
+                "resets_at": resets_at.to_string(),
+                "quota_state": state.level(),
+                "units": bucket("units"),
+                "searches": bucket("search"),
+                "request_id": request_id,
+            }),
+        ))
     }
 
     async fn with_redis<T, E: std::fmt::Display>(

@@ -25,6 +25,7 @@ async fn main() -> Result<(), Error> {
         redis: services.redis.clone(),
         queue: Some(queue),
         auth: services.config.auth_mode,
+        cors: reco_api::Cors::new(&services.config.cors_allowed_origins),
         last_good: Default::default(),
     });
     let handler = Adapter::from(service_fn(move |req: Request| {

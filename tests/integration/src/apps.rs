@@ -52,6 +52,7 @@ impl Apps {
             queue: Some(queue.clone()),
             auth,
             last_good: Default::default(),
+            cors: reco_api::Cors::new(&services.config.cors_allowed_origins),
         };
         let warmer = Arc::new(Warmer::new(&services, queue.clone()));
         let login = Login {
