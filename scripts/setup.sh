@@ -25,6 +25,33 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
   (as_root systemctl disable --now redis-server >/dev/null 2>&1 || as_root service redis-server stop >/dev/null 2>&1) || true
 fi
 
+# The demo page's browser test: Debian's Chromium (driven by playwright-core, never a
+# downloaded browser) and Node.js with npm for the page's pinned packages below.
+if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  pkgs="chromium"
+  command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+  command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+  log "installing $pkgs from Debian"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq $pkgs >/dev/null
+fi
+
+# The page's OpenAPI renderer (swagger-ui-dist) and the browser test's driver
+# (playwright-core), exactly as web/package-lock.json pins them, into web/node_modules
+# (gitignored). No install scripts run; no analytics.
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 18 ]; then
+  log "error: Node.js $(node --version) is too old for playwright-core (18 or newer; Debian 12 has 18)"
+  exit 1
+fi
+web_stamp="$ROOT/web/node_modules/.reco-setup-$(sha256sum < "$ROOT/web/package-lock.json" | cut -c1-16)"
+if [ ! -f "$web_stamp" ]; then
+  log "installing the demo page's npm packages into web/node_modules (npm ci)"
+  rm -rf "$ROOT/web/node_modules"
+  SCARF_ANALYTICS=false npm ci --prefix "$ROOT/web" --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+  touch "$web_stamp"
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating the project virtualenv in .venv"
   python3 -m venv "$VENV"
@@ -50,4 +77,4 @@ if [ "${1:-}" = "--fuzz" ] && ! cargo fuzz --version 2>/dev/null | grep -q "$CAR
   cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION" >/dev/null
 fi
 
-log "ready: redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), .venv with moto $MOTO_VERSION, cargo-lambda $CARGO_LAMBDA_VERSION"
+log "ready: redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), .venv with moto $MOTO_VERSION, cargo-lambda $CARGO_LAMBDA_VERSION, $(/usr/bin/chromium --version 2>/dev/null | head -1), node $(node --version)"

@@ -7,6 +7,7 @@
 
 pub mod apps;
 pub mod cluster;
+pub mod demo;
 pub mod local;
 pub mod postgrest;
 pub mod scenario;

@@ -83,7 +83,7 @@ pub struct LambdaWatch {
 }
 
 impl LambdaWatch {
-    /// Starts `cargo lambda watch --ignore-changes` on a free port with the `KEY=VALUE`
+    /// Starts `cargo lambda watch --ignore-changes --disable-cors` on a free port with the `KEY=VALUE`
     /// lines of `env_file` as its functions' environment, its output going to `log`. A missing `cargo-lambda` is an error naming the set-up command.
     pub fn start(env_file: &std::path::Path, log: &std::path::Path) -> Result<Self, String> {
         use std::process::{Command, Stdio};
@@ -118,6 +118,9 @@ impl LambdaWatch {
                 "lambda",
                 "watch",
                 "--ignore-changes",
+                // Watch's own permissive CORS would answer for the API: the function's
+                // CORS_ALLOWED_ORIGINS decides, as API Gateway's configuration does in AWS.
+                "--disable-cors",
                 "-A",
                 "127.0.0.1",
                 "-P",
