@@ -1,4 +1,4 @@
-//! Configuration from the environment (DESIGN §7).
+//! Configuration from the environment (ARCHITECTURE.md § Configuration).
 //!
 //! A missing or malformed setting stops the function at start with one line naming the
 //! variable: a silent default for a required value would surface much later as a
@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::engine::supabase::SupabaseConfig;
-use crate::quota::QuotaLimits;
+use crate::quota::{QuotaLimits, UserBudget};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -36,6 +36,8 @@ pub struct Config {
     /// system roots (a private CA; ElastiCache's certificates chain to the system roots).
     pub redis_tls_ca_file: Option<String>,
     pub warm_queue_url: Option<String>,
+    /// `AWS_ENDPOINT_URL_SQS`: the AWS SDK's standard override, for a local SQS.
+    pub sqs_endpoint: Option<String>,
     pub youtube_api_key: Option<String>,
     /// `YOUTUBE_API_KEY_SECRET_ID`: read the key from Secrets Manager through the Lambda
     /// extension instead (used when `YOUTUBE_API_KEY` is not set).
@@ -44,12 +46,17 @@ pub struct Config {
     pub emf_metrics: bool,
     pub youtube_api_base_url: String,
     pub quota: QuotaLimits,
+    /// `YOUTUBE_USER_DAILY_UNITS` / `YOUTUBE_USER_DAILY_SEARCHES`: each user's daily cap
+    /// on interactive (force_refresh) spend; 0 = no cap.
+    pub user_budget: UserBudget,
     pub recommendation_cache_ttl: Duration,
     pub prefetch_lock_ttl: Duration,
     pub auth_mode: AuthMode,
     pub region_code: String,
     /// `YOUTUBE_QUOTA_TIMEOUT_MS`: how long the guard waits on Redis before failing closed.
     pub quota_timeout: Duration,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (MB), set by Lambda: sizes in-process caches.
+    pub function_memory_mb: Option<u64>,
     /// `HISTORY_SOURCE`: `redis` (default) or `supabase` with its `SUPABASE_*` settings.
     pub supabase: Option<SupabaseConfig>,
     /// `CORS_ALLOWED_ORIGINS`: the origins (`scheme://host[:port]`, separated by commas or
@@ -71,6 +78,7 @@ impl std::fmt::Debug for Config {
             .field("youtube_api_key_secret_id", &self.youtube_api_key_secret_id)
             .field("youtube_api_base_url", &self.youtube_api_base_url)
             .field("quota", &self.quota)
+            .field("user_budget", &self.user_budget)
             .field("recommendation_cache_ttl", &self.recommendation_cache_ttl)
             .field("prefetch_lock_ttl", &self.prefetch_lock_ttl)
             .field("auth_mode", &self.auth_mode)
@@ -120,6 +128,15 @@ impl Config {
                 &get,
                 "YOUTUBE_BACKGROUND_SHARE",
                 defaults.background_share,
+            )?,
+        };
+        let budget_defaults = UserBudget::default();
+        let user_budget = UserBudget {
+            units: parse_or(&get, "YOUTUBE_USER_DAILY_UNITS", budget_defaults.units)?,
+            searches: parse_or(
+                &get,
+                "YOUTUBE_USER_DAILY_SEARCHES",
+                budget_defaults.searches,
             )?,
         };
         let auth_mode = match get("AUTH_MODE")
@@ -187,6 +204,7 @@ impl Config {
             redis_url,
             redis_cluster: parse_or(&get, "REDIS_CLUSTER", false)?,
             redis_tls_ca_file: get("REDIS_TLS_CA_FILE"),
+            sqs_endpoint: Self::sqs_endpoint_from(get),
             warm_queue_url: get("WARM_QUEUE_URL"),
             youtube_api_key: get("YOUTUBE_API_KEY"),
             youtube_api_key_secret_id: get("YOUTUBE_API_KEY_SECRET_ID"),
@@ -206,6 +224,15 @@ impl Config {
             },
             youtube_api_base_url: base_url,
             quota,
+            user_budget,
+            function_memory_mb: get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+                .map(|raw| {
+                    raw.parse().map_err(|_| ConfigError::Invalid {
+                        name: "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                        reason: format!("expected megabytes, got {raw:?}"),
+                    })
+                })
+                .transpose()?,
             recommendation_cache_ttl: Duration::from_secs(parse_or(
                 &get,
                 "RECOMMENDATION_CACHE_TTL_SECS",
@@ -216,6 +243,27 @@ impl Config {
             region_code: get("YOUTUBE_REGION_CODE").unwrap_or_else(|| "US".to_owned()),
             quota_timeout: Duration::from_millis(parse_or(&get, "YOUTUBE_QUOTA_TIMEOUT_MS", 200)?),
             cors_allowed_origins: origins(&get, "CORS_ALLOWED_ORIGINS")?,
+        })
+    }
+
+    /// `AWS_ENDPOINT_URL_SQS`, when set and not empty.
+    pub fn sqs_endpoint_from(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+        lookup("AWS_ENDPOINT_URL_SQS").filter(|s| !s.is_empty())
+    }
+
+    /// The configuration from only the variables in `names`; every other one takes its
+    /// default. A function that must start whatever the state of settings it does not
+    /// use (the login function: a sign-in must never fail) reads its config this way.
+    pub fn from_lookup_only(
+        names: &[&str],
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| {
+            if names.contains(&name) {
+                lookup(name)
+            } else {
+                None
+            }
         })
     }
 

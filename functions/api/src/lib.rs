@@ -1,5 +1,6 @@
-//! The HTTP API (DESIGN §8): routing, authorization, parameters and the response shape.
-//! The feed itself comes from the core engine; this crate maps it to HTTP.
+//! The HTTP API (ARCHITECTURE.md § A feed request): routing, authorization, parameters
+//! and the response shape. The feed itself comes from the core engine; this crate maps it
+//! to HTTP.
 
 pub mod cors;
 pub mod error;
@@ -18,7 +19,7 @@ use reco_core::engine::{Engine, PageRequest, PageResult};
 use reco_core::messages::{WarmReason, WarmRequest};
 use reco_core::metrics::{self, Metric};
 use reco_core::queue::WarmQueue;
-use reco_core::quota::{Priority, QuotaGuard, QuotaLevel};
+use reco_core::quota::{self, Priority, QuotaGuard, QuotaLevel};
 use reco_core::store::RedisConn;
 use serde_json::{Value, json};
 
@@ -52,18 +53,76 @@ pub struct Api {
 
 /// A bounded in-process cache of the last page served per user. A warm Lambda instance
 /// keeps it across invocations, so a Redis outage degrades feeds instead of failing them.
+///
+/// Bounded by bytes, not entries: a page is 1 to 50 videos of about a kilobyte each, so an
+/// entry count says nothing about the memory a 128–256 MB function has left.
 #[derive(Clone)]
 pub struct LastGoodPages(moka::sync::Cache<String, Arc<Vec<reco_core::Video>>>);
 
+/// The share of the function's memory the last-good pages may use.
+pub const LAST_GOOD_MEMORY_SHARE: u64 = 8;
+/// The function's memory when Lambda does not say (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
+pub const DEFAULT_FUNCTION_MEMORY_MB: u64 = 128;
+
 impl Default for LastGoodPages {
     fn default() -> Self {
+        Self::for_function_memory_mb(DEFAULT_FUNCTION_MEMORY_MB)
+    }
+}
+
+impl LastGoodPages {
+    /// At most 1/[`LAST_GOOD_MEMORY_SHARE`] of a function of `memory_mb`.
+    pub fn for_function_memory_mb(memory_mb: u64) -> Self {
+        Self::with_max_bytes(memory_mb.max(1) * 1024 * 1024 / LAST_GOOD_MEMORY_SHARE)
+    }
+
+    pub fn with_max_bytes(max_bytes: u64) -> Self {
         Self(
             moka::sync::Cache::builder()
-                .max_capacity(10_000)
+                .max_capacity(max_bytes)
+                .weigher(|user: &String, page: &Arc<Vec<reco_core::Video>>| {
+                    let bytes = user.len() + page.iter().map(video_bytes).sum::<usize>();
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
                 .time_to_live(Duration::from_secs(3600))
+                // The page to keep is the one of a user served lately, not the most often.
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .build(),
         )
     }
+
+    pub fn insert(&self, user: &str, page: Arc<Vec<reco_core::Video>>) {
+        self.0.insert(user.to_owned(), page);
+    }
+
+    pub fn get(&self, user: &str) -> Option<Arc<Vec<reco_core::Video>>> {
+        self.0.get(user)
+    }
+
+    /// The bytes held now, after the cache's pending evictions have run.
+    pub fn bytes(&self) -> u64 {
+        self.0.run_pending_tasks();
+        self.0.weighted_size()
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.0.policy().max_capacity().unwrap_or(u64::MAX)
+    }
+}
+
+/// What a video costs in memory: its strings' heap bytes and the struct itself.
+fn video_bytes(v: &reco_core::Video) -> usize {
+    std::mem::size_of::<reco_core::Video>()
+        + v.category_id.len()
+        + v.channel_id.len()
+        + v.channel_title.len()
+        + v.published_at.len()
+        + v.reason.len()
+        + v.tags.iter().map(|t| t.len() + 24).sum::<usize>()
+        + v.thumbnail_url.len()
+        + v.title.len()
+        + v.url.len()
+        + v.video_id.len()
 }
 
 enum Route {
@@ -410,6 +469,7 @@ impl Api {
     ) -> Result<(Response<Body>, Option<&'static str>), ApiError> {
         let mut quota_state = QuotaLevel::Ok;
         let mut refreshed = false;
+        let mut budget_spent = false;
         if params.force_refresh {
             let allowed = self.with_redis(self.claim_refresh_cooldown(user)).await?;
             if !allowed {
@@ -420,25 +480,41 @@ impl Api {
                 )
                 .retry_after(FORCE_REFRESH_COOLDOWN.as_secs()));
             }
-            match tokio::time::timeout(
-                FORCE_REFRESH_BUDGET,
-                self.engine.warm(user, Priority::Interactive),
-            )
-            .await
-            {
-                Ok(Ok(outcome)) => {
+            // A user who has spent their daily budget of interactive quota gets their pool
+            // as it is: one account must not spend everyone's day.
+            budget_spent = matches!(
+                tokio::time::timeout(REDIS_BUDGET, self.guard.user_budget_spent(user)).await,
+                Ok(Ok(true))
+            );
+            let warm = async {
+                if budget_spent {
+                    return None;
+                }
+                tokio::time::timeout(
+                    FORCE_REFRESH_BUDGET,
+                    quota::on_behalf_of(
+                        user.clone(),
+                        self.engine.warm(user, Priority::Interactive),
+                    ),
+                )
+                .await
+                .ok()
+            };
+            match warm.await {
+                None if budget_spent => quota_state = QuotaLevel::Limited,
+                Some(Ok(outcome)) => {
                     refreshed = true;
                     if outcome.sources_denied > 0 {
                         quota_state = QuotaLevel::Limited;
                     }
                 }
-                Ok(Err(e)) if e.quota_retry_after_ms().is_some() => {
+                Some(Err(e)) if e.quota_retry_after_ms().is_some() => {
                     quota_state = QuotaLevel::Exhausted
                 }
-                Ok(Err(e)) => {
+                Some(Err(e)) => {
                     tracing::warn!(error = %e, "force_refresh failed; serving the existing pool")
                 }
-                Err(_) => tracing::warn!(
+                None => tracing::warn!(
                     "force_refresh ran out of its time budget; serving the existing pool"
                 ),
             }
@@ -472,20 +548,16 @@ impl Api {
                 .ok()
                 .and_then(Result::ok)
                 .unwrap_or_default();
-                let served = self
-                    .with_redis(self.engine.pool.served_ids(user))
+                // Chosen and marked served in one script: two first requests at once
+                // never serve the same video, and a store failure is a 503, not a page
+                // that repeats.
+                let videos = match self
+                    .with_redis(self.engine.pool.serve_unpooled(user, chart, &request))
                     .await
-                    .unwrap_or_default();
-                let videos: Vec<_> = chart
-                    .into_iter()
-                    .filter(|v| !served.contains(&v.video_id))
-                    .filter(|v| params.category_id.is_none_or(|c| v.category_id == c))
-                    .take(params.max_results)
-                    .collect();
-                let ids: Vec<String> = videos.iter().map(|v| v.video_id.clone()).collect();
-                let _ = self
-                    .with_redis(self.engine.pool.mark_served(user, &ids))
-                    .await;
+                {
+                    Ok(videos) => videos,
+                    Err(e) => return self.degraded(user, params, request_id, e),
+                };
                 (videos, "miss")
             }
             // The page's videos move out: nothing below reads them from `page`.
@@ -497,11 +569,22 @@ impl Api {
             }
             Some(_) => (std::mem::take(&mut page.videos), "hit"),
         };
+        if budget_spent && videos.is_empty() {
+            let now = self.engine.clock.now();
+            let to_midnight = reco_core::clock::next_pacific_midnight(now).as_millisecond()
+                - now.as_millisecond();
+            return Err(ApiError::new(
+                429,
+                "too_many_requests",
+                "force_refresh: this user's YouTube budget for today is spent and there is nothing left to serve; retry without force_refresh, or after Pacific midnight",
+            )
+            .retry_after((to_midnight.max(1000) / 1000) as u64));
+        }
         let refresh_queued = self.maybe_enqueue(user, &page, cache_status).await;
         // One allocation shared by the response and the last-good cache, not a copy each.
         let videos = Arc::new(videos);
         if !videos.is_empty() {
-            self.last_good.0.insert(user.to_string(), videos.clone());
+            self.last_good.insert(user.as_str(), videos.clone());
         }
         let now = self.engine.clock.now();
         let body = FeedBody {
@@ -535,7 +618,7 @@ impl Api {
         request_id: &str,
         error: ApiError,
     ) -> Result<(Response<Body>, Option<&'static str>), ApiError> {
-        let Some(videos) = self.last_good.0.get(user.as_str()) else {
+        let Some(videos) = self.last_good.get(user.as_str()) else {
             return Err(error);
         };
         let videos: Vec<_> = videos.iter().take(params.max_results).cloned().collect();
@@ -799,5 +882,40 @@ mod tests {
             });
             assert_eq!(serde_json::to_string(&body).unwrap(), value.to_string());
         }
+    }
+
+    /// A video of about a kilobyte, as real ones are (long titles, tags, URLs).
+    fn kilobyte_video(i: u32) -> reco_core::Video {
+        let mut v = video(i);
+        v.title = "t".repeat(300);
+        v.tags = (0..20).map(|t| format!("tag-{t}-{i}")).collect();
+        v.reason = "r".repeat(100);
+        v
+    }
+
+    /// Reliability defect 6: the last-good pages stay within their byte budget however
+    /// many users a warm instance serves (at 10,000 entries of 50 such videos the old
+    /// entry-count bound allowed about 500 MB in a 256 MB function).
+    #[test]
+    fn last_good_pages_are_bounded_by_bytes_not_entries() {
+        let pages = LastGoodPages::for_function_memory_mb(256);
+        assert_eq!(pages.max_bytes(), 32 * 1024 * 1024);
+        let page: Arc<Vec<_>> = Arc::new((0..50).map(kilobyte_video).collect());
+        let page_bytes: usize = page.iter().map(video_bytes).sum();
+        assert!(page_bytes > 50 * 1000, "a page weighs {page_bytes} bytes");
+        for user in 0..10_000 {
+            pages.insert(&format!("user-{user}"), page.clone());
+        }
+        let held = pages.bytes();
+        let entries = pages.0.entry_count();
+        println!(
+            "10,000 pages of 50 videos offered: {entries} kept, {held} bytes of {}",
+            pages.max_bytes()
+        );
+        assert!(held <= pages.max_bytes(), "{held} bytes held");
+        assert!(held > pages.max_bytes() / 2, "the budget is used: {held}");
+        assert!(entries < 10_000 && entries > 100, "{entries} entries");
+        // The last user's page is there: a recent page survives.
+        assert!(pages.get("user-9999").is_some());
     }
 }

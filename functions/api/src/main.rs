@@ -26,7 +26,12 @@ async fn main() -> Result<(), Error> {
         queue: Some(queue),
         auth: services.config.auth_mode,
         cors: reco_api::Cors::new(&services.config.cors_allowed_origins),
-        last_good: Default::default(),
+        last_good: reco_api::LastGoodPages::for_function_memory_mb(
+            services
+                .config
+                .function_memory_mb
+                .unwrap_or(reco_api::DEFAULT_FUNCTION_MEMORY_MB),
+        ),
     });
     let handler = Adapter::from(service_fn(move |req: Request| {
         let api = api.clone();

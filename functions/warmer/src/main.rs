@@ -22,13 +22,17 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let warmer = warmer.clone();
         // The batch must answer before Lambda's own deadline (see `Warmer::handle_until`).
-        let left = event
+        // A deadline already past when the invocation starts is no real one: `cargo lambda
+        // watch` sends a fixed `Lambda-Runtime-Deadline-Ms` of 600000 (1970), and Lambda's
+        // own is always ahead. Such a batch runs without a deadline, as it would have.
+        let deadline = event
             .context
             .deadline()
             .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default();
-        let deadline = tokio::time::Instant::now() + left;
-        async move { Ok::<_, Error>(warmer.handle_until(event.payload, Some(deadline)).await) }
+            .ok()
+            .filter(|left| !left.is_zero())
+            .map(|left| tokio::time::Instant::now() + left);
+        async move { Ok::<_, Error>(warmer.handle_until(event.payload, deadline).await) }
     }))
     .await
 }

@@ -56,8 +56,8 @@ impl Apps {
         };
         let warmer = Arc::new(Warmer::new(&services, queue.clone()));
         let login = Login {
-            pool: services.engine.pool.clone(),
-            queue,
+            pool: Some(services.engine.pool.clone()),
+            queue: Some(queue),
             clock: services.clock.clone(),
         };
         Self {

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod demo;
 pub mod local;
 pub mod postgrest;
+pub mod runtime_api;
 pub mod scenario;
 pub mod services;
 

@@ -199,9 +199,20 @@ impl RuntimeApi {
         deadline: Duration,
         wait: Duration,
     ) -> Result<(Answer, Duration), String> {
+        let deadline_ms = jiff::Timestamp::now().as_millisecond() + deadline.as_millis() as i64;
+        self.invoke_with_deadline_ms(event, deadline_ms, wait).await
+    }
+
+    /// [`RuntimeApi::invoke`] with the `Lambda-Runtime-Deadline-Ms` header given as is
+    /// (milliseconds since the epoch), as an emulator of its own may send it.
+    pub async fn invoke_with_deadline_ms(
+        &mut self,
+        event: &str,
+        deadline_ms: i64,
+        wait: Duration,
+    ) -> Result<(Answer, Duration), String> {
         self.invocations += 1;
         let id = format!("reco-test-{}", self.invocations);
-        let deadline_ms = jiff::Timestamp::now().as_millisecond() + deadline.as_millis() as i64;
         let started = Instant::now();
         self.sender
             .send((id.clone(), event.to_owned(), deadline_ms))

@@ -382,6 +382,41 @@ async fn a_slow_youtube_never_makes_a_warm_batch_outrun_its_deadline() {
     }
 }
 
+/// The deadline check must not stop local development: `cargo lambda watch` sends a fixed
+/// `Lambda-Runtime-Deadline-Ms` of 600000 (in 1970). A deadline already past when the
+/// invocation starts is no deadline: the batch runs and builds the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_in_the_past_as_cargo_lambda_watch_sends_is_no_deadline() {
+    let env = TestEnv::start().await;
+    let apps = Apps::build(&env, None, AuthMode::None).await;
+    let user = UserId::parse("watched-locally").unwrap();
+    apps.record_history(user.as_str(), &history_in_topic(&env.fake, 2, 3, 4).body())
+        .await;
+    let request = WarmRequest::new(user.clone(), WarmReason::SignIn, apps.services.clock.now());
+    let event = json!({ "Records": [sqs_record("m-0", &request.to_json())] }).to_string();
+    let mut warmer =
+        RuntimeApi::start(&workspace_binary("reco-warmer"), &function_env(&env)).await;
+    let (answer, took) = warmer
+        .invoke_with_deadline_ms(&event, 600_000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let Answer::Response(body) = answer else {
+        panic!("expected a batch response, got {answer:?}")
+    };
+    let response: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        response["batchItemFailures"].as_array().map(Vec::len),
+        Some(0),
+        "{body}\n{}",
+        warmer.log_tail()
+    );
+    assert!(
+        apps.services.engine.pool.built_from_ms(&user).await.unwrap().is_some(),
+        "the pool was built"
+    );
+    println!("a batch with a 1970 deadline warmed its user in {took:?}");
+}
+
 // -------------------------------------------------------------------------------- 5
 
 fn feed_ids(body: &Value) -> Vec<String> {
