@@ -295,7 +295,8 @@ async fn split_by_slot(
     Ok(replies)
 }
 
-/// Key names. Every key the project writes is built here.
+/// Key names. Every key the project writes is built here, but for the quota guard's, which
+/// live beside its script (`quota::keys`).
 pub mod keys {
     use super::UserId;
 
@@ -323,13 +324,19 @@ pub mod keys {
     pub fn interests(user: &UserId) -> String {
         format!("reco:{{u:{user}}}:interests")
     }
-    /// Set while a warm request is queued or running, so bursts enqueue once.
-    pub fn warm_pending(user: &UserId) -> String {
+    /// The warm claim: set while a warm request is queued or running, so bursts enqueue
+    /// once (`engine::pool`). (The key kept its first name.)
+    pub fn warm_claim(user: &UserId) -> String {
         format!("reco:{{u:{user}}}:warm-pending")
     }
-    /// Per-user prefetch lock held by the warmer that is building the pool.
-    pub fn warm_lock(user: &UserId) -> String {
+    /// The build lock, held by the warmer instance building the pool
+    /// (`engine::build_lock`). (The key kept its first name.)
+    pub fn build_lock(user: &UserId) -> String {
         format!("reco:{{u:{user}}}:warm-lock")
+    }
+    /// One `force_refresh` per user per cooldown (the API).
+    pub fn refresh_cooldown(user: &UserId) -> String {
+        format!("reco:{{u:{user}}}:refresh-cooldown")
     }
     /// Shared cache of one video's details.
     pub fn video(video_id: &str) -> String {

@@ -416,7 +416,7 @@ impl Api {
     /// user): read-only, for a page's meter. Nothing here is per user or secret.
     async fn quota(&self, request_id: &str) -> Result<Response<Body>, ApiError> {
         let state = self.with_redis(self.guard.state()).await?;
-        let bucket = |name: &str| {
+        let bucket = |name: quota::Bucket| {
             state.bucket(name).map_or(
                 Value::Null,
                 |b| json!({"used": b.used, "limit": b.limit, "left": b.left}),
@@ -430,8 +430,8 @@ impl Api {
                 "day": state.day,
                 "resets_at": resets_at.to_string(),
                 "quota_state": state.level(),
-                "units": bucket("units"),
-                "searches": bucket("search"),
+                "units": bucket(quota::Bucket::Units),
+                "searches": bucket(quota::Bucket::Search),
                 "request_id": request_id,
             }),
         ))
@@ -675,7 +675,7 @@ impl Api {
     async fn claim_refresh_cooldown(&self, user: &UserId) -> Result<bool, redis::RedisError> {
         let mut conn = self.redis.clone();
         let set: Option<String> = redis::cmd("SET")
-            .arg(format!("reco:{{u:{user}}}:refresh-cooldown"))
+            .arg(reco_core::store::keys::refresh_cooldown(user))
             .arg(1)
             .arg("NX")
             .arg("PX")

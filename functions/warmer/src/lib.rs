@@ -22,13 +22,12 @@ use tokio::time::Instant;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use reco_core::UserId;
 use reco_core::clock::next_pacific_midnight;
-use reco_core::engine::{Engine, EngineError, POOL_TARGET, WarmOutcome};
+use reco_core::engine::{BuildLock, Engine, EngineError, LockAttempt, POOL_TARGET, WarmOutcome};
 use reco_core::messages::{WarmReason, WarmRequest};
 use reco_core::queue::WarmQueue;
 use reco_core::quota::{Priority, QuotaGuard};
-use reco_core::store::{RedisConn, StoreError, keys};
+use reco_core::store::{RedisConn, StoreError};
 use reco_core::wiring::Services;
-use redis::AsyncCommands;
 use tokio::sync::Semaphore;
 
 /// Messages of one batch warmed at once; bounded so a batch cannot outrun Redis or the
@@ -47,7 +46,8 @@ pub struct Warmer {
     pub engine: Engine,
     pub redis: RedisConn,
     pub queue: WarmQueue,
-    pub lock_ttl: Duration,
+    /// One build per user at a time.
+    pub lock: BuildLock,
     pub concurrency: usize,
     /// The longest single deferral (one link of the chain). [`SQS_MAX_DELAY`] in
     /// production; tests whose clocks jump across Pacific midnight shorten it so a
@@ -119,47 +119,6 @@ impl ItemOutcome {
     }
 }
 
-static RELEASE_LOCK: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"#,
-    )
-});
-
-/// Takes the user's lock, or reports who holds it: `{1, "", 0}` taken, or `{0, holder's value,
-/// ms left on it}`. One round trip either way.
-static TAKE_LOCK: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r#"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, '', 0} end
-return {0, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}
-"#,
-    )
-});
-
-/// The lock's value: when its holder started (ms; its history is read after that) and a
-/// token only it knows, so it releases only its own lock.
-fn lock_value(started_ms: i64, token: u64) -> String {
-    format!("{started_ms}:{}-{token}", std::process::id())
-}
-
-fn lock_started_ms(value: &str) -> Option<i64> {
-    value.split_once(':')?.0.parse().ok()
-}
-
-/// What [`Warmer::try_lock`] found.
-enum LockAttempt {
-    Taken,
-    /// Held by a build that started at `started_ms` (`None`: a lock in an older format),
-    /// for `ttl_ms` more at most.
-    Held {
-        started_ms: Option<i64>,
-        ttl_ms: i64,
-    },
-}
-
 impl Warmer {
     /// The warmer as the function's `main` builds it: the services' engine, Redis and
     /// guard, the config's lock TTL, the default concurrency and SQS's longest delay.
@@ -168,7 +127,7 @@ impl Warmer {
             engine: services.engine.clone(),
             redis: services.redis.clone(),
             queue,
-            lock_ttl: services.config.prefetch_lock_ttl,
+            lock: BuildLock::new(services.redis.clone(), services.config.prefetch_lock_ttl),
             concurrency: DEFAULT_CONCURRENCY,
             max_defer: SQS_MAX_DELAY,
             guard: Some(services.guard.clone()),
@@ -302,9 +261,8 @@ impl Warmer {
             return self.defer(user, wait_ms, 0).await;
         }
         let started_ms = self.engine.clock.now_ms();
-        let token = lock_value(started_ms, rand_token());
-        match self.try_lock(user, &token).await {
-            Ok(LockAttempt::Taken) => {}
+        let held = match self.lock.take(user, started_ms).await {
+            Ok(LockAttempt::Taken(held)) => held,
             Ok(LockAttempt::Held { started_ms, ttl_ms }) => {
                 return match started_ms {
                     Some(s) if s >= request.requested_at.as_millisecond() => ItemOutcome::Locked,
@@ -312,9 +270,9 @@ impl Warmer {
                 };
             }
             Err(e) => return ItemOutcome::Transient(format!("lock: {e}")),
-        }
+        };
         let outcome = self.warm_locked(request, started_ms, cut_off).await;
-        if let Err(e) = self.release_lock(user, &token).await {
+        if let Err(e) = self.lock.release(user, &held).await {
             tracing::warn!(error = %e, "could not release the prefetch lock; it expires by itself");
         }
         outcome
@@ -381,14 +339,7 @@ impl Warmer {
     /// warm then runs and the engine's guard decides, failing closed).
     async fn day_still_spent(&self) -> Option<u64> {
         let state = self.guard.as_ref()?.state().await.ok()?;
-        // The search bucket is left out: a warm without searches still builds a pool.
-        let spent = state.breaker_until_ms.is_some()
-            || state
-                .buckets
-                .iter()
-                .filter(|b| b.name != "search")
-                .any(|b| b.background_limit > 0 && b.used >= b.background_limit);
-        if !spent {
+        if !state.background_closed_for_the_day() {
             return None;
         }
         let now = self.engine.clock.now();
@@ -445,52 +396,12 @@ impl Warmer {
         }
     }
 
-    async fn try_lock(&self, user: &UserId, value: &str) -> Result<LockAttempt, StoreError> {
-        let mut conn = self.redis.clone();
-        let reply: (i64, Option<String>, Option<i64>) = TAKE_LOCK
-            .key(keys::warm_lock(user))
-            .arg(value)
-            .arg(self.lock_ttl.as_millis() as u64)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(match reply {
-            (1, _, _) => LockAttempt::Taken,
-            (_, holder, ttl) => LockAttempt::Held {
-                started_ms: holder.as_deref().and_then(lock_started_ms),
-                ttl_ms: ttl.unwrap_or(0),
-            },
-        })
-    }
-
-    async fn release_lock(&self, user: &UserId, token: &str) -> Result<(), StoreError> {
-        let mut conn = self.redis.clone();
-        let _: i64 = RELEASE_LOCK
-            .key(keys::warm_lock(user))
-            .arg(token)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Whether the user's lock is held (tests and diagnostics).
+    /// Whether the user's build lock is held (tests and diagnostics).
     pub async fn is_locked(&self, user: &UserId) -> Result<bool, StoreError> {
-        let mut conn = self.redis.clone();
-        Ok(conn.exists(keys::warm_lock(user)).await?)
+        self.lock.is_held(user).await
     }
 }
 
 fn transient_reason(e: &EngineError) -> String {
     e.to_string()
-}
-
-fn rand_token() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
 }

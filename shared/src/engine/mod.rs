@@ -1,6 +1,7 @@
 //! The recommendation engine (ARCHITECTURE.md § A warm): build a ranked pool per user
 //! from the cheapest sources, and serve each refresh a page of never-served videos from it.
 
+pub mod build_lock;
 pub mod history;
 pub mod pool;
 pub mod rank;
@@ -16,6 +17,7 @@ use crate::quota::Priority;
 use crate::store::{RedisConn, StoreError};
 use crate::youtube::{YoutubeClient, YoutubeError};
 
+pub use build_lock::{BuildLock, HeldLock, LockAttempt};
 pub use history::{HistorySource, HistoryStore};
 pub use pool::{PageRequest, PageResult, PoolStore};
 pub use sources::SourceCache;
@@ -37,6 +39,13 @@ pub const MAX_QUERIES: usize = 4;
 pub const PEER_TERMS: usize = 3;
 /// Related channels taken from other users of the same terms, per warm.
 pub const PEER_CHANNELS: usize = 16;
+/// The channels a user watches most whose uploads are fetched for them.
+pub const OWN_CHANNELS: usize = 8;
+/// The categories a user watches most whose charts are read.
+pub const TOP_CATEGORIES: usize = 3;
+/// Declared topics searched per warm, and topic queries drawn from the history.
+pub const DECLARED_TOPIC_QUERIES: usize = 2;
+pub const HISTORY_TOPIC_QUERIES: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -150,44 +159,99 @@ impl Engine {
     /// [`Engine::warm`], for a build that began at `started_ms` (before it reads the
     /// history): the pool records it, so a warm request made after it is not mistaken
     /// for one this pool already answers.
+    ///
+    /// The steps go from the cheapest source to the scarcest, and each later one runs
+    /// only while the candidates fall short of [`POOL_TARGET`]: see [`WarmPlan`].
     pub async fn warm_from(
         &self,
         user: &UserId,
         priority: Priority,
         started_ms: i64,
     ) -> Result<WarmOutcome, EngineError> {
+        let mut denied = sources::Denials::default();
+        let plan = self.read_context(user, priority, &mut denied).await?;
+        let mut candidates = Candidates::default();
+        self.add_own_channels(&plan, &mut candidates, priority, &mut denied)
+            .await?;
+        self.add_charts(&plan, &mut candidates, priority, &mut denied)
+            .await?;
+        let excluded: HashSet<String> = self
+            .pool
+            .served_ids(user)
+            .await?
+            .into_iter()
+            .chain(plan.watched_ids.iter().cloned())
+            .collect();
+        self.add_peer_channels(&plan, &mut candidates, &excluded, priority, &mut denied)
+            .await?;
+        self.add_searches(&plan, &mut candidates, &excluded, priority, &mut denied)
+            .await?;
+        self.rank_and_store(user, plan, candidates, &excluded, denied, started_ms)
+            .await
+    }
+
+    /// Step 1: the history and declared interests, and the details of the watched
+    /// videos, into the ranking profile.
+    async fn read_context(
+        &self,
+        user: &UserId,
+        priority: Priority,
+        denied: &mut sources::Denials,
+    ) -> Result<WarmPlan, EngineError> {
         let history::UserContext { events, interests } = self
             .history_source
             .context(user, history::HISTORY_USED_FOR_RANKING, &self.history)
             .await?;
         let watched_ids: Vec<String> = events.iter().map(|e| e.video_id.clone()).collect();
-        let mut denied = sources::Denials::default();
-
-        let watched = self
-            .sources
-            .videos(&watched_ids, priority, &mut denied)
-            .await?;
+        let watched = self.sources.videos(&watched_ids, priority, denied).await?;
         let mut profile = rank::Profile::from_history(&events, &watched);
         profile.add_interests(&interests);
+        let own_channels = profile.top_channels(OWN_CHANNELS);
+        Ok(WarmPlan {
+            events,
+            interests,
+            watched_ids,
+            profile,
+            own_channels,
+        })
+    }
 
-        let mut candidates: HashMap<String, (Video, rank::Origin)> = HashMap::new();
-        // 1. Uploads of the channels the user watches most: one unit per channel, shared.
-        let channels = profile.top_channels(8);
+    /// Step 2: uploads of the channels the user watches most: one unit per channel,
+    /// shared by every user who watches it.
+    async fn add_own_channels(
+        &self,
+        plan: &WarmPlan,
+        candidates: &mut Candidates,
+        priority: Priority,
+        denied: &mut sources::Denials,
+    ) -> Result<(), EngineError> {
         for video in self
-            .channel_uploads(&channels, priority, &mut denied)
+            .channel_uploads(&plan.own_channels, priority, denied)
             .await?
         {
-            candidates.insert(video.video_id.clone(), (video, rank::Origin::Channel));
+            candidates.offer(video, rank::Origin::Channel);
         }
-        // 2. Charts of the categories the user watches, and the region's chart.
+        Ok(())
+    }
+
+    /// Step 3: charts of the categories the user watches and declared, the cold-start
+    /// categories for a user with neither history nor interests, and the region's chart.
+    async fn add_charts(
+        &self,
+        plan: &WarmPlan,
+        candidates: &mut Candidates,
+        priority: Priority,
+        denied: &mut sources::Denials,
+    ) -> Result<(), EngineError> {
         let mut categories: Vec<Option<String>> = Vec::new();
-        let declared = interests.categories.iter().cloned();
-        let cold = (events.is_empty() && interests.is_empty())
+        let declared = plan.interests.categories.iter().cloned();
+        let cold = (plan.events.is_empty() && plan.interests.is_empty())
             .then(|| COLD_START_CATEGORIES.iter().map(|c| c.to_string()))
             .into_iter()
             .flatten();
-        for category in profile
-            .top_categories(3)
+        for category in plan
+            .profile
+            .top_categories(TOP_CATEGORIES)
             .into_iter()
             .chain(declared)
             .chain(cold)
@@ -199,100 +263,122 @@ impl Engine {
         categories.truncate(MAX_CATEGORY_CHARTS);
         categories.push(None);
         for category in categories {
+            let origin = if category.is_some() {
+                rank::Origin::CategoryChart
+            } else {
+                rank::Origin::Chart
+            };
             for video in self
                 .sources
-                .chart(&self.region, category.as_deref(), priority, &mut denied)
+                .chart(&self.region, category.as_deref(), priority, denied)
                 .await?
             {
-                let origin = if category.is_some() {
-                    rank::Origin::CategoryChart
-                } else {
-                    rank::Origin::Chart
-                };
-                candidates
-                    .entry(video.video_id.clone())
-                    .or_insert((video, origin));
+                candidates.offer(video, origin);
             }
         }
-        // 4. Topic searches, the scarcest resource: only when the cheap sources fall short.
-        let excluded: HashSet<String> = self
-            .pool
-            .served_ids(user)
-            .await?
-            .into_iter()
-            .chain(watched_ids.iter().cloned())
+        Ok(())
+    }
+
+    /// Step 4: channels that users strong in the same topic terms watch: related, found
+    /// without a search, and their uploads are shared sources like the user's own. The
+    /// user's channels are recorded under their terms whether or not this step runs.
+    async fn add_peer_channels(
+        &self,
+        plan: &WarmPlan,
+        candidates: &mut Candidates,
+        excluded: &HashSet<String>,
+        priority: Priority,
+        denied: &mut sources::Denials,
+    ) -> Result<(), EngineError> {
+        let terms = plan.profile.top_terms(PEER_TERMS);
+        self.sources
+            .note_term_channels(&terms, &plan.own_channels)
+            .await?;
+        if candidates.fresh(excluded) >= POOL_TARGET {
+            return Ok(());
+        }
+        let peers = self
+            .sources
+            .term_channels(&terms, PEER_CHANNELS, &plan.own_channels)
+            .await?;
+        for video in self.channel_uploads(&peers, priority, denied).await? {
+            candidates.offer(video, rank::Origin::PeerChannel);
+        }
+        Ok(())
+    }
+
+    /// Step 5, the scarcest resource, only when the cheap sources fall short: topic
+    /// searches (declared topics first, then the history's), and the uploads of the
+    /// channels they surfaced, far cheaper than another search.
+    async fn add_searches(
+        &self,
+        plan: &WarmPlan,
+        candidates: &mut Candidates,
+        excluded: &HashSet<String>,
+        priority: Priority,
+        denied: &mut sources::Denials,
+    ) -> Result<(), EngineError> {
+        let mut queries: Vec<String> = plan
+            .interests
+            .topics
+            .iter()
+            .take(DECLARED_TOPIC_QUERIES)
+            .cloned()
             .collect();
-        let fresh = |candidates: &HashMap<String, (Video, rank::Origin)>| {
-            candidates
-                .keys()
-                .filter(|id| !excluded.contains(*id))
-                .count()
-        };
-        // 3. Channels that users strong in the same topic terms watch: related, found
-        //    without a search, and their uploads are shared sources like the user's own.
-        let terms = profile.top_terms(PEER_TERMS);
-        self.sources.note_term_channels(&terms, &channels).await?;
-        if fresh(&candidates) < POOL_TARGET {
-            let peers = self
-                .sources
-                .term_channels(&terms, PEER_CHANNELS, &channels)
-                .await?;
-            for video in self.channel_uploads(&peers, priority, &mut denied).await? {
-                candidates
-                    .entry(video.video_id.clone())
-                    .or_insert((video, rank::Origin::Search));
-            }
-        }
-        let mut queries: Vec<String> = interests.topics.iter().take(2).cloned().collect();
-        if !events.is_empty() {
-            for query in profile.topic_queries(3) {
+        if !plan.events.is_empty() {
+            for query in plan.profile.topic_queries(HISTORY_TOPIC_QUERIES) {
                 if !queries.contains(&query) {
                     queries.push(query);
                 }
             }
         }
         queries.truncate(MAX_QUERIES);
-        if fresh(&candidates) < POOL_TARGET && !queries.is_empty() {
-            let mut found_channels: HashMap<String, usize> = HashMap::new();
-            for query in queries {
-                let ids = self.sources.search(&query, priority, &mut denied).await?;
-                for video in self.sources.videos(&ids, priority, &mut denied).await? {
-                    if !profile.channel_weight.contains_key(&video.channel_id) {
-                        *found_channels.entry(video.channel_id.clone()).or_default() += 1;
-                    }
-                    candidates
-                        .entry(video.video_id.clone())
-                        .or_insert((video, rank::Origin::Search));
+        if candidates.fresh(excluded) >= POOL_TARGET || queries.is_empty() {
+            return Ok(());
+        }
+        let mut found_channels: HashMap<String, usize> = HashMap::new();
+        for query in queries {
+            let ids = self.sources.search(&query, priority, denied).await?;
+            for video in self.sources.videos(&ids, priority, denied).await? {
+                if !plan.profile.channel_weight.contains_key(&video.channel_id) {
+                    *found_channels.entry(video.channel_id.clone()).or_default() += 1;
                 }
-            }
-            // 5. Channels the searches surfaced: their uploads are related and cost one
-            //    unit each, far cheaper than another search.
-            let mut related: Vec<(String, usize)> = found_channels.into_iter().collect();
-            related.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            let related: Vec<String> = related
-                .into_iter()
-                .take(RELATED_CHANNELS)
-                .map(|(c, _)| c)
-                .collect();
-            for video in self
-                .channel_uploads(&related, priority, &mut denied)
-                .await?
-            {
-                candidates
-                    .entry(video.video_id.clone())
-                    .or_insert((video, rank::Origin::Search));
+                candidates.offer(video, rank::Origin::Search);
             }
         }
-        candidates.retain(|id, _| !excluded.contains(id));
-        let candidate_count = candidates.len();
+        let mut related: Vec<(String, usize)> = found_channels.into_iter().collect();
+        related.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let related: Vec<String> = related
+            .into_iter()
+            .take(RELATED_CHANNELS)
+            .map(|(c, _)| c)
+            .collect();
+        for video in self.channel_uploads(&related, priority, denied).await? {
+            candidates.offer(video, rank::Origin::Search);
+        }
+        Ok(())
+    }
+
+    /// Step 6: drop served and watched videos, rank, and replace the pool. A warm that
+    /// could rank nothing because quota was denied is a quota error (the caller defers).
+    async fn rank_and_store(
+        &self,
+        user: &UserId,
+        plan: WarmPlan,
+        mut candidates: Candidates,
+        excluded: &HashSet<String>,
+        denied: sources::Denials,
+        started_ms: i64,
+    ) -> Result<WarmOutcome, EngineError> {
+        candidates.by_id.retain(|id, _| !excluded.contains(id));
+        let candidate_count = candidates.by_id.len();
         let ranked = rank::rank(
-            &profile,
-            candidates.into_values().collect(),
+            &plan.profile,
+            candidates.by_id.into_values().collect(),
             self.clock.now(),
             POOL_TARGET,
             TRENDING_SHARE,
         );
-
         if ranked.is_empty()
             && let Some(retry_after_ms) = denied.retry_after_ms
         {
@@ -307,10 +393,44 @@ impl Engine {
         Ok(WarmOutcome {
             pool_size: ranked.len(),
             candidates: candidate_count,
-            history_len: events.len(),
+            history_len: plan.events.len(),
             sources_denied: denied.count,
             retry_after_ms: denied.retry_after_ms,
             stale_served: denied.stale_served,
         })
+    }
+}
+
+/// What one warm works from: the user's history and interests and the profile built
+/// from them.
+struct WarmPlan {
+    events: Vec<crate::domain::WatchEvent>,
+    interests: crate::domain::Interests,
+    watched_ids: Vec<String>,
+    profile: rank::Profile,
+    /// The channels the user watches most ([`OWN_CHANNELS`]).
+    own_channels: Vec<String>,
+}
+
+/// A warm's candidates: each video once, with the source that offered it first (the
+/// cheaper, more related source, as the steps run in that order).
+#[derive(Default)]
+struct Candidates {
+    by_id: HashMap<String, (Video, rank::Origin)>,
+}
+
+impl Candidates {
+    fn offer(&mut self, video: Video, origin: rank::Origin) {
+        self.by_id
+            .entry(video.video_id.clone())
+            .or_insert((video, origin));
+    }
+
+    /// Candidates the user could still be served.
+    fn fresh(&self, excluded: &HashSet<String>) -> usize {
+        self.by_id
+            .keys()
+            .filter(|id| !excluded.contains(*id))
+            .count()
     }
 }

@@ -167,6 +167,24 @@ return chosen
 static SERVE_UNPOOLED_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(SERVE_UNPOOLED));
 
+/// Claims the warm claim unless a fresh, full pool exists (sign-in).
+const CLAIM_WARM: &str = r#"
+-- KEYS: meta, pool, warm claim;  ARGV: now_ms, fresh_ms, low_watermark, claim_ttl_ms
+local generated = tonumber(redis.call('HGET', KEYS[1], 'generated_at') or '-1')
+local remaining = redis.call('ZCARD', KEYS[2])
+if generated >= 0 and (tonumber(ARGV[1]) - generated) <= tonumber(ARGV[2]) and remaining >= tonumber(ARGV[3]) then
+  return 0
+end
+if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[4]) then return 1 end
+return 0
+"#;
+
+static CLAIM_WARM_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(CLAIM_WARM));
+
+static TAKE_PAGE_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(TAKE_PAGE));
+
 /// The most candidates one unpooled page looks at (a chart is 50).
 const UNPOOLED_CANDIDATES_MAX: usize = 200;
 
@@ -193,7 +211,6 @@ pub struct PoolStore {
     redis: RedisConn,
     clock: SharedClock,
     fresh: Duration,
-    take_script: std::sync::Arc<redis::Script>,
 }
 
 impl PoolStore {
@@ -202,7 +219,6 @@ impl PoolStore {
             redis,
             clock,
             fresh,
-            take_script: std::sync::Arc::new(redis::Script::new(TAKE_PAGE)),
         }
     }
 
@@ -270,7 +286,7 @@ impl PoolStore {
         .ignore()
         .expire(&meta, POOL_KEY_TTL_SECS)
         .ignore()
-        .del(keys::warm_pending(user))
+        .del(keys::warm_claim(user))
         .ignore();
         let mut conn = self.redis.clone();
         pipe.query_async::<()>(&mut conn).await?;
@@ -285,13 +301,13 @@ impl PoolStore {
     ) -> Result<PageResult, StoreError> {
         let now = self.clock.now_ms();
         let fresh_ms = self.fresh.as_millis() as i64;
-        let mut invocation = self.take_script.prepare_invoke();
+        let mut invocation = TAKE_PAGE_SCRIPT.prepare_invoke();
         invocation
             .key(keys::pool(user))
             .key(keys::pool_items(user))
             .key(keys::served(user))
             .key(keys::pool_meta(user))
-            .key(keys::warm_pending(user))
+            .key(keys::warm_claim(user))
             .arg(request.max_results)
             .arg(request.category_id.as_deref().unwrap_or(""))
             .arg(if request.include_trending { "1" } else { "0" })
@@ -407,21 +423,11 @@ impl PoolStore {
     /// Claims the warm-pending flag unless a fresh, full pool exists: used by sign-in so
     /// a burst of sign-ins enqueues one warm and a fresh pool enqueues none.
     pub async fn claim_warm(&self, user: &UserId) -> Result<bool, StoreError> {
-        const CLAIM: &str = r#"
-local generated = tonumber(redis.call('HGET', KEYS[1], 'generated_at') or '-1')
-local remaining = redis.call('ZCARD', KEYS[2])
-if generated >= 0 and (tonumber(ARGV[1]) - generated) <= tonumber(ARGV[2]) and remaining >= tonumber(ARGV[3]) then
-  return 0
-end
-if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[4]) then return 1 end
-return 0
-"#;
-        let script = redis::Script::new(CLAIM);
         let mut conn = self.redis.clone();
-        let claimed: i64 = script
+        let claimed: i64 = CLAIM_WARM_SCRIPT
             .key(keys::pool_meta(user))
             .key(keys::pool(user))
-            .key(keys::warm_pending(user))
+            .key(keys::warm_claim(user))
             .arg(self.clock.now_ms())
             .arg(self.fresh.as_millis() as i64)
             .arg(LOW_WATERMARK)
@@ -434,7 +440,7 @@ return 0
     /// Releases the warm-pending flag (a send failed, so a later caller may try again).
     pub async fn release_warm_claim(&self, user: &UserId) -> Result<(), StoreError> {
         let mut conn = self.redis.clone();
-        let _: () = conn.del(keys::warm_pending(user)).await?;
+        let _: () = conn.del(keys::warm_claim(user)).await?;
         Ok(())
     }
 }

@@ -11,7 +11,11 @@ use crate::domain::{Video, WatchEvent, category_name};
 /// Where a candidate came from; charts are "trending", the rest follow the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
+    /// Uploads of a channel the user watches.
     Channel,
+    /// Uploads of a channel that users strong in the same topic terms watch.
+    PeerChannel,
+    /// Found by a topic search, or uploads of a channel a search surfaced.
     Search,
     CategoryChart,
     Chart,

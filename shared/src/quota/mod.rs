@@ -30,6 +30,8 @@
 //!   spend is made [`on_behalf_of`] that user.
 //! * It fails closed: Redis unreachable or slower than the bound means no YouTube call.
 
+pub mod pacing;
+
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -251,9 +253,41 @@ pub enum QuotaLevel {
     Exhausted,
 }
 
+/// A limit the guard counts spend against: the two daily buckets and the two short windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bucket {
+    /// The day's units (every method but search).
+    Units,
+    /// The day's `search.list` calls.
+    Search,
+    /// Calls in any second.
+    PerSecond,
+    /// Cost-weighted units in any minute.
+    PerMinute,
+}
+
+impl Bucket {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bucket::Units => "units",
+            Bucket::Search => "search",
+            Bucket::PerSecond => "per_second",
+            Bucket::PerMinute => "per_minute",
+        }
+    }
+}
+
+impl std::fmt::Display for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, not `write_str`, so `{:<8}` aligns it.
+        f.pad(self.name())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BucketState {
-    pub name: &'static str,
+    pub name: Bucket,
     pub used: u64,
     /// What interactive calls may bring `used` to (after the margin).
     pub limit: u64,
@@ -296,11 +330,21 @@ impl QuotaState {
         }
     }
 
-    pub fn bucket(&self, name: &str) -> Option<&BucketState> {
+    pub fn bucket(&self, bucket: Bucket) -> Option<&BucketState> {
         self.buckets
             .iter()
             .chain(&self.windows)
-            .find(|b| b.name == name)
+            .find(|b| b.name == bucket)
+    }
+
+    /// Whether background warming can spend nothing more today: the units breaker is set,
+    /// or the units bucket is at its background cap. The search bucket is left out: a warm
+    /// without searches still builds a pool.
+    pub fn background_closed_for_the_day(&self) -> bool {
+        self.breaker_until_ms.is_some()
+            || self
+                .bucket(Bucket::Units)
+                .is_some_and(|b| b.background_limit > 0 && b.used >= b.background_limit)
     }
 }
 
@@ -615,15 +659,15 @@ impl QuotaGuard {
         Ok(QuotaState {
             day,
             buckets: vec![
-                daily("units", units, l.daily_units),
-                daily("search", searches, l.daily_searches),
+                daily(Bucket::Units, units, l.daily_units),
+                daily(Bucket::Search, searches, l.daily_searches),
             ],
             breaker_until_ms: (breaker > 0).then_some(breaker),
             search_breaker_until_ms: (search_breaker > 0).then_some(search_breaker),
             backoff_until_ms: (backoff > 0).then_some(backoff),
             windows: vec![
-                window("per_second", second, l.max_calls_per_second),
-                window("per_minute", minute, l.max_units_per_minute),
+                window(Bucket::PerSecond, second, l.max_calls_per_second),
+                window(Bucket::PerMinute, minute, l.max_units_per_minute),
             ],
         })
     }

@@ -159,7 +159,7 @@ fn state(units_used: u64, breaker: bool, backoff: bool) -> QuotaState {
         day: "2026-11-25".into(),
         buckets: vec![
             BucketState {
-                name: "units",
+                name: Bucket::Units,
                 used: units_used,
                 limit: l.units_cap(Priority::Interactive),
                 left: l
@@ -168,7 +168,7 @@ fn state(units_used: u64, breaker: bool, backoff: bool) -> QuotaState {
                 background_limit: l.units_cap(Priority::Background),
             },
             BucketState {
-                name: "search",
+                name: Bucket::Search,
                 used: 0,
                 limit: 95,
                 left: 95,

@@ -330,7 +330,7 @@ async fn when_units_run_short_popular_sources_refresh_and_the_long_tail_waits() 
     use reco_core::clock::Clock;
     clock.advance_ms(reco_core::engine::sources::PLAYLIST_FRESH_MS + 1000);
     let state = services.guard.state().await.unwrap();
-    let units = state.bucket("units").unwrap();
+    let units = state.bucket(reco_core::quota::Bucket::Units).unwrap();
     let spend = (units.background_limit as f64 * 0.7) as u64 - units.used;
     assert_eq!(
         services

@@ -600,7 +600,8 @@ async fn youtube_faults_at_random() {
     }
     let part1 = env.fake.counters();
     let state = apps.services.guard.state().await.expect("quota state");
-    let charged = state.bucket("units").unwrap().used + state.bucket("search").unwrap().used;
+    let charged = state.bucket(reco_core::quota::Bucket::Units).unwrap().used
+        + state.bucket(reco_core::quota::Bucket::Search).unwrap().used;
     // Every request YouTube saw was admitted and charged first, retries included, so a
     // retry cannot storm past the guard's windows. (A force_refresh cut off by its time
     // budget after admission is charged and never sent: hence at most, not equal.)
@@ -669,7 +670,8 @@ async fn youtube_faults_at_random() {
     );
     assert_eq!(counters.rate_violations, 0, "a real rate limit was hit");
     let state = apps.services.guard.state().await.expect("quota state");
-    let charged = state.bucket("units").unwrap().used + state.bucket("search").unwrap().used;
+    let charged = state.bucket(reco_core::quota::Bucket::Units).unwrap().used
+        + state.bucket(reco_core::quota::Bucket::Search).unwrap().used;
     assert!(counters.requests <= charged);
 
     let checked = support::assert_absent(

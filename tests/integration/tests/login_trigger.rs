@@ -116,7 +116,7 @@ async fn sign_in_completes_quickly_when_sqs_or_redis_are_unreachable() {
             // instead of waiting out the flag's TTL.
             let user = reco_core::UserId::parse(&user).unwrap();
             let pending: bool = redis::cmd("EXISTS")
-                .arg(keys::warm_pending(&user))
+                .arg(keys::warm_claim(&user))
                 .query(&mut conn)
                 .unwrap();
             assert!(!pending, "{case}: warm-pending flag left behind");

@@ -403,8 +403,8 @@ fn admissions_match_a_model_and_never_exceed_a_window_or_bucket() {
                     if got.is_allowed() {
                         admitted.push((t, pacific_date(now), cost, p));
                         // Background may bring the day's total only to its share.
-                        let units = after.bucket("units").unwrap();
-                        let search = after.bucket("search").unwrap();
+                        let units = after.bucket(reco_core::quota::Bucket::Units).unwrap();
+                        let search = after.bucket(reco_core::quota::Bucket::Search).unwrap();
                         if p == Priority::Background {
                             prop_assert!(cost.units == 0 || units.used <= units.background_limit);
                             prop_assert!(
@@ -421,14 +421,26 @@ fn admissions_match_a_model_and_never_exceed_a_window_or_bucket() {
                         .get(&pacific_date(now))
                         .copied()
                         .unwrap_or_default();
-                    prop_assert_eq!(after.bucket("units").unwrap().used, u);
-                    prop_assert_eq!(after.bucket("search").unwrap().used, s);
                     prop_assert_eq!(
-                        after.bucket("per_second").unwrap().used,
+                        after.bucket(reco_core::quota::Bucket::Units).unwrap().used,
+                        u
+                    );
+                    prop_assert_eq!(
+                        after.bucket(reco_core::quota::Bucket::Search).unwrap().used,
+                        s
+                    );
+                    prop_assert_eq!(
+                        after
+                            .bucket(reco_core::quota::Bucket::PerSecond)
+                            .unwrap()
+                            .used,
                         Model::live(&model.sec, t, SEC_WINDOW)
                     );
                     prop_assert_eq!(
-                        after.bucket("per_minute").unwrap().used,
+                        after
+                            .bucket(reco_core::quota::Bucket::PerMinute)
+                            .unwrap()
+                            .used,
                         Model::live(&model.min, t, MIN_WINDOW)
                     );
                 }
@@ -869,7 +881,13 @@ fn lost_counters_let_one_quota_exceeded_through_then_the_breaker_holds_everyone_
             assert_eq!(call(http.clone(), base.clone()).await.0, 200);
         }
         assert_eq!(
-            spender.state().await.unwrap().bucket("units").unwrap().used,
+            spender
+                .state()
+                .await
+                .unwrap()
+                .bucket(reco_core::quota::Bucket::Units)
+                .unwrap()
+                .used,
             10
         );
         // The counters are lost; the fake still remembers the 10.
@@ -878,7 +896,13 @@ fn lost_counters_let_one_quota_exceeded_through_then_the_breaker_holds_everyone_
             .await
             .unwrap();
         assert_eq!(
-            spender.state().await.unwrap().bucket("units").unwrap().used,
+            spender
+                .state()
+                .await
+                .unwrap()
+                .bucket(reco_core::quota::Bucket::Units)
+                .unwrap()
+                .used,
             0
         );
 

@@ -86,7 +86,10 @@ async fn whole_flow(env: &TestEnv, config: Config) -> Figures {
     // YouTube metered.
     let guard = &apps.services.guard;
     let state = guard.state().await.expect("quota state");
-    let units_charged = state.bucket("units").expect("units bucket").used;
+    let units_charged = state
+        .bucket(reco_core::quota::Bucket::Units)
+        .expect("units bucket")
+        .used;
     let youtube_units = env.fake.counters().units_used;
     assert!(youtube_units > 0, "the warm must have called YouTube");
     assert_eq!(

@@ -374,7 +374,7 @@ async fn a_slow_youtube_never_makes_a_warm_batch_outrun_its_deadline() {
         .unwrap();
     for user in &users {
         let locked: bool = redis::cmd("EXISTS")
-            .arg(keys::warm_lock(&UserId::parse(user).unwrap()))
+            .arg(keys::build_lock(&UserId::parse(user).unwrap()))
             .query_async(&mut c)
             .await
             .unwrap();
@@ -394,8 +394,7 @@ async fn a_deadline_in_the_past_as_cargo_lambda_watch_sends_is_no_deadline() {
         .await;
     let request = WarmRequest::new(user.clone(), WarmReason::SignIn, apps.services.clock.now());
     let event = json!({ "Records": [sqs_record("m-0", &request.to_json())] }).to_string();
-    let mut warmer =
-        RuntimeApi::start(&workspace_binary("reco-warmer"), &function_env(&env)).await;
+    let mut warmer = RuntimeApi::start(&workspace_binary("reco-warmer"), &function_env(&env)).await;
     let (answer, took) = warmer
         .invoke_with_deadline_ms(&event, 600_000, Duration::from_secs(60))
         .await
@@ -411,7 +410,13 @@ async fn a_deadline_in_the_past_as_cargo_lambda_watch_sends_is_no_deadline() {
         warmer.log_tail()
     );
     assert!(
-        apps.services.engine.pool.built_from_ms(&user).await.unwrap().is_some(),
+        apps.services
+            .engine
+            .pool
+            .built_from_ms(&user)
+            .await
+            .unwrap()
+            .is_some(),
         "the pool was built"
     );
     println!("a batch with a 1970 deadline warmed its user in {took:?}");
