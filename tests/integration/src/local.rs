@@ -106,6 +106,7 @@ impl LambdaWatch {
             .map(str::to_owned)
             .collect();
         let port = crate::services::free_port();
+        adopt_orphans();
         let log_file = std::fs::File::create(log)
             .map_err(|e| format!("could not create {}: {e}", log.display()))?;
         // In a session of its own (`setsid` execs in place, so the pid and the group id
@@ -226,6 +227,76 @@ impl Drop for LambdaWatch {
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Watch starts `cargo run` and the functions in process groups of their own: the
+        // group kill misses them. They are still in watch's session.
+        kill_session(self.child.id());
+    }
+}
+
+/// Makes this process the parent of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`),
+/// so the processes `cargo lambda watch` leaves behind are reaped here, not by the
+/// machine's init (on some hosts init is a supervisor that does not expect them).
+fn adopt_orphans() {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers and changes only this
+    // process's own attribute.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+/// SIGKILLs every process of session `sid` and reaps those that are this process's
+/// children (adopted orphans included).
+fn kill_session(sid: u32) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let me = std::process::id();
+    let mut killed = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command (which may hold spaces) start after the last ')':
+        // state, ppid, pgrp, session, ...
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let (Some(ppid), Some(session)) = (
+            fields.get(1).and_then(|f| f.parse::<u32>().ok()),
+            fields.get(3).and_then(|f| f.parse::<u32>().ok()),
+        ) else {
+            continue;
+        };
+        if session == sid {
+            // SAFETY: kill with a pid read from /proc and a constant signal.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            if ppid == me {
+                killed.push(pid);
+            }
+        }
+    }
+    for pid in killed {
+        // SAFETY: waitpid on a child of this process, with a valid status pointer.
+        unsafe {
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, 0);
+        }
+    }
+    // Adopted orphans that had already exited: reap them too (only the dead: WNOHANG).
+    // SAFETY: as above; -1 names any child, and WNOHANG never blocks.
+    unsafe {
+        let mut status = 0;
+        while libc::waitpid(-1, &mut status, libc::WNOHANG) > 0 {}
     }
 }
 
