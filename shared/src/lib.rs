@@ -19,9 +19,11 @@
 //! - Where a user's pool is built (which sources, in what order): [`engine`]
 //!   (`Engine::warm`).
 //! - Where a page is taken, marked served and a refill claimed (the one command of a cache
-//!   hit): [`engine::pool`].
-//! - Where shared sources are cached, judged fresh, and refreshed or served stale (the
-//!   refresh allocator and its pacing over the Pacific day): [`engine::sources`].
+//!   hit), and what the answer's cache status is: [`engine::pool`].
+//! - Where one user's pool is built by one instance at a time: [`engine::build_lock`].
+//! - Where shared sources are cached, judged fresh, and refreshed or served stale:
+//!   [`engine::sources`]; which stale sources get the units, paced over the Pacific day:
+//!   [`quota::pacing`].
 //! - Where candidates are scored and spread across channels: [`engine::rank`].
 //! - Where watch history and declared interests are kept and read: [`engine::history`],
 //!   or from Supabase: [`engine::supabase`].

@@ -19,7 +19,7 @@ use crate::youtube::{YoutubeClient, YoutubeError};
 
 pub use build_lock::{BuildLock, HeldLock, LockAttempt};
 pub use history::{HistorySource, HistoryStore};
-pub use pool::{PageRequest, PageResult, PoolStore};
+pub use pool::{CacheStatus, PageRequest, PageResult, PoolStore};
 pub use sources::SourceCache;
 
 /// Enough for at least ten refreshes of the default page of 20.

@@ -127,7 +127,7 @@ local claimed = 0
 if needs then
   if redis.call('SET', KEYS[5], ARGV[4], 'NX', 'PX', ARGV[9]) then claimed = 1 end
 end
-return {generated, remaining, claimed, page}
+return {generated, remaining, claimed, page, needs and 1 or 0}
 "#;
 
 /// Serves videos from outside the pool (the region's chart when a user has none yet): in
@@ -204,6 +204,62 @@ pub struct PageResult {
     /// This caller won the warm-pending flag and should enqueue a refill.
     pub should_enqueue_warm: bool,
     pub stale: bool,
+    /// The pool is missing, low (under [`LOW_WATERMARK`]) or stale: the script's one rule
+    /// for asking a refill, whoever won the claim.
+    pub needs_refill: bool,
+}
+
+/// How a feed request was answered, decided once, here, from the page take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheStatus {
+    /// From the user's pool, which is fresh and full enough.
+    Hit,
+    /// From the user's pool, which is low or stale (a refill was asked for); also the
+    /// last good page served while Redis is away.
+    Stale,
+    /// The user had no pool: the region's chart.
+    Miss,
+    /// A `force_refresh` rebuilt the pool before the page was taken.
+    Refreshed,
+}
+
+impl CacheStatus {
+    /// The status of `page`, taken after a `force_refresh` rebuilt the pool when
+    /// `refreshed`.
+    pub fn of(page: &PageResult, refreshed: bool) -> Self {
+        match page.generated_at_ms {
+            None => CacheStatus::Miss,
+            Some(_) if refreshed => CacheStatus::Refreshed,
+            Some(_) if page.needs_refill => CacheStatus::Stale,
+            Some(_) => CacheStatus::Hit,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Stale => "stale",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Refreshed => "refreshed",
+        }
+    }
+
+    /// Served from a pool the user already had (the `CacheHit` metric); otherwise a
+    /// `CacheMiss`.
+    pub fn is_hit(self) -> bool {
+        matches!(self, CacheStatus::Hit | CacheStatus::Stale)
+    }
+
+    /// Why a refill claimed on `page` is enqueued.
+    pub fn refill_reason(self, page: &PageResult) -> crate::messages::WarmReason {
+        use crate::messages::WarmReason;
+        match (self, page.stale) {
+            (CacheStatus::Miss, _) => WarmReason::PoolMissing,
+            (_, true) => WarmReason::PoolStale,
+            _ => WarmReason::PoolLow,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -318,7 +374,7 @@ impl PoolStore {
             .arg(fresh_ms)
             .arg(WARM_PENDING_TTL_MS);
         let mut conn = self.redis.clone();
-        let (generated, remaining, claimed, page): (i64, usize, i64, Vec<String>) =
+        let (generated, remaining, claimed, page, needs): (i64, usize, i64, Vec<String>, i64) =
             invocation.invoke_async(&mut conn).await?;
         let videos = page
             .iter()
@@ -336,6 +392,7 @@ impl PoolStore {
             pool_remaining: remaining,
             should_enqueue_warm: claimed == 1,
             stale: generated_at_ms.is_some_and(|g| now - g > fresh_ms),
+            needs_refill: needs == 1,
         })
     }
 
@@ -442,5 +499,75 @@ impl PoolStore {
         let mut conn = self.redis.clone();
         let _: () = conn.del(keys::warm_claim(user)).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::WarmReason;
+
+    fn page(generated: Option<i64>, stale: bool, needs_refill: bool) -> PageResult {
+        PageResult {
+            videos: Vec::new(),
+            generated_at_ms: generated,
+            pool_remaining: 100,
+            should_enqueue_warm: true,
+            stale,
+            needs_refill,
+        }
+    }
+
+    #[test]
+    fn the_cache_status_and_the_refill_reason_are_decided_from_the_page_take() {
+        let cases = [
+            (
+                page(None, false, true),
+                false,
+                CacheStatus::Miss,
+                WarmReason::PoolMissing,
+            ),
+            (
+                page(None, false, true),
+                true,
+                CacheStatus::Miss,
+                WarmReason::PoolMissing,
+            ),
+            (
+                page(Some(1), false, false),
+                true,
+                CacheStatus::Refreshed,
+                WarmReason::PoolLow,
+            ),
+            (
+                page(Some(1), true, true),
+                false,
+                CacheStatus::Stale,
+                WarmReason::PoolStale,
+            ),
+            (
+                page(Some(1), false, true),
+                false,
+                CacheStatus::Stale,
+                WarmReason::PoolLow,
+            ),
+            (
+                page(Some(1), false, false),
+                false,
+                CacheStatus::Hit,
+                WarmReason::PoolLow,
+            ),
+        ];
+        for (page, refreshed, status, reason) in cases {
+            let got = CacheStatus::of(&page, refreshed);
+            assert_eq!(got, status, "{page:?} refreshed={refreshed}");
+            assert_eq!(got.refill_reason(&page), reason);
+            assert_eq!(
+                serde_json::to_value(got).unwrap(),
+                serde_json::json!(got.as_str())
+            );
+        }
+        assert!(CacheStatus::Hit.is_hit() && CacheStatus::Stale.is_hit());
+        assert!(!CacheStatus::Miss.is_hit() && !CacheStatus::Refreshed.is_hit());
     }
 }
