@@ -244,19 +244,22 @@ fn adopt_orphans() {
     }
 }
 
-/// SIGKILLs every process of session `sid` and reaps those that are this process's
-/// children (adopted orphans included).
+/// SIGKILLs every process of session `sid` and all below them, and the orphans this
+/// process adopted (as subreaper) from sessions other than its own, then reaps this
+/// process's dead children. The services a test starts itself stay in the test's own
+/// session and are left to their own drops.
 fn kill_session(sid: u32) {
+    let me = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
     };
-    let me = std::process::id();
-    let mut killed = Vec::new();
+    // pid -> (ppid, session)
+    let mut table: Vec<(u32, u32, u32)> = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
             .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
+            .and_then(|n| n.parse::<u32>().ok())
         else {
             continue;
         };
@@ -269,27 +272,66 @@ fn kill_session(sid: u32) {
             continue;
         };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let (Some(ppid), Some(session)) = (
+        if let (Some(ppid), Some(session)) = (
             fields.get(1).and_then(|f| f.parse::<u32>().ok()),
             fields.get(3).and_then(|f| f.parse::<u32>().ok()),
-        ) else {
-            continue;
-        };
-        if session == sid {
-            // SAFETY: kill with a pid read from /proc and a constant signal.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
-            if ppid == me {
-                killed.push(pid);
-            }
+        ) {
+            table.push((pid, ppid, session));
         }
     }
-    for pid in killed {
-        // SAFETY: waitpid on a child of this process, with a valid status pointer.
+    // Watch's session, and everything below its processes.
+    let mut doomed: std::collections::HashSet<u32> = table
+        .iter()
+        .filter(|(_, _, session)| *session == sid)
+        .map(|(pid, _, _)| *pid)
+        .collect();
+    loop {
+        let before = doomed.len();
+        for (pid, ppid, _) in &table {
+            if doomed.contains(ppid) {
+                doomed.insert(*pid);
+            }
+        }
+        if doomed.len() == before {
+            break;
+        }
+    }
+    // Orphans this process adopted that had made sessions of their own: the services a
+    // test starts itself (redis-server, moto_server) stay in this process's session.
+    let my_session = table
+        .iter()
+        .find(|(pid, _, _)| *pid == me)
+        .map(|(_, _, session)| *session);
+    for (pid, ppid, session) in &table {
+        if *ppid == me && Some(*session) != my_session {
+            doomed.insert(*pid);
+        }
+    }
+    loop {
+        let before = doomed.len();
+        for (pid, ppid, _) in &table {
+            if doomed.contains(ppid) {
+                doomed.insert(*pid);
+            }
+        }
+        if doomed.len() == before {
+            break;
+        }
+    }
+    doomed.remove(&me);
+    for pid in &doomed {
+        // SAFETY: kill with a pid read from /proc and a constant signal.
         unsafe {
-            let mut status = 0;
-            libc::waitpid(pid, &mut status, 0);
+            libc::kill(*pid as i32, libc::SIGKILL);
+        }
+    }
+    for (pid, ppid, _) in &table {
+        if *ppid == me && doomed.contains(pid) {
+            // SAFETY: waitpid on a child of this process, with a valid status pointer.
+            unsafe {
+                let mut status = 0;
+                libc::waitpid(*pid as i32, &mut status, 0);
+            }
         }
     }
     // Adopted orphans that had already exited: reap them too (only the dead: WNOHANG).
@@ -301,7 +343,8 @@ fn kill_session(sid: u32) {
 }
 
 /// The environment file for the functions under watch: local Redis, SQS and YouTube,
-/// `AUTH_MODE=none`. Given to watch as `--env-var`s, they replace the workspace
+/// `AUTH_MODE=none`, and the guard's Redis bound at 2 s instead of production's 200 ms: a
+/// developer's machine runs builds, tests and a browser beside the functions. Given to watch as `--env-var`s, they replace the workspace
 /// metadata's `env_var` list.
 pub fn local_env_text(
     redis_url: &str,
@@ -311,7 +354,7 @@ pub fn local_env_text(
     youtube_key: &str,
 ) -> String {
     format!(
-        "REDIS_URL={redis_url}\nWARM_QUEUE_URL={queue_url}\nAWS_ENDPOINT_URL_SQS={sqs_endpoint}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=local\nAWS_SECRET_ACCESS_KEY=local\nYOUTUBE_API_BASE_URL={youtube_base_url}\nYOUTUBE_API_KEY={youtube_key}\nAUTH_MODE=none\nAWS_LAMBDA_LOG_FORMAT=json\nRUST_LOG=warn\n"
+        "REDIS_URL={redis_url}\nWARM_QUEUE_URL={queue_url}\nAWS_ENDPOINT_URL_SQS={sqs_endpoint}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=local\nAWS_SECRET_ACCESS_KEY=local\nYOUTUBE_API_BASE_URL={youtube_base_url}\nYOUTUBE_API_KEY={youtube_key}\nAUTH_MODE=none\nYOUTUBE_QUOTA_TIMEOUT_MS=2000\nAWS_LAMBDA_LOG_FORMAT=json\nRUST_LOG=warn\n"
     )
 }
 
