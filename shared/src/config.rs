@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use crate::engine::supabase::SupabaseConfig;
 use crate::quota::{QuotaLimits, UserBudget};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -88,6 +87,33 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// Where the history lives in Supabase; table and column names are the product's own.
+#[derive(Clone, PartialEq)]
+pub struct SupabaseConfig {
+    /// `https://<project>.supabase.co` (the REST API is under `/rest/v1`).
+    pub url: String,
+    /// The service-role key: sent as `apikey` and `Authorization: Bearer`; never logged.
+    pub service_key: String,
+    pub table: String,
+    pub user_column: String,
+    pub video_column: String,
+    pub watched_at_column: String,
+    pub watch_seconds_column: Option<String>,
+    /// Declared interests, one row per user with `topics` and `categories` columns (text
+    /// arrays or comma-separated text), keyed by `user_column`; `None`: none declared.
+    pub interests_table: Option<String>,
+}
+
+impl std::fmt::Debug for SupabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupabaseConfig")
+            .field("url", &self.url)
+            .field("service_key", &"<redacted>")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
 pub const DEFAULT_YOUTUBE_API_BASE_URL: &str = "https://www.googleapis.com/youtube/v3";
 
 impl Config {
@@ -103,12 +129,7 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         let redis_url = get("REDIS_URL").ok_or(ConfigError::Missing { name: "REDIS_URL" })?;
-        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
-            return Err(ConfigError::Invalid {
-                name: "REDIS_URL",
-                reason: "must start with redis:// or rediss://".into(),
-            });
-        }
+        let redis_url = with_scheme("REDIS_URL", redis_url, &["redis://", "rediss://"])?;
         let defaults = QuotaLimits::default();
         let quota = QuotaLimits {
             daily_units: parse_or(&get, "YOUTUBE_DAILY_UNITS", defaults.daily_units)?,
@@ -139,45 +160,29 @@ impl Config {
                 budget_defaults.searches,
             )?,
         };
-        let auth_mode = match get("AUTH_MODE")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("jwt") => AuthMode::Jwt,
-            Some("none") => AuthMode::None,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "AUTH_MODE",
-                    reason: format!("expected jwt or none, got {other:?}"),
-                });
-            }
-        };
+        let auth_mode = choice(
+            &get,
+            "AUTH_MODE",
+            &[("jwt", AuthMode::Jwt), ("none", AuthMode::None)],
+        )?;
         let base_url = get("YOUTUBE_API_BASE_URL")
             .unwrap_or_else(|| DEFAULT_YOUTUBE_API_BASE_URL.to_owned())
             .trim_end_matches('/')
             .to_owned();
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(ConfigError::Invalid {
-                name: "YOUTUBE_API_BASE_URL",
-                reason: "must be an http:// or https:// URL".into(),
-            });
-        }
-        let supabase = match get("HISTORY_SOURCE")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("redis") => None,
-            Some("supabase") => {
+        let base_url = with_scheme("YOUTUBE_API_BASE_URL", base_url, HTTP)?;
+        let supabase = match choice(
+            &get,
+            "HISTORY_SOURCE",
+            &[
+                ("redis", HistorySourceKind::Redis),
+                ("supabase", HistorySourceKind::Supabase),
+            ],
+        )? {
+            HistorySourceKind::Redis => None,
+            HistorySourceKind::Supabase => {
                 let required = |name: &'static str| get(name).ok_or(ConfigError::Missing { name });
                 let url = required("SUPABASE_URL")?.trim_end_matches('/').to_owned();
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(ConfigError::Invalid {
-                        name: "SUPABASE_URL",
-                        reason: "must be an http(s) URL".into(),
-                    });
-                }
+                let url = with_scheme("SUPABASE_URL", url, HTTP)?;
                 let column = |name: &'static str, default: &str| {
                     get(name).unwrap_or_else(|| default.to_owned())
                 };
@@ -192,12 +197,6 @@ impl Config {
                     interests_table: get("SUPABASE_INTERESTS_TABLE"),
                 })
             }
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "HISTORY_SOURCE",
-                    reason: format!("expected redis or supabase, got {other:?}"),
-                });
-            }
         };
         Ok(Self {
             supabase,
@@ -208,20 +207,7 @@ impl Config {
             warm_queue_url: get("WARM_QUEUE_URL"),
             youtube_api_key: get("YOUTUBE_API_KEY"),
             youtube_api_key_secret_id: get("YOUTUBE_API_KEY_SECRET_ID"),
-            emf_metrics: match get("EMF_METRICS")
-                .as_deref()
-                .map(str::to_ascii_lowercase)
-                .as_deref()
-            {
-                None | Some("on") => true,
-                Some("off") => false,
-                Some(other) => {
-                    return Err(ConfigError::Invalid {
-                        name: "EMF_METRICS",
-                        reason: format!("expected on or off, got {other:?}"),
-                    });
-                }
-            },
+            emf_metrics: choice(&get, "EMF_METRICS", &[("on", true), ("off", false)])?,
             youtube_api_base_url: base_url,
             quota,
             user_budget,
@@ -303,6 +289,49 @@ impl Config {
             }),
         }
     }
+}
+
+/// Where the watch history is read from (`HISTORY_SOURCE`).
+#[derive(Clone, Copy)]
+enum HistorySourceKind {
+    Redis,
+    Supabase,
+}
+
+const HTTP: &[&str] = &["http://", "https://"];
+
+/// One of `options` by name, in any case; the first is the default when `name` is unset.
+fn choice<T: Copy>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    options: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    let Some(raw) = get(name) else {
+        return Ok(options[0].1);
+    };
+    let wanted = raw.to_ascii_lowercase();
+    options
+        .iter()
+        .find(|(option, _)| *option == wanted)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(option, _)| *option).collect();
+            ConfigError::Invalid {
+                name,
+                reason: format!("expected {}, got {raw:?}", names.join(" or ")),
+            }
+        })
+}
+
+/// `url` when it starts with one of `schemes`.
+fn with_scheme(name: &'static str, url: String, schemes: &[&str]) -> Result<String, ConfigError> {
+    if schemes.iter().any(|scheme| url.starts_with(scheme)) {
+        return Ok(url);
+    }
+    Err(ConfigError::Invalid {
+        name,
+        reason: format!("must start with {}", schemes.join(" or ")),
+    })
 }
 
 fn parse_or<T: std::str::FromStr>(

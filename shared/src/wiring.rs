@@ -33,32 +33,21 @@ pub struct Services {
 }
 
 impl Services {
-    /// `with_youtube`: the warmer and the API (force_refresh) call YouTube and so need
-    /// the key; the login function does not.
-    pub fn build(
-        config: Config,
-        clock: Option<SharedClock>,
-        with_youtube: bool,
-    ) -> Result<Self, StartupError> {
+    /// The services of the API and the warmer, which call YouTube (the API for
+    /// force_refresh) and so need its key. `clock`: the system's unless a test or the
+    /// simulator moves time. (The login function needs only the store and the queue, and
+    /// builds them itself so that no other setting can stop a sign-in.)
+    pub fn build(config: Config, clock: Option<SharedClock>) -> Result<Self, StartupError> {
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
-        crate::metrics::install(if config.emf_metrics {
-            crate::metrics::Sink::Stdout
-        } else {
-            crate::metrics::Sink::Off
-        });
         let redis = RedisConn::connect_lazy_with(&config.redis_url, &config.redis_options())?;
         let guard = QuotaGuard::new(redis.clone(), config.quota.clone(), clock.clone())
             .with_timeout(config.quota_timeout)
             .with_user_budget(config.user_budget);
-        let youtube = if with_youtube {
-            Some(YoutubeClient::with_key_source(
-                &config.youtube_api_base_url,
-                config.youtube_key_source()?,
-                guard.clone(),
-            )?)
-        } else {
-            None
-        };
+        let youtube = Some(YoutubeClient::with_key_source(
+            &config.youtube_api_base_url,
+            config.youtube_key_source()?,
+            guard.clone(),
+        )?);
         let mut engine = Engine::new(
             redis.clone(),
             youtube,
@@ -88,6 +77,15 @@ impl Services {
         let config = sqs_config_with(self.config.sqs_endpoint.as_deref(), Some(send_timeout)).await;
         Ok(WarmQueue::lazy(config, url, send_timeout))
     }
+}
+
+/// Chooses where this process's metrics go (`EMF_METRICS`), once, at start-up.
+pub fn install_metrics(config: &Config) {
+    crate::metrics::install(if config.emf_metrics {
+        crate::metrics::Sink::Stdout
+    } else {
+        crate::metrics::Sink::Off
+    });
 }
 
 /// Prints the one-line reason and exits: a function that cannot start must say why in

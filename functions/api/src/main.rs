@@ -8,16 +8,15 @@ use lambda_http::tower::ServiceExt;
 use lambda_http::{Adapter, Error, LambdaEvent, Request, service_fn};
 use reco_api::{Api, event};
 use reco_core::config::Config;
-use reco_core::wiring::{Services, exit_on_startup_error};
+use reco_core::wiring::{Services, exit_on_startup_error, install_metrics};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let services = exit_on_startup_error(
-        Config::from_env()
-            .map_err(Into::into)
-            .and_then(|c| Services::build(c, None, true)),
-    );
+    let services = exit_on_startup_error(Config::from_env().map_err(Into::into).and_then(|c| {
+        install_metrics(&c);
+        Services::build(c, None)
+    }));
     let queue = exit_on_startup_error(services.warm_queue(Duration::from_millis(800)).await);
     let api = Arc::new(Api {
         engine: services.engine.clone(),

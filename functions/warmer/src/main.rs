@@ -6,17 +6,16 @@ use std::time::Duration;
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use reco_core::config::Config;
-use reco_core::wiring::{Services, exit_on_startup_error};
+use reco_core::wiring::{Services, exit_on_startup_error, install_metrics};
 use reco_warmer::Warmer;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let services = exit_on_startup_error(
-        Config::from_env()
-            .map_err(Into::into)
-            .and_then(|c| Services::build(c, None, true)),
-    );
+    let services = exit_on_startup_error(Config::from_env().map_err(Into::into).and_then(|c| {
+        install_metrics(&c);
+        Services::build(c, None)
+    }));
     let queue = exit_on_startup_error(services.warm_queue(Duration::from_secs(5)).await);
     let warmer = Arc::new(Warmer::new(&services, queue));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

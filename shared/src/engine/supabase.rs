@@ -19,32 +19,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Time for the whole request, body included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Where the history lives in Supabase; table and column names are the product's own.
-#[derive(Clone, PartialEq)]
-pub struct SupabaseConfig {
-    /// `https://<project>.supabase.co` (the REST API is under `/rest/v1`).
-    pub url: String,
-    /// The service-role key: sent as `apikey` and `Authorization: Bearer`; never logged.
-    pub service_key: String,
-    pub table: String,
-    pub user_column: String,
-    pub video_column: String,
-    pub watched_at_column: String,
-    pub watch_seconds_column: Option<String>,
-    /// Declared interests, one row per user with `topics` and `categories` columns (text
-    /// arrays or comma-separated text), keyed by `user_column`; `None`: none declared.
-    pub interests_table: Option<String>,
-}
-
-impl std::fmt::Debug for SupabaseConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SupabaseConfig")
-            .field("url", &self.url)
-            .field("service_key", &"<redacted>")
-            .field("table", &self.table)
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::config::SupabaseConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupabaseError {

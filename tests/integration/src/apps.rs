@@ -36,7 +36,7 @@ impl Apps {
         clock: Option<SharedClock>,
         auth: AuthMode,
     ) -> Self {
-        let services = Services::build(config, clock, true).expect("services");
+        let services = Services::build(config, clock).expect("services");
         let endpoint = env.sqs.endpoint();
         let queue_client =
             reco_core::queue::sqs_client_with(Some(&endpoint), Some(Duration::from_secs(1))).await;

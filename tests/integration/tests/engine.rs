@@ -288,7 +288,7 @@ async fn when_units_run_short_popular_sources_refresh_and_the_long_tail_waits() 
             .map(|(_, v)| v.clone())
     })
     .unwrap();
-    let services = reco_core::wiring::Services::build(config, Some(clock.clone()), true).unwrap();
+    let services = reco_core::wiring::Services::build(config, Some(clock.clone())).unwrap();
     let engine = &services.engine;
 
     let popular = history_in_topic(&env.fake, 0, 3, 4);

@@ -529,7 +529,7 @@ async fn a_warm_reads_the_history_from_supabase() {
     db.insert("views", history_rows("alice", &history.video_ids));
     db.insert("views", history_rows("bob", &other.video_ids));
 
-    let services = Services::build(supabase_config(&env, &db.url()), None, true).expect("services");
+    let services = Services::build(supabase_config(&env, &db.url()), None).expect("services");
     assert!(matches!(
         services.engine.history_source,
         HistorySource::Supabase(_)
@@ -599,7 +599,7 @@ async fn a_failing_supabase_fails_the_warm_and_sqs_retries_it() {
     // Unreachable: the warm fails with a History error naming Supabase, and the warmer
     // reports the message as a transient failure, so SQS keeps it.
     let dead_url = format!("http://127.0.0.1:{}", free_port());
-    let dead = Services::build(supabase_config(&env, &dead_url), None, true).unwrap();
+    let dead = Services::build(supabase_config(&env, &dead_url), None).unwrap();
     let err = dead
         .engine
         .warm(&alice, Priority::Background)
@@ -636,7 +636,7 @@ async fn a_failing_supabase_fails_the_warm_and_sqs_retries_it() {
     let db = PostgrestDouble::spawn(TEST_SERVICE_KEY);
     let history = history_in_topic(&env.fake, 0, 3, 4);
     db.insert("views", history_rows("alice", &history.video_ids));
-    let services = Services::build(supabase_config(&env, &db.url()), None, true).unwrap();
+    let services = Services::build(supabase_config(&env, &db.url()), None).unwrap();
     let warmer = warmer_for(&env, &services).await;
     let sqs = env.sqs.client().await;
     sqs.send_message()

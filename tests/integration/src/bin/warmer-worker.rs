@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reco_core::config::Config;
-use reco_core::wiring::{Services, exit_on_startup_error};
+use reco_core::wiring::{Services, exit_on_startup_error, install_metrics};
 use reco_tests::apps::deliver_once;
 use reco_warmer::Warmer;
 
@@ -32,11 +32,10 @@ async fn main() {
     let name = std::env::var("WORKER_NAME").unwrap_or_else(|_| std::process::id().to_string());
     let max_batch: i32 = env_or::<i32>("WORKER_MAX_BATCH", 10).clamp(1, 10);
     let idle_exit = Duration::from_secs(env_or("WORKER_IDLE_EXIT_SECS", 10));
-    let services = exit_on_startup_error(
-        Config::from_env()
-            .map_err(Into::into)
-            .and_then(|c| Services::build(c, None, true)),
-    );
+    let services = exit_on_startup_error(Config::from_env().map_err(Into::into).and_then(|c| {
+        install_metrics(&c);
+        Services::build(c, None)
+    }));
     let queue = exit_on_startup_error(services.warm_queue(Duration::from_secs(5)).await);
     let sqs = queue.client().clone();
     let queue_url = queue.url().to_owned();
