@@ -197,26 +197,7 @@ impl Warmer {
                 }
             });
         }
-        parsed
-            .into_iter()
-            .enumerate()
-            .map(|(index, (message_id, request))| {
-                let outcome = match (&outcomes[index], request) {
-                    (Some(o), _) => o.clone(),
-                    (None, Err(why)) => ItemOutcome::Poison(why),
-                    (None, Ok(r)) => {
-                        // A duplicate shares the first message's fate: if that failed, SQS
-                        // must redeliver this one too.
-                        let first = first_for_user[r.user_id.as_str()];
-                        match &outcomes[first] {
-                            Some(o) if o.is_failure() => o.clone(),
-                            _ => ItemOutcome::Duplicate,
-                        }
-                    }
-                };
-                (message_id, outcome)
-            })
-            .collect()
+        settle(parsed, &outcomes)
     }
 
     /// The Lambda handler body, with no deadline.
@@ -230,9 +211,9 @@ impl Warmer {
         event: SqsEvent,
         deadline: Option<Instant>,
     ) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for (message_id, outcome) in self.run_batch_until(event, deadline).await {
-            match &outcome {
+        let outcomes = self.run_batch_until(event, deadline).await;
+        for (message_id, outcome) in &outcomes {
+            match outcome {
                 ItemOutcome::Warmed(w) => tracing::info!(
                     message_id,
                     pool_size = w.pool_size,
@@ -246,11 +227,8 @@ impl Warmer {
                 ItemOutcome::Poison(_) => {}
                 other => tracing::info!(message_id, outcome = ?other, "warm message done"),
             }
-            if outcome.is_failure() {
-                response.add_failure(message_id);
-            }
         }
-        response
+        batch_response(&outcomes)
     }
 
     async fn warm_one(&self, request: &WarmRequest, cut_off: Option<Instant>) -> ItemOutcome {
@@ -404,4 +382,106 @@ impl Warmer {
 
 fn transient_reason(e: &EngineError) -> String {
     e.to_string()
+}
+
+/// Every record's outcome, in order: a record that ran has its own; one that did not parse
+/// is poison; a second message for a user shares the first one's fate (if that failed, SQS
+/// must redeliver this one too), else it is a duplicate. `ran[i]` is record `i`'s outcome
+/// when it ran.
+fn settle(
+    parsed: Vec<(String, Result<WarmRequest, String>)>,
+    ran: &[Option<ItemOutcome>],
+) -> Vec<(String, ItemOutcome)> {
+    let mut first_for_user: HashMap<String, usize> = HashMap::new();
+    for (index, (_, request)) in parsed.iter().enumerate() {
+        if let Ok(r) = request {
+            first_for_user.entry(r.user_id.to_string()).or_insert(index);
+        }
+    }
+    parsed
+        .into_iter()
+        .enumerate()
+        .map(|(index, (message_id, request))| {
+            let outcome = match (&ran[index], request) {
+                (Some(o), _) => o.clone(),
+                (None, Err(why)) => ItemOutcome::Poison(why),
+                (None, Ok(r)) => match &ran[first_for_user[r.user_id.as_str()]] {
+                    Some(o) if o.is_failure() => o.clone(),
+                    _ => ItemOutcome::Duplicate,
+                },
+            };
+            (message_id, outcome)
+        })
+        .collect()
+}
+
+/// The batch response: the failed records, for SQS to redeliver; every other one is done.
+pub fn batch_response(outcomes: &[(String, ItemOutcome)]) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for (message_id, outcome) in outcomes {
+        if outcome.is_failure() {
+            response.add_failure(message_id.clone());
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(user: &str) -> Result<WarmRequest, String> {
+        Ok(WarmRequest::new(
+            UserId::parse(user).unwrap(),
+            WarmReason::SignIn,
+            reco_core::clock::Clock::now(&reco_core::clock::SystemClock),
+        ))
+    }
+
+    /// Which messages fail, decided without any service: poison and transient failures
+    /// come back, a duplicate shares its first message's fate, everything else is done.
+    #[test]
+    fn which_messages_fail() {
+        let parsed = vec![
+            ("a1".to_owned(), request("alice")),
+            (
+                "p".to_owned(),
+                Err("user_id may contain only ...".to_owned()),
+            ),
+            ("b1".to_owned(), request("bob")),
+            ("a2".to_owned(), request("alice")),
+            ("b2".to_owned(), request("bob")),
+            ("c1".to_owned(), request("carol")),
+        ];
+        let ran = vec![
+            Some(ItemOutcome::AlreadyFresh),
+            None,
+            Some(ItemOutcome::Transient("redis away".into())),
+            None,
+            None,
+            Some(ItemOutcome::Requeued { delay_secs: 3 }),
+        ];
+        let outcomes = settle(parsed, &ran);
+        let kinds: Vec<(&str, &str)> = outcomes
+            .iter()
+            .map(|(id, o)| (id.as_str(), o.kind()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("a1", "already_fresh"),
+                ("p", "poison"),
+                ("b1", "transient"),
+                ("a2", "duplicate"),
+                ("b2", "transient"),
+                ("c1", "requeued"),
+            ]
+        );
+        let failed: Vec<String> = batch_response(&outcomes)
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        assert_eq!(failed, vec!["p", "b1", "b2"]);
+    }
 }
