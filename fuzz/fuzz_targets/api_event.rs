@@ -37,8 +37,9 @@ fn harness() -> &'static Harness {
                 .map(|(_, v)| (*v).to_owned())
         })
         .expect("fuzz config");
+        reco_core::wiring::install_metrics(&config);
         let api = runtime.block_on(async {
-            let services = Services::build(config, None, true).expect("services");
+            let services = Services::build(config, None).expect("services");
             Api {
                 engine: services.engine.clone(),
                 guard: services.guard.clone(),
