@@ -279,23 +279,12 @@ fn kill_session(sid: u32) {
             table.push((pid, ppid, session));
         }
     }
-    // Watch's session, and everything below its processes.
+    // Watch's session ...
     let mut doomed: std::collections::HashSet<u32> = table
         .iter()
         .filter(|(_, _, session)| *session == sid)
         .map(|(pid, _, _)| *pid)
         .collect();
-    loop {
-        let before = doomed.len();
-        for (pid, ppid, _) in &table {
-            if doomed.contains(ppid) {
-                doomed.insert(*pid);
-            }
-        }
-        if doomed.len() == before {
-            break;
-        }
-    }
     // Orphans this process adopted that had made sessions of their own: the services a
     // test starts itself (redis-server, moto_server) stay in this process's session.
     let my_session = table
@@ -307,6 +296,7 @@ fn kill_session(sid: u32) {
             doomed.insert(*pid);
         }
     }
+    // ... and everything below them.
     loop {
         let before = doomed.len();
         for (pid, ppid, _) in &table {
