@@ -207,7 +207,7 @@ fn jitter_stays_in_range_and_varies() {
 
 #[test]
 fn the_script_names_every_op_the_guard_sends() {
-    let lua = include_str!("guard.lua");
+    let lua = GUARD_LUA;
     for op in [
         "'admit'",
         "'state'",

@@ -195,12 +195,7 @@ async fn one_user_cannot_take_more_than_their_share_of_the_days_searches() {
         corpus.topics().iter().map(|t| t.name.clone()).collect()
     };
     assert!(topics.len() >= 12, "the fake has {} topics", topics.len());
-    let mut redis = env
-        .redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut redis = conn(&env.redis.url());
     let force = |user: &'static str, topic: String| {
         let api = &apps.api;
         async move {
@@ -366,12 +361,7 @@ async fn a_slow_youtube_never_makes_a_warm_batch_outrun_its_deadline() {
     }
     println!("{done} of 8 warmed within the deadline");
     // Every lock released: SQS's redelivery can build those pools at once.
-    let mut c = env
-        .redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut c = conn(&env.redis.url());
     for user in &users {
         let locked: bool = redis::cmd("EXISTS")
             .arg(keys::build_lock(&UserId::parse(user).unwrap()))
@@ -619,12 +609,7 @@ async fn the_login_function_completes_sign_ins_whatever_its_settings() {
         );
         println!("{case}: sign-in answered in {took:?}, warm enqueued: {enqueues}");
         // The same user signing in again is deduplicated only where Redis works; reset.
-        let mut c = env
-            .redis
-            .client()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut c = conn(&env.redis.url());
         let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
     }
 }
@@ -633,12 +618,7 @@ async fn the_login_function_completes_sign_ins_whatever_its_settings() {
 
 /// The channels of the videos in a user's pool, read straight from the store.
 async fn pool_channels(env: &TestEnv, user: &UserId) -> Vec<String> {
-    let mut c = env
-        .redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut c = conn(&env.redis.url());
     let items: Vec<String> = redis::cmd("HVALS")
         .arg(keys::pool_items(user))
         .query_async(&mut c)

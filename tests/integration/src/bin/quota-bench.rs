@@ -70,7 +70,7 @@ async fn main() {
     );
     // The same script with fixed arguments and no Rust-side preparation (clock, Pacific
     // date, key names): what the check costs Redis itself.
-    let raw = redis::Script::new(include_str!("../../../../shared/src/quota/guard.lua"));
+    let raw = redis::Script::new(reco_core::quota::GUARD_LUA);
     let day = reco_core::clock::pacific_date(jiff::Timestamp::now());
     let raw_keys = reco_core::quota::keys::all(&day);
     let mut raw_conn = conn.clone();
