@@ -221,10 +221,19 @@ impl Drop for LambdaWatch {
         // SIGKILL. On SIGTERM, watch's own shutdown signalled processes outside its group
         // (the test runner itself was cancelled "due to signal" in CI right after this
         // test had passed), so it gets no chance to run one.
-        let _ = std::process::Command::new("kill")
-            .arg("-KILL")
-            .arg(format!("-{}", self.child.id()))
-            .status();
+        //
+        // The syscall, not the `kill` program: procps-ng 4.0.2 reads `kill -KILL -20715` as
+        // `kill(-2, SIGKILL)` (the first digit only), so a watch pid starting with 1 became
+        // `kill(-1, SIGKILL)`: every process on the machine, the CI runner among them.
+        if let Ok(group) = i32::try_from(self.child.id())
+            && group > 1
+        {
+            // SAFETY: kill with a negative pid names one process group (watch's own, made by
+            // `setsid`); `group > 1` keeps it from ever meaning "every process" (-1).
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         // Watch starts `cargo run` and the functions in process groups of their own: the
@@ -309,6 +318,8 @@ fn kill_session(sid: u32) {
         }
     }
     doomed.remove(&me);
+    // Never init, never a pid that `kill` reads as a group or as "every process".
+    doomed.retain(|pid| *pid > 1 && i32::try_from(*pid).is_ok());
     for pid in &doomed {
         // SAFETY: kill with a pid read from /proc and a constant signal.
         unsafe {
