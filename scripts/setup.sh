@@ -70,6 +70,20 @@ if ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-
   rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || log "warning: could not add the arm64 target"
 fi
 
+# The dependency gates of scripts/test.sh, from crates.io, built once into .venv/bin:
+# cargo-deny (one TLS stack and one version of each HTTP crate in the functions, licenses,
+# sources; deny.toml) and cargo-machete (unused dependencies, on stable Rust).
+CARGO_DENY_VERSION=0.20.2
+CARGO_MACHETE_VERSION=0.9.2
+install_crate() {  # name version
+  if ! "$VENV/bin/$1" "${1#cargo-}" --version 2>/dev/null | grep -qF "$2"; then
+    log "installing $1 $2 from crates.io into .venv/bin (built once: a few minutes)"
+    cargo install --quiet --locked --root "$VENV" --version "$2" "$1"
+  fi
+}
+install_crate cargo-deny "$CARGO_DENY_VERSION"
+install_crate cargo-machete "$CARGO_MACHETE_VERSION"
+
 # cargo-fuzz, only for scripts/fuzz.sh (`scripts/setup.sh --fuzz`).
 CARGO_FUZZ_VERSION=0.13.2
 if [ "${1:-}" = "--fuzz" ] && ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
@@ -77,4 +91,4 @@ if [ "${1:-}" = "--fuzz" ] && ! cargo fuzz --version 2>/dev/null | grep -q "$CAR
   cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION" >/dev/null
 fi
 
-log "ready: redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), .venv with moto $MOTO_VERSION, cargo-lambda $CARGO_LAMBDA_VERSION, $(/usr/bin/chromium --version 2>/dev/null | head -1), node $(node --version)"
+log "ready: redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), .venv with moto $MOTO_VERSION, cargo-lambda $CARGO_LAMBDA_VERSION, cargo-deny $CARGO_DENY_VERSION, cargo-machete $CARGO_MACHETE_VERSION, $(/usr/bin/chromium --version 2>/dev/null | head -1), node $(node --version)"

@@ -12,6 +12,12 @@ echo "[test] cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "[test] cargo clippy (warnings are errors)" >&2
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "[test] the login function alone (reco-core without its recommend feature)" >&2
+cargo clippy -p reco-login --all-targets --quiet -- -D warnings
+echo "[test] cargo deny: one TLS stack, one version of each crate, licenses, sources (deny.toml)" >&2
+cargo deny --offline check --hide-inclusion-graph bans licenses sources
+echo "[test] cargo machete: no unused dependencies" >&2
+cargo machete shared functions tests/integration tests/bench tests/fake-youtube fuzz   # not the workspace-hack: it is all features
 echo "[test] building every target once" >&2
 cargo build --workspace --all-targets --quiet
 if cargo nextest --version >/dev/null 2>&1; then

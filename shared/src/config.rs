@@ -276,6 +276,7 @@ impl Config {
 
     /// The key itself, else the secret to read it from; neither is a startup error that
     /// names both variables.
+    #[cfg(feature = "recommend")]
     pub fn youtube_key_source(&self) -> Result<crate::youtube::KeySource, ConfigError> {
         use crate::youtube::{ApiKey, KeySource, secrets_extension_endpoint};
         match (&self.youtube_api_key, &self.youtube_api_key_secret_id) {

@@ -46,7 +46,9 @@ pub mod metrics;
 pub mod queue;
 pub mod quota;
 pub mod store;
+#[cfg(feature = "recommend")]
 pub mod wiring;
+#[cfg(feature = "recommend")]
 pub mod youtube;
 
 pub use domain::{UserId, Video, WatchEvent};

@@ -122,6 +122,10 @@ impl LambdaWatch {
                 // Watch's own permissive CORS would answer for the API: the function's
                 // CORS_ALLOWED_ORIGINS decides, as API Gateway's configuration does in AWS.
                 "--disable-cors",
+                // The test build's dependency features (tests/workspace-hack): the
+                // functions are built from the test build's compiled dependencies.
+                "--features",
+                "reco-core/workspace-hack",
                 "-A",
                 "127.0.0.1",
                 "-P",

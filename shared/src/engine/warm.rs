@@ -1,0 +1,399 @@
+//! A warm: the steps that build one user's pool ([`Engine::warm`]).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use super::*;
+use crate::clock::SharedClock;
+use crate::domain::{UserId, Video};
+use crate::quota::Priority;
+use crate::store::{RedisConn, StoreError};
+use crate::youtube::{YoutubeClient, YoutubeError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Youtube(#[from] YoutubeError),
+    #[error("history source: {0}")]
+    History(String),
+}
+
+impl From<redis::RedisError> for EngineError {
+    fn from(e: redis::RedisError) -> Self {
+        EngineError::Store(StoreError::Redis(e))
+    }
+}
+
+impl EngineError {
+    /// When quota, not a fault, stopped the warm: the caller should defer, not fail.
+    pub fn quota_retry_after_ms(&self) -> Option<u64> {
+        match self {
+            EngineError::Youtube(e) => e.quota_retry_after_ms(),
+            _ => None,
+        }
+    }
+}
+
+/// What a warm did, for logs, metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WarmOutcome {
+    pub pool_size: usize,
+    pub candidates: usize,
+    pub history_len: usize,
+    /// Sources skipped because the guard denied them (the warm still succeeds).
+    pub sources_denied: usize,
+    /// The shortest retry-after among denied sources, when the pool came out short.
+    pub retry_after_ms: Option<u64>,
+    /// Stale shared sources served from cache because the refresh allocator kept their
+    /// units for sources more users need.
+    pub stale_served: usize,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub redis: RedisConn,
+    pub sources: SourceCache,
+    /// Where POST /history writes.
+    pub history: HistoryStore,
+    /// Where a warm reads the history from (Redis unless configured otherwise).
+    pub history_source: HistorySource,
+    pub pool: PoolStore,
+    pub clock: SharedClock,
+    pub region: String,
+}
+
+impl Engine {
+    pub fn new(
+        redis: RedisConn,
+        youtube: Option<YoutubeClient>,
+        clock: SharedClock,
+        region: impl Into<String>,
+        pool_ttl: Duration,
+    ) -> Self {
+        Self {
+            sources: SourceCache::new(redis.clone(), youtube, clock.clone()),
+            history: HistoryStore::new(redis.clone()),
+            history_source: HistorySource::Redis(HistoryStore::new(redis.clone())),
+            pool: PoolStore::new(redis.clone(), clock.clone(), pool_ttl),
+            redis,
+            clock,
+            region: region.into(),
+        }
+    }
+
+    /// The latest uploads of `channels`, in their order: an uploads-playlist lookup
+    /// (cached for a month) and one shared, cached playlist page per channel.
+    async fn channel_uploads(
+        &self,
+        channels: &[String],
+        priority: Priority,
+        denied: &mut sources::Denials,
+    ) -> Result<Vec<Video>, EngineError> {
+        let playlists = self
+            .sources
+            .uploads_playlists(channels, priority, denied)
+            .await?;
+        let mut ids = Vec::new();
+        for channel in channels {
+            if let Some(playlist) = playlists.get(channel) {
+                ids.extend(
+                    self.sources
+                        .playlist_latest(playlist, priority, denied)
+                        .await?,
+                );
+            }
+        }
+        self.sources.videos(&ids, priority, denied).await
+    }
+
+    /// Builds and stores the user's pool. Sources the guard denies are skipped; the warm
+    /// fails only when it could build nothing at all for a quota reason (then the caller
+    /// defers) or on a real fault.
+    pub async fn warm(
+        &self,
+        user: &UserId,
+        priority: Priority,
+    ) -> Result<WarmOutcome, EngineError> {
+        self.warm_from(user, priority, self.clock.now_ms()).await
+    }
+
+    /// [`Engine::warm`], for a build that began at `started_ms` (before it reads the
+    /// history): the pool records it, so a warm request made after it is not mistaken
+    /// for one this pool already answers.
+    ///
+    /// The steps go from the cheapest source to the scarcest, and each later one runs
+    /// only while the candidates fall short of [`POOL_TARGET`]: see [`WarmPlan`].
+    pub async fn warm_from(
+        &self,
+        user: &UserId,
+        priority: Priority,
+        started_ms: i64,
+    ) -> Result<WarmOutcome, EngineError> {
+        let mut denied = sources::Denials::default();
+        let plan = self.read_context(user, priority, &mut denied).await?;
+        let mut candidates = Candidates::default();
+        self.add_own_channels(&plan, &mut candidates, priority, &mut denied)
+            .await?;
+        self.add_charts(&plan, &mut candidates, priority, &mut denied)
+            .await?;
+        let excluded: HashSet<String> = self
+            .pool
+            .served_ids(user)
+            .await?
+            .into_iter()
+            .chain(plan.watched_ids.iter().cloned())
+            .collect();
+        self.add_peer_channels(&plan, &mut candidates, &excluded, priority, &mut denied)
+            .await?;
+        self.add_searches(&plan, &mut candidates, &excluded, priority, &mut denied)
+            .await?;
+        self.rank_and_store(user, plan, candidates, &excluded, denied, started_ms)
+            .await
+    }
+
+    /// Step 1: the history and declared interests, and the details of the watched
+    /// videos, into the ranking profile.
+    async fn read_context(
+        &self,
+        user: &UserId,
+        priority: Priority,
+        denied: &mut sources::Denials,
+    ) -> Result<WarmPlan, EngineError> {
+        let history::UserContext { events, interests } = self
+            .history_source
+            .context(user, history::HISTORY_USED_FOR_RANKING, &self.history)
+            .await?;
+        let watched_ids: Vec<String> = events.iter().map(|e| e.video_id.clone()).collect();
+        let watched = self.sources.videos(&watched_ids, priority, denied).await?;
+        let mut profile = rank::Profile::from_history(&events, &watched);
+        profile.add_interests(&interests);
+        let own_channels = profile.top_channels(OWN_CHANNELS);
+        Ok(WarmPlan {
+            events,
+            interests,
+            watched_ids,
+            profile,
+            own_channels,
+        })
+    }
+
+    /// Step 2: uploads of the channels the user watches most: one unit per channel,
+    /// shared by every user who watches it.
+    async fn add_own_channels(
+        &self,
+        plan: &WarmPlan,
+        candidates: &mut Candidates,
+        priority: Priority,
+        denied: &mut sources::Denials,
+    ) -> Result<(), EngineError> {
+        for video in self
+            .channel_uploads(&plan.own_channels, priority, denied)
+            .await?
+        {
+            candidates.offer(video, rank::Origin::Channel);
+        }
+        Ok(())
+    }
+
+    /// Step 3: charts of the categories the user watches and declared, the cold-start
+    /// categories for a user with neither history nor interests, and the region's chart.
+    async fn add_charts(
+        &self,
+        plan: &WarmPlan,
+        candidates: &mut Candidates,
+        priority: Priority,
+        denied: &mut sources::Denials,
+    ) -> Result<(), EngineError> {
+        let mut categories: Vec<Option<String>> = Vec::new();
+        let declared = plan.interests.categories.iter().cloned();
+        let cold = (plan.events.is_empty() && plan.interests.is_empty())
+            .then(|| COLD_START_CATEGORIES.iter().map(|c| c.to_string()))
+            .into_iter()
+            .flatten();
+        for category in plan
+            .profile
+            .top_categories(TOP_CATEGORIES)
+            .into_iter()
+            .chain(declared)
+            .chain(cold)
+        {
+            if !categories.contains(&Some(category.clone())) {
+                categories.push(Some(category));
+            }
+        }
+        categories.truncate(MAX_CATEGORY_CHARTS);
+        categories.push(None);
+        for category in categories {
+            let origin = if category.is_some() {
+                rank::Origin::CategoryChart
+            } else {
+                rank::Origin::Chart
+            };
+            for video in self
+                .sources
+                .chart(&self.region, category.as_deref(), priority, denied)
+                .await?
+            {
+                candidates.offer(video, origin);
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 4: channels that users strong in the same topic terms watch: related, found
+    /// without a search, and their uploads are shared sources like the user's own. The
+    /// user's channels are recorded under their terms whether or not this step runs.
+    async fn add_peer_channels(
+        &self,
+        plan: &WarmPlan,
+        candidates: &mut Candidates,
+        excluded: &HashSet<String>,
+        priority: Priority,
+        denied: &mut sources::Denials,
+    ) -> Result<(), EngineError> {
+        let terms = plan.profile.top_terms(PEER_TERMS);
+        self.sources
+            .note_term_channels(&terms, &plan.own_channels)
+            .await?;
+        if candidates.fresh(excluded) >= POOL_TARGET {
+            return Ok(());
+        }
+        let peers = self
+            .sources
+            .term_channels(&terms, PEER_CHANNELS, &plan.own_channels)
+            .await?;
+        for video in self.channel_uploads(&peers, priority, denied).await? {
+            candidates.offer(video, rank::Origin::PeerChannel);
+        }
+        Ok(())
+    }
+
+    /// Step 5, the scarcest resource, only when the cheap sources fall short: topic
+    /// searches (declared topics first, then the history's), and the uploads of the
+    /// channels they surfaced, far cheaper than another search.
+    async fn add_searches(
+        &self,
+        plan: &WarmPlan,
+        candidates: &mut Candidates,
+        excluded: &HashSet<String>,
+        priority: Priority,
+        denied: &mut sources::Denials,
+    ) -> Result<(), EngineError> {
+        let mut queries: Vec<String> = plan
+            .interests
+            .topics
+            .iter()
+            .take(DECLARED_TOPIC_QUERIES)
+            .cloned()
+            .collect();
+        if !plan.events.is_empty() {
+            for query in plan.profile.topic_queries(HISTORY_TOPIC_QUERIES) {
+                if !queries.contains(&query) {
+                    queries.push(query);
+                }
+            }
+        }
+        queries.truncate(MAX_QUERIES);
+        if candidates.fresh(excluded) >= POOL_TARGET || queries.is_empty() {
+            return Ok(());
+        }
+        let mut found_channels: HashMap<String, usize> = HashMap::new();
+        for query in queries {
+            let ids = self.sources.search(&query, priority, denied).await?;
+            for video in self.sources.videos(&ids, priority, denied).await? {
+                if !plan.profile.channel_weight.contains_key(&video.channel_id) {
+                    *found_channels.entry(video.channel_id.clone()).or_default() += 1;
+                }
+                candidates.offer(video, rank::Origin::Search);
+            }
+        }
+        let mut related: Vec<(String, usize)> = found_channels.into_iter().collect();
+        related.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let related: Vec<String> = related
+            .into_iter()
+            .take(RELATED_CHANNELS)
+            .map(|(c, _)| c)
+            .collect();
+        for video in self.channel_uploads(&related, priority, denied).await? {
+            candidates.offer(video, rank::Origin::Search);
+        }
+        Ok(())
+    }
+
+    /// Step 6: drop served and watched videos, rank, and replace the pool. A warm that
+    /// could rank nothing because quota was denied is a quota error (the caller defers).
+    async fn rank_and_store(
+        &self,
+        user: &UserId,
+        plan: WarmPlan,
+        mut candidates: Candidates,
+        excluded: &HashSet<String>,
+        denied: sources::Denials,
+        started_ms: i64,
+    ) -> Result<WarmOutcome, EngineError> {
+        candidates.by_id.retain(|id, _| !excluded.contains(id));
+        let candidate_count = candidates.by_id.len();
+        let ranked = rank::rank(
+            &plan.profile,
+            candidates.by_id.into_values().collect(),
+            self.clock.now(),
+            POOL_TARGET,
+            TRENDING_SHARE,
+        );
+        if ranked.is_empty()
+            && let Some(retry_after_ms) = denied.retry_after_ms
+        {
+            return Err(EngineError::Youtube(YoutubeError::Denied {
+                retry_after_ms,
+                limit: denied.limit.unwrap_or(crate::quota::Limit::DailyUnits),
+            }));
+        }
+        self.pool
+            .replace_built_from(user, &ranked, started_ms)
+            .await?;
+        Ok(WarmOutcome {
+            pool_size: ranked.len(),
+            candidates: candidate_count,
+            history_len: plan.events.len(),
+            sources_denied: denied.count,
+            retry_after_ms: denied.retry_after_ms,
+            stale_served: denied.stale_served,
+        })
+    }
+}
+
+/// What one warm works from: the user's history and interests and the profile built
+/// from them.
+struct WarmPlan {
+    events: Vec<crate::domain::WatchEvent>,
+    interests: crate::domain::Interests,
+    watched_ids: Vec<String>,
+    profile: rank::Profile,
+    /// The channels the user watches most ([`OWN_CHANNELS`]).
+    own_channels: Vec<String>,
+}
+
+/// A warm's candidates: each video once, with the source that offered it first (the
+/// cheaper, more related source, as the steps run in that order).
+#[derive(Default)]
+struct Candidates {
+    by_id: HashMap<String, (Video, rank::Origin)>,
+}
+
+impl Candidates {
+    fn offer(&mut self, video: Video, origin: rank::Origin) {
+        self.by_id
+            .entry(video.video_id.clone())
+            .or_insert((video, origin));
+    }
+
+    /// Candidates the user could still be served.
+    fn fresh(&self, excluded: &HashSet<String>) -> usize {
+        self.by_id
+            .keys()
+            .filter(|id| !excluded.contains(*id))
+            .count()
+    }
+}
