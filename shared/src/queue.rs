@@ -16,8 +16,8 @@ pub enum QueueError {
 }
 
 /// An SQS client. With `endpoint` (a local `moto_server`), static dummy credentials are
-/// used so nothing probes for real ones; otherwise the standard AWS chain, which honours
-/// `AWS_ENDPOINT_URL_SQS` too.
+/// used so nothing probes for real ones; otherwise the region and credentials Lambda gives
+/// every function ([`lambda_environment`]).
 pub async fn sqs_client(endpoint: Option<&str>) -> aws_sdk_sqs::Client {
     sqs_client_with(endpoint, None).await
 }
@@ -52,10 +52,7 @@ pub async fn sqs_config_with(
                     "reco-local",
                 ))
         }
-        None => {
-            let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            aws_sdk_sqs::config::Builder::from(&shared)
-        }
+        None => lambda_environment(|name| std::env::var(name).ok()),
     };
     if let Some(limit) = operation_timeout {
         builder = builder
@@ -69,6 +66,33 @@ pub async fn sqs_config_with(
             .retry_config(RetryConfig::disabled());
     }
     builder.build()
+}
+
+/// The SQS configuration of a function in Lambda: the region and the execution role's
+/// session credentials from the variables Lambda sets in every execution environment
+/// (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`; they
+/// do not change during a process's life). This is what aws-config's chain resolves to in
+/// Lambda; the rest of that chain (profiles, SSO, STS, instance metadata) never applies
+/// there, and leaving aws-config out takes it and the STS client out of every binary.
+/// A missing variable leaves that part unset: the send fails with the SDK's own error
+/// naming it (no region, no credentials), as aws-config's chain would.
+pub fn lambda_environment(lookup: impl Fn(&str) -> Option<String>) -> aws_sdk_sqs::config::Builder {
+    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    let mut builder = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest());
+    if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+        builder = builder.region(Region::new(region));
+    }
+    if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        builder = builder.credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            key,
+            secret,
+            var("AWS_SESSION_TOKEN"),
+            None,
+            "lambda-environment",
+        ));
+    }
+    builder
 }
 
 #[derive(Clone, Debug)]
@@ -143,5 +167,99 @@ impl WarmQueue {
             )),
             Ok(Ok(out)) => Ok(out.message_id.unwrap_or_default()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    fn lambda_variables(name: &str) -> Option<String> {
+        match name {
+            "AWS_REGION" => Some("eu-west-1"),
+            "AWS_ACCESS_KEY_ID" => Some("ASIAEXAMPLE"),
+            "AWS_SECRET_ACCESS_KEY" => Some("secret"),
+            "AWS_SESSION_TOKEN" => Some("session-token"),
+            _ => None,
+        }
+        .map(str::to_owned)
+    }
+
+    /// Sends one message with `config` to a listener that reads the request head and
+    /// closes: the head, or None when no request arrived within a second.
+    async fn request_head(builder: aws_sdk_sqs::config::Builder) -> Option<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let head = tokio::spawn(async move {
+            let (mut socket, _) = tokio::time::timeout(Duration::from_secs(1), listener.accept())
+                .await
+                .ok()?
+                .ok()?;
+            let mut buf = vec![0u8; 32 * 1024];
+            let mut n = 0;
+            while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buf[n..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => n += read,
+                }
+            }
+            Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+        });
+        let config = builder
+            .endpoint_url(&endpoint)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(2))
+                    .build(),
+            )
+            .build();
+        let sent = aws_sdk_sqs::Client::from_conf(config)
+            .send_message()
+            .queue_url(format!("{endpoint}/123456789012/reco-warm"))
+            .message_body("{}")
+            .send()
+            .await;
+        assert!(sent.is_err(), "the listener never answers");
+        head.await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn lambda_environment_signs_with_the_role_session_in_its_region() {
+        let config = lambda_environment(lambda_variables).build();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        let head = request_head(lambda_environment(lambda_variables))
+            .await
+            .expect("a signed request")
+            .to_ascii_lowercase();
+        assert!(head.contains("credential=asiaexample/"), "{head}");
+        assert!(head.contains("/eu-west-1/sqs/aws4_request"), "{head}");
+        assert!(
+            head.contains("x-amz-security-token: session-token"),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn lambda_environment_without_credentials_sends_nothing() {
+        let only_region = |name: &str| {
+            match name {
+                "AWS_DEFAULT_REGION" => Some("us-west-2"),
+                // Empty is unset.
+                "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some(""),
+                _ => None,
+            }
+            .map(str::to_owned)
+        };
+        let config = lambda_environment(only_region).build();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("us-west-2"));
+        assert!(
+            request_head(lambda_environment(only_region))
+                .await
+                .is_none()
+        );
+        assert!(lambda_environment(|_| None).build().region().is_none());
     }
 }

@@ -52,6 +52,8 @@ struct Run {
     /// being handed out to its answer.
     handed: Option<Instant>,
     latencies: Vec<Duration>,
+    /// The API's answers by `meta.cache_status` (what the load actually exercised).
+    cache_statuses: std::collections::BTreeMap<String, usize>,
 }
 
 #[derive(Clone, Default)]
@@ -100,6 +102,13 @@ async fn respond(State(emu): State<Emulator>, Path(_id): Path<String>, body: Str
     if let Some(handed) = run.handed.take() {
         run.latencies.push(now - handed);
     }
+    let status = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|r| serde_json::from_str::<Value>(r["body"].as_str()?).ok())
+        .and_then(|b| Some(b["meta"]["cache_status"].as_str()?.to_owned()));
+    if let Some(status) = status {
+        *run.cache_statuses.entry(status).or_default() += 1;
+    }
     run.response = Some((now, body, false));
     run.answers += 1;
     StatusCode::ACCEPTED
@@ -146,6 +155,9 @@ fn variants(root: &std::path::Path) -> Vec<(String, PathBuf)> {
         None => vec![("release".to_owned(), root.join("target/release"))],
     }
 }
+
+/// The users of one build's load.
+const LOAD_USERS: usize = 100;
 
 /// The sample events' user.
 const SAMPLE_USER: &str = "8f1e2d3c-0000-4000-8000-123456789abc";
@@ -393,8 +405,19 @@ async fn main() {
             let bin = dir.join(function);
             let (to_next, to_response, errors) = std::mem::take(&mut samples[v]);
             let (n, r) = (Samples::new(to_next), Samples::new(to_response));
-            let (rss, served, each) = load_peak_rss(
-                function, &bin, load, &exec, &emu, &apps, &template, &api_event, &log_path,
+            let (rss, served, each, statuses) = load_peak_rss(
+                function,
+                &bin,
+                load,
+                &exec,
+                &emu,
+                &apps,
+                &template,
+                &api_event,
+                &log_path,
+                // Each build's load has users of its own: a user's served marks from one
+                // build's load would otherwise empty the next one's pages.
+                v * LOAD_USERS,
             )
             .await;
             println!(
@@ -425,6 +448,7 @@ async fn main() {
                 "exec_to_first_response_ms": {"median": round1(ms(r.pct(0.5))), "p90": round1(ms(r.pct(0.9))), "min": round1(ms(r.pct(0.0))), "max": round1(ms(r.pct(1.0)))},
                 "error_reports": errors.len(),
                 "load_invocations": served,
+                "load_cache_statuses": statuses,
                 "load_invocation_ms": {"p50": (ms(each.pct(0.5)) * 100.0).round() / 100.0, "p99": (ms(each.pct(0.99)) * 100.0).round() / 100.0},
                 "peak_rss_mb": rss,
                 "size_x86_64_mb": size_mb(&bin),
@@ -468,8 +492,14 @@ async fn load_peak_rss(
     template: &[reco_core::Video],
     api_event: &Value,
     log_path: &PathBuf,
-) -> (f64, usize, Samples) {
-    const USERS: usize = 100;
+    first_user: usize,
+) -> (
+    f64,
+    usize,
+    Samples,
+    std::collections::BTreeMap<String, usize>,
+) {
+    const USERS: usize = LOAD_USERS;
     // A warm costs YouTube calls: one per user is the warmer's load.
     let load = if function == "reco-warmer" {
         load.min(USERS)
@@ -478,7 +508,7 @@ async fn load_peak_rss(
     };
     let mut events = std::collections::VecDeque::new();
     for k in 0..load {
-        let id = load_user(k % USERS);
+        let id = load_user(first_user + k % USERS);
         let event = match function {
             "reco-api" => api_event.to_string().replace(SAMPLE_USER, &id),
             "reco-warmer" => {
@@ -502,7 +532,7 @@ async fn load_peak_rss(
     if function == "reco-api" {
         // Every user's pool holds 240 videos: 12 pages of 20, more than 5 requests take.
         for k in 0..USERS {
-            let user = UserId::parse(&load_user(k)).unwrap();
+            let user = UserId::parse(&load_user(first_user + k)).unwrap();
             apps.services
                 .engine
                 .pool
@@ -548,5 +578,11 @@ async fn load_peak_rss(
     let _ = child.kill();
     let _ = child.wait();
     let run = std::mem::take(&mut *emu.0.lock().unwrap());
-    (rss, load, Samples::new(run.latencies))
+    if function == "reco-api" {
+        println!(
+            "  {function}: the load's answers by cache status: {:?}",
+            run.cache_statuses
+        );
+    }
+    (rss, load, Samples::new(run.latencies), run.cache_statuses)
 }
