@@ -3,7 +3,7 @@
 //! `cargo build --release -p reco-api`, `-p reco-warmer`, `-p reco-login` (one package at
 //! a time, as each is deployed), then
 //! `cargo run --release -p reco-bench --bin bench-cold-start [-- --runs 20] [--load 500]`.
-//! `--bins NAME=DIR,NAME=DIR` compares builds (release profiles, say) in one run: the
+//! `--only FUNCTION` runs one function. `--bins NAME=DIR,NAME=DIR` compares builds (release profiles, say) in one run: the
 //! variants take turns exec by exec, so the machine's noise falls on all of them alike.
 //!
 //! After the cold starts, one process of each function serves `--load` invocations in a
@@ -301,7 +301,11 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     for function in ["reco-api", "reco-warmer", "reco-login"] {
+        if only.as_deref().is_some_and(|o| o != function) {
+            continue;
+        }
         // With --bins, a build may hold only some functions (the profile comparison of
         // the API alone); the default build must hold all three.
         let variants: Vec<(String, PathBuf)> = variants
