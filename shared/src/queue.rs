@@ -74,8 +74,8 @@ pub async fn sqs_config_with(
 /// do not change during a process's life). This is what aws-config's chain resolves to in
 /// Lambda; the rest of that chain (profiles, SSO, STS, instance metadata) never applies
 /// there, and leaving aws-config out takes it and the STS client out of every binary.
-/// A missing variable leaves that part unset: the send fails with the SDK's own error
-/// naming it (no region, no credentials), as aws-config's chain would.
+/// A missing variable leaves that part unset, and the send fails with the SDK's own error
+/// without sending anything, as with aws-config's chain finding nothing.
 pub fn lambda_environment(lookup: impl Fn(&str) -> Option<String>) -> aws_sdk_sqs::config::Builder {
     let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
     let mut builder = aws_sdk_sqs::Config::builder()
