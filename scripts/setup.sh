@@ -75,8 +75,8 @@ fi
 # sources; deny.toml) and cargo-machete (unused dependencies, on stable Rust).
 CARGO_DENY_VERSION=0.20.2
 CARGO_MACHETE_VERSION=0.9.2
-install_crate() {  # name version
-  if ! "$VENV/bin/$1" "${1#cargo-}" --version 2>/dev/null | grep -qF "$2"; then
+install_crate() {  # name version (cargo install records what it put in .venv/.crates.toml)
+  if [ ! -x "$VENV/bin/$1" ] || ! grep -qF "\"$1 $2 (" "$VENV/.crates.toml" 2>/dev/null; then
     log "installing $1 $2 from crates.io into .venv/bin (built once: a few minutes)"
     cargo install --quiet --locked --root "$VENV" --version "$2" "$1"
   fi
