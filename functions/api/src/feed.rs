@@ -110,6 +110,34 @@ struct FeedBody<'a> {
     videos: &'a [reco_core::Video],
 }
 
+impl<'a> FeedBody<'a> {
+    /// The last good page, served while the store is unavailable: `stale`, marked
+    /// `degraded`, nothing queued.
+    fn last_good(
+        user_id: &'a str,
+        videos: &'a [reco_core::Video],
+        request_id: &'a str,
+        served_at: String,
+    ) -> Self {
+        FeedBody {
+            count: videos.len(),
+            meta: FeedMeta {
+                cache_status: CacheStatus::Stale,
+                degraded: Some("store_unavailable"),
+                generated_at: None,
+                pool_remaining: 0,
+                quota_state: QuotaLevel::Ok,
+                refresh_queued: false,
+                request_id,
+                served_at,
+            },
+            success: true,
+            user_id,
+            videos,
+        }
+    }
+}
+
 #[derive(serde::Serialize)]
 struct FeedMeta<'a> {
     cache_status: CacheStatus,
@@ -281,22 +309,12 @@ impl Api {
             return Err(error);
         };
         let videos = &videos[..videos.len().min(params.max_results)];
-        let body = FeedBody {
-            count: videos.len(),
-            meta: FeedMeta {
-                cache_status: CacheStatus::Stale,
-                degraded: Some("store_unavailable"),
-                generated_at: None,
-                pool_remaining: 0,
-                quota_state: QuotaLevel::Ok,
-                refresh_queued: false,
-                request_id,
-                served_at: self.engine.clock.now().to_string(),
-            },
-            success: true,
-            user_id: user.as_str(),
+        let body = FeedBody::last_good(
+            user.as_str(),
             videos,
-        };
+            request_id,
+            self.engine.clock.now().to_string(),
+        );
         let text = serde_json::to_string(&body).expect("the feed body serialises");
         Ok((text_response(200, text), Some(CacheStatus::Stale)))
     }
@@ -434,22 +452,7 @@ mod tests {
     #[test]
     fn the_degraded_body_matches_the_value_form() {
         let videos: Vec<_> = (0..2).map(video).collect();
-        let body = FeedBody {
-            count: videos.len(),
-            meta: FeedMeta {
-                cache_status: CacheStatus::Stale,
-                degraded: Some("store_unavailable"),
-                generated_at: None,
-                pool_remaining: 0,
-                quota_state: QuotaLevel::Ok,
-                refresh_queued: false,
-                request_id: "req-2",
-                served_at: "2026-11-26T10:02:00Z".into(),
-            },
-            success: true,
-            user_id: "user-2",
-            videos: &videos,
-        };
+        let body = FeedBody::last_good("user-2", &videos, "req-2", "2026-11-26T10:02:00Z".into());
         let value = json!({
             "success": true,
             "user_id": "user-2",
