@@ -180,6 +180,15 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
     Some((kb / 1024.0 * 10.0).round() / 10.0)
 }
 
+/// The sample SQS batch with one sign-in warm request for `user`, requested now (an older
+/// request would be skipped as already served).
+fn warm_event(user: &UserId) -> String {
+    let mut e = read_event("sqs-warm-batch.json");
+    e["Records"][0]["body"] =
+        json!(WarmRequest::new(user.clone(), WarmReason::SignIn, jiff::Timestamp::now()).to_json());
+    e.to_string()
+}
+
 fn read_event(name: &str) -> Value {
     let path = repo_root().join("events").join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("json")
@@ -342,18 +351,7 @@ async fn main() {
                             .unwrap();
                         api_event.to_string()
                     }
-                    "reco-warmer" => {
-                        let mut e = read_event("sqs-warm-batch.json");
-                        e["Records"][0]["body"] = json!(
-                            WarmRequest::new(
-                                user.clone(),
-                                WarmReason::SignIn,
-                                jiff::Timestamp::now()
-                            )
-                            .to_json()
-                        );
-                        e.to_string()
-                    }
+                    "reco-warmer" => warm_event(&user),
                     _ => read_event("cognito-post-authentication.json").to_string(),
                 };
                 *emu.0.lock().unwrap() = Run {
@@ -515,18 +513,7 @@ async fn load_peak_rss(
         let id = load_user(first_user + k % USERS);
         let event = match function {
             "reco-api" => api_event.to_string().replace(SAMPLE_USER, &id),
-            "reco-warmer" => {
-                let mut e = read_event("sqs-warm-batch.json");
-                e["Records"][0]["body"] = json!(
-                    WarmRequest::new(
-                        UserId::parse(&id).unwrap(),
-                        WarmReason::SignIn,
-                        jiff::Timestamp::now()
-                    )
-                    .to_json()
-                );
-                e.to_string()
-            }
+            "reco-warmer" => warm_event(&UserId::parse(&id).unwrap()),
             _ => read_event("cognito-post-authentication.json")
                 .to_string()
                 .replace(SAMPLE_USER, &id),
