@@ -194,6 +194,23 @@ pub struct Video {
 
 /// YouTube's video categories (ids are strings, not contiguous), as `videoCategories.list`
 /// returns them. Used to validate `category_filter` and to name charts in reasons.
+impl Video {
+    /// About how much memory this video holds, for caches bounded by bytes.
+    pub fn approximate_bytes(&self) -> usize {
+        std::mem::size_of::<Video>()
+            + self.category_id.len()
+            + self.channel_id.len()
+            + self.channel_title.len()
+            + self.published_at.len()
+            + self.reason.len()
+            + self.tags.iter().map(|t| t.len() + 24).sum::<usize>()
+            + self.thumbnail_url.len()
+            + self.title.len()
+            + self.url.len()
+            + self.video_id.len()
+    }
+}
+
 pub const CATEGORIES: &[(&str, &str)] = &[
     ("1", "Film & Animation"),
     ("2", "Autos & Vehicles"),

@@ -300,15 +300,24 @@ async fn split_by_slot(
 pub mod keys {
     use super::UserId;
 
-    /// Ranked candidate pool: ZSET of `video_id|category_id|t` members scored by rank.
+    /// The user's pool: LIST of entries `video_id|category_id|kind|reason`, best first,
+    /// each already marked served (reserved) when the warm cut it (`engine::pool`).
+    pub fn feed(user: &UserId) -> String {
+        format!("reco:{{u:{user}}}:feed")
+    }
+    /// The first layout's ranked pool: ZSET of `video_id|category_id|t` members scored by
+    /// rank. Still read (and replaced by the next warm) while such pools live
+    /// (`engine::pool_v1`); no longer written.
     pub fn pool(user: &UserId) -> String {
         format!("reco:{{u:{user}}}:pool")
     }
-    /// Video details for the pool's members: HASH video_id → JSON.
+    /// The first layout's copy of each pooled video: HASH video_id → JSON. Read while such
+    /// pools live; no longer written.
     pub fn pool_items(user: &UserId) -> String {
         format!("reco:{{u:{user}}}:items")
     }
-    /// Pool metadata: HASH with generated_at, size.
+    /// Pool metadata: HASH with generated_at, built_from, size and layout (2 for a feed
+    /// list; absent in the first layout).
     pub fn pool_meta(user: &UserId) -> String {
         format!("reco:{{u:{user}}}:meta")
     }
@@ -338,7 +347,8 @@ pub mod keys {
     pub fn refresh_cooldown(user: &UserId) -> String {
         format!("reco:{{u:{user}}}:refresh-cooldown")
     }
-    /// Shared cache of one video's details.
+    /// The shared catalog: one video's details (JSON of `Video`), written by whichever
+    /// source fetched it, read by every warm and by the API to hydrate a page of ids.
     pub fn video(video_id: &str) -> String {
         format!("reco:src:video:{video_id}")
     }

@@ -55,6 +55,10 @@ impl Services {
             config.region_code.clone(),
             config.recommendation_cache_ttl,
         );
+        if let Some(memory_mb) = config.function_memory_mb {
+            engine.catalog =
+                crate::engine::Catalog::for_function_memory_mb(redis.clone(), memory_mb);
+        }
         if let Some(supabase) = &config.supabase {
             engine.history_source = crate::engine::HistorySource::Supabase(
                 crate::engine::supabase::SupabaseHistory::new(supabase.clone()),

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Redis's own time (INFO commandstats usec_per_call) for a cache hit's page-take script and
-# for the plain commands a cheaper data model could use, on a standalone redis-server with
-# 600 users × a 240-member pool of ~500-byte items (BENCHMARKS.md §1). The page-take
-# script is read from shared/src/engine/pool.rs, so this measures the one that ships.
+# Redis's own time (INFO commandstats usec_per_call) per cache hit, both layouts in one run,
+# on a standalone redis-server with 600 users × a 240-video pool of ~500-byte items
+# (BENCHMARKS.md §1):
+#   * the feed list (shared/src/engine/pool.rs): the common hit's three plain commands
+#     (LPOP of 20 entries, LLEN, HMGET of the meta), and the MGET of 20 catalog items an
+#     instance sends when its item cache lacks the page;
+#   * the first layout (shared/src/engine/pool_v1.rs): its page-take script, read from the
+#     source, so this measures the one that still serves old pools.
 #
 #   tests/bench/redis-side.sh          # needs redis-server, redis-cli, redis-benchmark
 #   SERVED=1000 tests/bench/redis-side.sh   # users who have already been served 1,000 videos
@@ -23,7 +27,7 @@ USERS=600 CALLS=3000 NOW=1764150001000 SERVED=${SERVED:-0}
 python3 - "$work" <<'EOF'
 import re, sys
 work = sys.argv[1]
-src = open('shared/src/engine/pool.rs').read()
+src = open('shared/src/engine/pool_v1.rs').read()
 take = re.search(r'const TAKE_PAGE: &str = r#"(.*?)"#;', src, re.S).group(1)
 # redis-benchmark randomises each __rand_int__ separately: one key in, the user's others
 # derived from it, so every call works on one user's keys.
@@ -37,8 +41,10 @@ open(f'{work}/item.json', 'w').write(
     '"title":"A fairly long video title about something interesting in the gaming world","trending":false,'
     '"url":"https://www.youtube.com/watch?v=VIDEOID","video_id":"VIDEOID","view_count":123456}')
 EOF
-# Each user: the pool (member id|category|kind, ranked), its items, its meta, and the same
-# videos cut into 12 pages of 20 as one list (for the plain-command alternative).
+# Each user, in both layouts: the first layout's pool (member id|category|kind, ranked),
+# its items and meta; the feed list of the same 240 entries (id|category|kind|reason) with
+# its meta; a catalog item per video (shared: the same ids for every user); and the same
+# videos cut into 12 pages of 20 whole items as one list (a pre-cut page of JSON).
 populate='
 for u = 0, tonumber(ARGV[1]) - 1 do
   local base = "reco:{u:" .. string.format("%012d", u) .. "}"
@@ -48,6 +54,8 @@ for u = 0, tonumber(ARGV[1]) - 1 do
     local item = (string.gsub(ARGV[2], "VIDEOID", id))
     redis.call("ZADD", base .. ":pool", i, id .. "|20|h")
     redis.call("HSET", base .. ":items", id, item)
+    redis.call("RPUSH", base .. ":feed", id .. "|20|h|from a channel you watch: Some Channel Name")
+    if u == 0 then redis.call("SET", "reco:src:video:" .. id, item, "EX", 86400) end
     page[#page + 1] = item
     if #page == 20 then
       redis.call("RPUSH", base .. ":pages", "[" .. table.concat(page, ",") .. "]")
@@ -55,6 +63,7 @@ for u = 0, tonumber(ARGV[1]) - 1 do
     end
   end
   redis.call("HSET", base .. ":meta", "generated_at", ARGV[3], "size", 240)
+  redis.call("HSET", base .. ":fmeta", "generated_at", ARGV[3], "size", 240, "layout", 2)
   for i = 1, tonumber(ARGV[4]) do
     redis.call("ZADD", base .. ":served", ARGV[3] - 86400000, string.format("old%08d", i))
   end
@@ -82,10 +91,29 @@ fresh_data
 bench get floor
 printf '%-58s %8s µs\n' "GET of a 10,481-byte value (the floor's command)" "$(per_call get)"
 bench lpop 'reco:{u:__rand_int__}:pages'
-printf '%-58s %8s µs\n' "LPOP of a pre-cut page of 20 items (~10 KB)" "$(per_call lpop)"
+printf '%-58s %8s µs\n' "LPOP of a pre-cut page of 20 whole items (~10 KB)" "$(per_call lpop)"
+
+# The feed list's common hit: its three commands, each over 3,000 users' keys.
+fresh_data
+bench lpop 'reco:{u:__rand_int__}:feed' 20
+bench llen 'reco:{u:__rand_int__}:feed'
+bench hmget 'reco:{u:__rand_int__}:fmeta' generated_at layout
+lpop=$(per_call lpop) llen=$(per_call llen) hmget=$(per_call hmget)
+printf '%-58s %8s µs\n' "LPOP of 20 entries (ids and marks) from the feed list" "$lpop"
+printf '%-58s %8s µs\n' "LLEN of the feed list" "$llen"
+printf '%-58s %8s µs\n' "HMGET of the meta's generated_at and layout" "$hmget"
+hit=$(python3 -c "print(round($lpop + $llen + $hmget, 2))")
+printf '%-58s %8s µs\n' "= the common hit, item cache warm (one round trip)" "$hit"
+ids=$(python3 -c "print(' '.join('reco:src:video:v%010d' % i for i in range(1, 21)))")
+# shellcheck disable=SC2086
+bench mget $ids
+mget=$(per_call mget)
+printf '%-58s %8s µs\n' "MGET of the page's 20 catalog items (item cache cold)" "$mget"
+printf '%-58s %8s µs\n' "= the common hit, item cache cold (two round trips)" "$(python3 -c "print(round($hit + $mget, 2))")"
+
 script "EVALSHA of an empty script" 'return 1'
 script "EVALSHA reading a 10 KB value into Lua, returning 1" \
   'local v = redis.call("GET", "floor") return 1'
 script "EVALSHA: LPOP of a pre-cut page, returned" \
   'return redis.call("LPOP", string.sub(KEYS[1], 1, -6) .. ":pages")'
-script "EVALSHA TAKE_PAGE (shared/src/engine/pool.rs), a page of 20" "$(cat "$work/take.lua")"
+script "EVALSHA TAKE_PAGE (first layout, pool_v1.rs), a page of 20" "$(cat "$work/take.lua")"

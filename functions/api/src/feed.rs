@@ -51,7 +51,11 @@ impl LastGoodPages {
             moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
                 .weigher(|user: &String, page: &Arc<Vec<reco_core::Video>>| {
-                    let bytes = user.len() + page.iter().map(video_bytes).sum::<usize>();
+                    let bytes = user.len()
+                        + page
+                            .iter()
+                            .map(reco_core::Video::approximate_bytes)
+                            .sum::<usize>();
                     u32::try_from(bytes).unwrap_or(u32::MAX)
                 })
                 .time_to_live(Duration::from_secs(3600))
@@ -78,21 +82,6 @@ impl LastGoodPages {
     pub fn max_bytes(&self) -> u64 {
         self.0.policy().max_capacity().unwrap_or(u64::MAX)
     }
-}
-
-/// What a video costs in memory: its strings' heap bytes and the struct itself.
-fn video_bytes(v: &reco_core::Video) -> usize {
-    std::mem::size_of::<reco_core::Video>()
-        + v.category_id.len()
-        + v.channel_id.len()
-        + v.channel_title.len()
-        + v.published_at.len()
-        + v.reason.len()
-        + v.tags.iter().map(|t| t.len() + 24).sum::<usize>()
-        + v.thumbnail_url.len()
-        + v.title.len()
-        + v.url.len()
-        + v.video_id.len()
 }
 
 /// The feed's 200 body, serialised straight to text. It is the hot path of a cache hit:
@@ -219,10 +208,7 @@ impl Api {
             category_id: params.category_id.map(str::to_owned),
             include_trending: params.include_trending,
         };
-        let mut page = match self
-            .with_redis(self.engine.pool.take_page(user, &request))
-            .await
-        {
+        let mut page = match self.with_redis(self.engine.take_page(user, &request)).await {
             Ok(page) => page,
             Err(e) => return self.degraded(user, params, request_id, e),
         };
@@ -489,7 +475,7 @@ mod tests {
         let pages = LastGoodPages::for_function_memory_mb(256);
         assert_eq!(pages.max_bytes(), 32 * 1024 * 1024);
         let page: Arc<Vec<_>> = Arc::new((0..50).map(kilobyte_video).collect());
-        let page_bytes: usize = page.iter().map(video_bytes).sum();
+        let page_bytes: usize = page.iter().map(reco_core::Video::approximate_bytes).sum();
         assert!(page_bytes > 50 * 1000, "a page weighs {page_bytes} bytes");
         for user in 0..10_000 {
             pages.insert(&format!("user-{user}"), page.clone());

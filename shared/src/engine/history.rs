@@ -103,9 +103,13 @@ impl HistoryStore {
         for event in events {
             pipe.zadd(&served, &event.video_id, now_ms).ignore();
         }
-        pipe.expire(&served, super::pool::SERVED_TTL_SECS).ignore();
+        pipe.expire(&served, super::pool::SERVED_MARK_TTL_SECS)
+            .ignore();
         let mut conn = self.redis.clone();
         pipe.query_async::<()>(&mut conn).await?;
+        // A page cut before the watch may hold the video: it leaves the pool too.
+        let watched: Vec<&str> = events.iter().map(|e| e.video_id.as_str()).collect();
+        super::pool::drop_entries(&self.redis, user, &watched).await?;
         Ok(())
     }
 

@@ -2,14 +2,20 @@
 //! from the cheapest sources, and serve each refresh a page of never-served videos from it.
 //!
 //! The pool, its page take and warm claim ([`pool`]) and the build lock ([`build_lock`])
-//! are Redis only, and always built: the login function claims warms with them. Building
+//! are Redis only, and always built: the login function claims warms with them. A page
+//! is a list of ids; their videos come from the shared [`catalog`]. Building
 //! a pool (the YouTube sources, the ranking, the history sources: [`Engine`]) is behind
 //! the crate's `recommend` feature, which the login function leaves off.
 
 pub mod build_lock;
 #[cfg(feature = "recommend")]
+pub mod catalog;
+#[cfg(feature = "recommend")]
 pub mod history;
+#[cfg(feature = "recommend")]
+mod page;
 pub mod pool;
+mod pool_v1;
 #[cfg(feature = "recommend")]
 pub mod rank;
 #[cfg(feature = "recommend")]
@@ -21,8 +27,10 @@ mod warm;
 
 pub use build_lock::{BuildLock, HeldLock, LockAttempt};
 #[cfg(feature = "recommend")]
+pub use catalog::Catalog;
+#[cfg(feature = "recommend")]
 pub use history::{HistorySource, HistoryStore};
-pub use pool::{CacheStatus, PageRequest, PageResult, PoolStore};
+pub use pool::{CacheStatus, Entry, PageRequest, PageResult, PoolStore};
 #[cfg(feature = "recommend")]
 pub use sources::SourceCache;
 #[cfg(feature = "recommend")]

@@ -1,14 +1,24 @@
-//! The per-user pool and served set, and the page-take script.
+//! The per-user pool: a list of ids with their per-user marks, cut once by the warm.
 //!
-//! A refresh is one EVALSHA: it walks the ranked pool, skips anything already served,
-//! applies the request's filters, marks the page served, trims the served set, and —
-//! when the pool is missing, low or stale — claims the user's warm-pending flag so
-//! exactly one caller enqueues a refill. All keys share the user's hash tag.
+//! A warm ranks the user's candidates and writes them as the `feed` LIST, best first, one
+//! entry per video: `video_id|category_id|kind|reason` (kind `h` from the user's own
+//! interests, `t` from a chart). Every entry is marked in the served set when it is cut,
+//! so nothing on the hit has to write: the common refresh (no category filter, trending
+//! allowed) is one round trip of three plain commands on the user's keys, pipelined —
+//! `LPOP feed N`, `LLEN feed`, `HMGET meta generated_at layout` — and Redis spends a few
+//! microseconds on it, about what a `GET` of the same bytes costs. The video details are
+//! not here: they live once in the shared catalog (`keys::video`) and the API hydrates the
+//! page's ids from its in-process item cache or the catalog (`super::catalog`).
 //!
-//! The script is the whole cost of a cache hit on the Redis side, so it reads only as
-//! much of the pool as the page needs and batches its reads and writes (`ZMSCORE`,
-//! `HMGET`, variadic `ZREM`/`HDEL`/`ZADD`, Redis ≥ 6.2): about a dozen commands inside
-//! Redis per hit instead of one per pool member and per video.
+//! The reply tells the caller whether the pool is missing, low (under [`LOW_WATERMARK`]
+//! entries left) or stale; only then does it claim the warm-pending flag (`SET NX PX`, a
+//! second round trip on those hits alone), so exactly one caller enqueues a refill.
+//! Rarer requests take scripts: a category filter or `include_trending=false` picks the
+//! matching entries out of the list ([`PoolStore::take_page_entries`]), a watch removes
+//! the watched video from it ([`PoolStore::drop_entries`]), and the warm's replacement
+//! first gives the marks of its unserved entries back. Pools written in the first layout
+//! are served by `super::pool_v1` until their next warm. All keys share the user's hash
+//! tag, so every script and pipeline here runs on one Redis Cluster slot.
 
 use std::time::Duration;
 
@@ -18,129 +28,240 @@ use crate::clock::SharedClock;
 use crate::domain::{UserId, Video};
 use crate::store::{RedisConn, StoreError, keys};
 
-/// Served videos are remembered this long (and at most [`SERVED_CAP`] of them).
+/// The served-mark horizon: a video shown to a user is not shown again for this long.
 pub const SERVED_TTL_SECS: i64 = 30 * 86_400;
+/// How long a served mark is kept. A mark is made when the warm cuts the entry, and the
+/// entry may be shown up to [`POOL_KEY_TTL_SECS`] later, so marks live that much longer
+/// than the horizon: the horizon then counts from the showing, as it promises.
+pub const SERVED_MARK_TTL_SECS: i64 = SERVED_TTL_SECS + POOL_KEY_TTL_SECS;
+/// The most marks kept per user (the oldest go first).
 pub const SERVED_CAP: usize = 5_000;
 /// Pool keys outlive the freshness TTL so a stale pool can still serve while refilling.
-const POOL_KEY_TTL_SECS: i64 = 7 * 86_400;
-/// Below this many unserved items, a refresh asks for a refill.
+pub const POOL_KEY_TTL_SECS: i64 = 7 * 86_400;
+/// Below this many unserved entries, a refresh asks for a refill.
 pub const LOW_WATERMARK: usize = 60;
 /// How long a claimed warm stays pending before another may be enqueued.
 pub const WARM_PENDING_TTL_MS: u64 = 120_000;
+/// The `layout` the meta hash records for a feed list.
+const LAYOUT: &str = "2";
 
-const TAKE_PAGE: &str = r#"
--- KEYS: pool, items, served, meta, warm-pending
--- ARGV: max, category ('' = any), include_trending ('1'/'0'), now_ms, served_min_ms,
---       served_cap, low_watermark, fresh_ms, pending_ttl_ms
---
--- Cost: a constant handful of commands per hit. The pool is read in slices from the
--- top (the first exactly a page long, each next one twice the last, up to 1,000) only as far as the
--- page needs; each slice costs one ZMSCORE (served check) and one HMGET (items), and
--- the writes are one variadic ZREM, HDEL and ZADD. Rank order, the filters and what is
--- dropped are as walking the whole pool member by member: a member is looked at only
--- until the page is full; every looked-at member that matches the filters (served or
--- not, item present or not) or does not parse leaves the pool.
-local max = tonumber(ARGV[1])
-local category = ARGV[2]
-local trending_ok = ARGV[3] == '1'
-local now = tonumber(ARGV[4])
-local generated = tonumber(redis.call('HGET', KEYS[4], 'generated_at') or '-1')
-local page, drop, served_ids = {}, {}, {}
+/// Removes `video_ids` from the user's pool (videos just watched): the history write
+/// marks them served, and they must not be offered from a page cut before. One script,
+/// which rewrites the list only when one of them is there.
+pub async fn drop_entries(
+    redis: &RedisConn,
+    user: &UserId,
+    video_ids: &[&str],
+) -> Result<usize, StoreError> {
+    if video_ids.is_empty() {
+        return Ok(0);
+    }
+    let mut invocation = DROP_ENTRIES_SCRIPT.prepare_invoke();
+    invocation.key(keys::feed(user));
+    for id in video_ids {
+        invocation.arg(*id);
+    }
+    let mut conn = redis.clone();
+    Ok(invocation.invoke_async(&mut conn).await?)
+}
 
--- Runs `command key ...` over `args` in chunks, so no call unpacks more values than
--- Lua's C stack allows (`step` a multiple of the arguments per element).
+/// One pooled video as the user's state holds it: the id, and what is genuinely this
+/// user's — the reason it was picked, whether it came from a chart — plus the category a
+/// filtered request needs. Its rank is its place in the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub video_id: String,
+    pub category_id: String,
+    pub trending: bool,
+    pub reason: String,
+}
+
+impl Entry {
+    pub fn of(video: &Video) -> Self {
+        Self {
+            video_id: video.video_id.clone(),
+            category_id: video.category_id.clone(),
+            trending: video.trending,
+            reason: video.reason.clone(),
+        }
+    }
+
+    /// `video_id|category_id|kind|reason`: the reason is last, so it may hold `|`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.video_id,
+            self.category_id,
+            if self.trending { 't' } else { 'h' },
+            self.reason
+        )
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut parts = raw.splitn(4, '|');
+        let video_id = parts.next().filter(|id| !id.is_empty())?;
+        let category_id = parts.next()?;
+        let trending = match parts.next()? {
+            "t" => true,
+            "h" => false,
+            _ => return None,
+        };
+        Some(Self {
+            video_id: video_id.to_owned(),
+            category_id: category_id.to_owned(),
+            trending,
+            reason: parts.next()?.to_owned(),
+        })
+    }
+
+    /// The catalog's `video` as this user is shown it.
+    pub fn apply_to(&self, video: &mut Video) {
+        video.trending = self.trending;
+        video.reason.clone_from(&self.reason);
+    }
+}
+
+/// Writes a warm's ranked entries over the user's pool, atomically. The entries of the
+/// pool it replaces were marked served when cut but never shown: their marks are given
+/// back first. Then every new entry not already marked (a page taken since the warm read
+/// the served set) is kept, in order, once, and marked now.
+const REPLACE_FEED: &str = r#"
+-- KEYS: feed, served, meta, warm-pending, first-layout pool, first-layout items
+-- ARGV: now_ms, served_min_ms, served_cap, built_from_ms, key_ttl_ms, served_ttl_ms,
+--       entries... (best first)
+local now = ARGV[1]
 local function variadic(command, key, args, step)
   for i = 1, #args, step do
     redis.call(command, key, unpack(args, i, math.min(i + step - 1, #args)))
   end
 end
-
-if generated >= 0 and max > 0 then
-  local start, size = 0, max
-  while true do
-    local members = redis.call('ZRANGE', KEYS[1], start, start + size - 1)
-    -- Parse the slice: ids of members passing the filters, in rank order.
-    -- Parse the slice: the ids of members passing the filters (by position), the
-    -- members that do not parse.
-    local ids, broken, wanted = {}, {}, {}
-    for i, m in ipairs(members) do
-      local id, cat, kind = string.match(m, '^([^|]+)|([^|]*)|(%a)$')
-      if id == nil then
-        broken[i] = true
-      elseif (category == '' or cat == category) and (trending_ok or kind == 'h') then
-        ids[i] = id
-        wanted[#wanted + 1] = id
-      end
-    end
-    -- Served check and items for the matching ones, one command each.
-    local unserved = {}
-    if #wanted > 0 then
-      local scores = redis.call('ZMSCORE', KEYS[3], unpack(wanted))
-      local fetch = {}
-      for j, id in ipairs(wanted) do
-        if not scores[j] then fetch[#fetch + 1] = id end
-      end
-      if #fetch > 0 then
-        local items = redis.call('HMGET', KEYS[2], unpack(fetch))
-        for j, id in ipairs(fetch) do unserved[id] = items[j] end
-      end
-    end
-    -- Walk the slice in rank order as the member-by-member scan did.
-    for i, m in ipairs(members) do
-      if #page >= max then break end
-      local id = ids[i]
-      if id ~= nil then
-        drop[#drop + 1] = m
-        local item = unserved[id]
-        if item then
-          page[#page + 1] = item
-          served_ids[#served_ids + 1] = id
-        end
-      elseif broken[i] then
-        drop[#drop + 1] = m
-      end
-    end
-    if #page >= max or #members < size then break end
-    start = start + size
-    size = math.min(size * 2, 1000)
-  end
-  if #drop > 0 then variadic('ZREM', KEYS[1], drop, 1000) end
-  if #served_ids > 0 then
-    variadic('HDEL', KEYS[2], served_ids, 1000)
-    local scored = {}
-    for _, id in ipairs(served_ids) do
-      scored[#scored + 1] = ARGV[4]
-      scored[#scored + 1] = id
-    end
-    variadic('ZADD', KEYS[3], scored, 1000)
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[5])
-    local cap = tonumber(ARGV[6])
-    if redis.call('ZCARD', KEYS[3]) > cap then
-      redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(cap + 1))
-    end
-    redis.call('PEXPIRE', KEYS[3], 2592000000)
+local reserved = {}
+for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local id = string.match(e, '^([^|]+)|')
+  if id then reserved[#reserved + 1] = id end
+end
+if #reserved > 0 then variadic('ZREM', KEYS[2], reserved, 1000) end
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6])
+local ids, entries, seen = {}, {}, {}
+for i = 7, #ARGV do
+  local id = string.match(ARGV[i], '^([^|]+)|')
+  if id and not seen[id] then
+    seen[id] = true
+    ids[#ids + 1] = id
+    entries[#entries + 1] = ARGV[i]
   end
 end
-local remaining = redis.call('ZCARD', KEYS[1])
-local needs = generated < 0 or remaining < tonumber(ARGV[7]) or (now - generated) > tonumber(ARGV[8])
-local claimed = 0
-if needs then
-  if redis.call('SET', KEYS[5], ARGV[4], 'NX', 'PX', ARGV[9]) then claimed = 1 end
+local kept, marks = {}, {}
+for i = 1, #ids, 1000 do
+  local chunk = {unpack(ids, i, math.min(i + 999, #ids))}
+  local scores = redis.call('ZMSCORE', KEYS[2], unpack(chunk))
+  for j, id in ipairs(chunk) do
+    if not scores[j] then
+      kept[#kept + 1] = entries[i + j - 1]
+      marks[#marks + 1] = now
+      marks[#marks + 1] = id
+    end
+  end
 end
-return {generated, remaining, claimed, page, needs and 1 or 0}
+if #kept > 0 then
+  variadic('RPUSH', KEYS[1], kept, 1000)
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  variadic('ZADD', KEYS[2], marks, 1000)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2])
+local cap = tonumber(ARGV[3])
+if redis.call('ZCARD', KEYS[2]) > cap then
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(cap + 1))
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('HSET', KEYS[3], 'generated_at', now, 'built_from', ARGV[4], 'size', #kept, 'layout', '2')
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+redis.call('DEL', KEYS[4])
+return #kept
 "#;
+
+static REPLACE_FEED_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(REPLACE_FEED));
+
+/// A filtered page: the first `max` entries matching the filters leave the list, in
+/// order; the rest stay in order. The same refill rule and claim as the common take.
+const TAKE_FILTERED: &str = r#"
+-- KEYS: feed, meta, warm-pending
+-- ARGV: max, category ('' = any), include_trending ('1'/'0'), now_ms, low_watermark,
+--       fresh_ms, pending_ttl_ms
+local meta = redis.call('HMGET', KEYS[2], 'generated_at', 'layout')
+local generated = tonumber(meta[1] or '-1')
+if generated >= 0 and meta[2] ~= '2' then return {generated, 0, 0, {}, 0, 1} end
+local max = tonumber(ARGV[1])
+local category = ARGV[2]
+local trending_ok = ARGV[3] == '1'
+local page, rest = {}, {}
+local all = redis.call('LRANGE', KEYS[1], 0, -1)
+for _, e in ipairs(all) do
+  local id, cat, kind = string.match(e, '^([^|]+)|([^|]*)|(%a)|')
+  if #page < max and id and (category == '' or cat == category)
+      and (trending_ok or kind == 'h') then
+    page[#page + 1] = e
+  else
+    rest[#rest + 1] = e
+  end
+end
+if #page > 0 then
+  local ttl = redis.call('PTTL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  for i = 1, #rest, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(rest, i, math.min(i + 999, #rest)))
+  end
+  if #rest > 0 and ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
+local now = tonumber(ARGV[4])
+local needs = generated < 0 or #rest < tonumber(ARGV[5]) or (now - generated) > tonumber(ARGV[6])
+local claimed = 0
+if needs and redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[7]) then claimed = 1 end
+return {generated, #rest, claimed, page, needs and 1 or 0, 2}
+"#;
+
+static TAKE_FILTERED_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(TAKE_FILTERED));
+
+/// Removes the entries of the given video ids from the list (a watch): the list is
+/// rewritten only when one is there.
+const DROP_ENTRIES: &str = r#"
+-- KEYS: feed;  ARGV: video ids
+local drop = {}
+for i = 1, #ARGV do drop[ARGV[i]] = true end
+local all = redis.call('LRANGE', KEYS[1], 0, -1)
+local rest, dropped = {}, 0
+for _, e in ipairs(all) do
+  local id = string.match(e, '^([^|]+)|')
+  if id and drop[id] then dropped = dropped + 1 else rest[#rest + 1] = e end
+end
+if dropped > 0 then
+  local ttl = redis.call('PTTL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  for i = 1, #rest, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(rest, i, math.min(i + 999, #rest)))
+  end
+  if #rest > 0 and ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
+return dropped
+"#;
+
+static DROP_ENTRIES_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(DROP_ENTRIES));
 
 /// Serves videos from outside the pool (the region's chart when a user has none yet): in
 /// one script, the first `max` candidates not yet served are chosen and marked served, so
 /// two requests at once can never both serve the same video.
 const SERVE_UNPOOLED: &str = r#"
 -- KEYS: served
--- ARGV: max, now_ms, served_min_ms, served_cap, candidate ids... (in order, filtered)
+-- ARGV: max, now_ms, served_min_ms, served_cap, served_ttl_ms,
+--       candidate ids... (in order, filtered)
 local max = tonumber(ARGV[1])
 local chosen = {}
-if max > 0 and #ARGV > 4 then
+if max > 0 and #ARGV > 5 then
   local ids = {}
-  for i = 5, #ARGV do ids[#ids + 1] = ARGV[i] end
+  for i = 6, #ARGV do ids[#ids + 1] = ARGV[i] end
   local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
   for j, id in ipairs(ids) do
     if #chosen >= max then break end
@@ -159,7 +280,7 @@ if #chosen > 0 then
   if redis.call('ZCARD', KEYS[1]) > cap then
     redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(cap + 1))
   end
-  redis.call('PEXPIRE', KEYS[1], 2592000000)
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
 end
 return chosen
 "#;
@@ -167,11 +288,12 @@ return chosen
 static SERVE_UNPOOLED_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(SERVE_UNPOOLED));
 
-/// Claims the warm claim unless a fresh, full pool exists (sign-in).
+/// Claims the warm claim unless a fresh, full pool exists (sign-in). A pool in either
+/// layout counts: its length is the feed list's, or the first layout's ZSET's.
 const CLAIM_WARM: &str = r#"
--- KEYS: meta, pool, warm claim;  ARGV: now_ms, fresh_ms, low_watermark, claim_ttl_ms
+-- KEYS: meta, feed, warm claim, first-layout pool;  ARGV: now_ms, fresh_ms, low_watermark, claim_ttl_ms
 local generated = tonumber(redis.call('HGET', KEYS[1], 'generated_at') or '-1')
-local remaining = redis.call('ZCARD', KEYS[2])
+local remaining = redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[4])
 if generated >= 0 and (tonumber(ARGV[1]) - generated) <= tonumber(ARGV[2]) and remaining >= tonumber(ARGV[3]) then
   return 0
 end
@@ -181,9 +303,6 @@ return 0
 
 static CLAIM_WARM_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(CLAIM_WARM));
-
-static TAKE_PAGE_SCRIPT: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(TAKE_PAGE));
 
 /// The most candidates one unpooled page looks at (a chart is 50).
 const UNPOOLED_CANDIDATES_MAX: usize = 200;
@@ -195,6 +314,14 @@ pub struct PageRequest {
     pub include_trending: bool,
 }
 
+impl PageRequest {
+    /// The common request, answered by the three-command pipeline; the others take a
+    /// script.
+    pub fn is_unfiltered(&self) -> bool {
+        self.category_id.is_none() && self.include_trending
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageResult {
     pub videos: Vec<Video>,
@@ -204,9 +331,32 @@ pub struct PageResult {
     /// This caller won the warm-pending flag and should enqueue a refill.
     pub should_enqueue_warm: bool,
     pub stale: bool,
-    /// The pool is missing, low (under [`LOW_WATERMARK`]) or stale: the script's one rule
-    /// for asking a refill, whoever won the claim.
+    /// The pool is missing, low (under [`LOW_WATERMARK`]), stale, or named videos the
+    /// catalog no longer holds: the one rule for asking a refill, whoever won the claim.
     pub needs_refill: bool,
+    /// Entries skipped because the catalog no longer holds their video.
+    pub missing_items: usize,
+}
+
+/// The common take's pipeline reply: the entries popped, the list's length after, and
+/// the meta's `generated_at` and `layout`.
+type CommonTakeReply = (Option<Vec<String>>, usize, (Option<i64>, Option<String>));
+
+/// What a page take read from the user's keys, before hydration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TakenEntries {
+    pub entries: Vec<Entry>,
+    /// A pool in the first layout answered with whole videos (`super::pool_v1`).
+    pub legacy_videos: Option<Vec<Video>>,
+    pub generated_at_ms: Option<i64>,
+    pub remaining: usize,
+    pub stale: bool,
+    pub needs_refill: bool,
+    /// Won the warm-pending flag in the same script (filtered and first-layout takes).
+    pub claimed: bool,
+    /// The take already tried to claim (a script whose rule said so); the common take
+    /// never does, and leaves the claim to [`PoolStore::claim_refill`].
+    pub claim_tried: bool,
 }
 
 /// How a feed request was answered, decided once, here, from the page take.
@@ -278,122 +428,182 @@ impl PoolStore {
         }
     }
 
-    fn member(video: &Video) -> String {
-        format!(
-            "{}|{}|{}",
-            video.video_id,
-            video.category_id,
-            if video.trending { 't' } else { 'h' }
-        )
-    }
-
-    /// Replaces the pool with `ranked` (best first) in one atomic transaction, as built
-    /// from a history read now.
-    pub async fn replace(&self, user: &UserId, ranked: &[Video]) -> Result<(), StoreError> {
+    /// Replaces the pool with `ranked` (best first) in one atomic script, as built from a
+    /// history read now.
+    pub async fn replace(&self, user: &UserId, ranked: &[Video]) -> Result<usize, StoreError> {
         self.replace_built_from(user, ranked, self.clock.now_ms())
             .await
     }
 
     /// Replaces the pool with `ranked`, built by a warm that began at `built_from_ms`
-    /// (before it read the history); see [`PoolStore::built_from_ms`].
+    /// (before it read the history); see [`PoolStore::built_from_ms`]. Returns how many
+    /// entries the pool holds: those of `ranked` not served meanwhile.
     pub async fn replace_built_from(
         &self,
         user: &UserId,
         ranked: &[Video],
         built_from_ms: i64,
-    ) -> Result<(), StoreError> {
-        let (pool, items, meta) = (
-            keys::pool(user),
-            keys::pool_items(user),
-            keys::pool_meta(user),
-        );
-        let mut pipe = redis::pipe();
-        pipe.atomic().del(&pool).ignore().del(&items).ignore();
-        if !ranked.is_empty() {
-            let members: Vec<(usize, String)> = ranked
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i, Self::member(v)))
-                .collect();
-            pipe.zadd_multiple(&pool, &members).ignore();
-            let fields: Vec<(String, String)> = ranked
-                .iter()
-                .map(|v| {
-                    (
-                        v.video_id.clone(),
-                        serde_json::to_string(v).expect("video serialises"),
-                    )
-                })
-                .collect();
-            pipe.hset_multiple(&items, &fields).ignore();
-        }
-        pipe.hset_multiple(
-            &meta,
-            &[
-                ("generated_at", self.clock.now_ms()),
-                ("built_from", built_from_ms),
-                ("size", ranked.len() as i64),
-            ],
-        )
-        .ignore()
-        .expire(&pool, POOL_KEY_TTL_SECS)
-        .ignore()
-        .expire(&items, POOL_KEY_TTL_SECS)
-        .ignore()
-        .expire(&meta, POOL_KEY_TTL_SECS)
-        .ignore()
-        .del(keys::warm_claim(user))
-        .ignore();
-        let mut conn = self.redis.clone();
-        pipe.query_async::<()>(&mut conn).await?;
-        Ok(())
-    }
-
-    /// Takes the next page of never-served videos: one Redis command.
-    pub async fn take_page(
-        &self,
-        user: &UserId,
-        request: &PageRequest,
-    ) -> Result<PageResult, StoreError> {
+    ) -> Result<usize, StoreError> {
         let now = self.clock.now_ms();
-        let fresh_ms = self.fresh.as_millis() as i64;
-        let mut invocation = TAKE_PAGE_SCRIPT.prepare_invoke();
+        let mut invocation = REPLACE_FEED_SCRIPT.prepare_invoke();
         invocation
-            .key(keys::pool(user))
-            .key(keys::pool_items(user))
+            .key(keys::feed(user))
             .key(keys::served(user))
             .key(keys::pool_meta(user))
             .key(keys::warm_claim(user))
-            .arg(request.max_results)
-            .arg(request.category_id.as_deref().unwrap_or(""))
-            .arg(if request.include_trending { "1" } else { "0" })
+            .key(keys::pool(user))
+            .key(keys::pool_items(user))
             .arg(now)
-            .arg(now - SERVED_TTL_SECS * 1000)
+            .arg(now - SERVED_MARK_TTL_SECS * 1000)
             .arg(SERVED_CAP)
-            .arg(LOW_WATERMARK)
-            .arg(fresh_ms)
-            .arg(WARM_PENDING_TTL_MS);
+            .arg(built_from_ms)
+            .arg(POOL_KEY_TTL_SECS * 1000)
+            .arg(SERVED_MARK_TTL_SECS * 1000);
+        for video in ranked {
+            invocation.arg(Entry::of(video).encode());
+        }
         let mut conn = self.redis.clone();
-        let (generated, remaining, claimed, page, needs): (i64, usize, i64, Vec<String>, i64) =
-            invocation.invoke_async(&mut conn).await?;
-        let videos = page
-            .iter()
-            .map(|raw| {
-                serde_json::from_str(raw).map_err(|e| StoreError::Corrupt {
-                    key: keys::pool_items(user),
-                    reason: e.to_string(),
-                })
-            })
-            .collect::<Result<Vec<Video>, _>>()?;
-        let generated_at_ms = (generated >= 0).then_some(generated);
-        Ok(PageResult {
-            videos,
-            generated_at_ms,
-            pool_remaining: remaining,
-            should_enqueue_warm: claimed == 1,
-            stale: generated_at_ms.is_some_and(|g| now - g > fresh_ms),
-            needs_refill: needs == 1,
+        Ok(invocation.invoke_async(&mut conn).await?)
+    }
+
+    /// Takes the next `request.max_results` entries. The common request is one pipelined
+    /// round trip of `LPOP`, `LLEN` and `HMGET`; a filtered one is one script; a pool in
+    /// the first layout is answered by its own script. The refill rule is applied to what
+    /// came back; claiming it is [`PoolStore::claim_refill`]'s (the common take) or done
+    /// in the script (the others).
+    pub async fn take_page_entries(
+        &self,
+        user: &UserId,
+        request: &PageRequest,
+    ) -> Result<TakenEntries, StoreError> {
+        let now = self.clock.now_ms();
+        let fresh_ms = self.fresh.as_millis() as i64;
+        let scripted = !(request.is_unfiltered() && request.max_results > 0);
+        let (raw, generated, remaining, layout_v2, claimed) = if !scripted {
+            let mut conn = self.redis.clone();
+            let (raw, remaining, (generated, layout)): CommonTakeReply = redis::pipe()
+                .cmd("LPOP")
+                .arg(keys::feed(user))
+                .arg(request.max_results)
+                .llen(keys::feed(user))
+                .cmd("HMGET")
+                .arg(keys::pool_meta(user))
+                .arg("generated_at")
+                .arg("layout")
+                .query_async(&mut conn)
+                .await?;
+            (
+                raw.unwrap_or_default(),
+                generated,
+                remaining,
+                layout.as_deref() == Some(LAYOUT),
+                false,
+            )
+        } else {
+            let mut invocation = TAKE_FILTERED_SCRIPT.prepare_invoke();
+            invocation
+                .key(keys::feed(user))
+                .key(keys::pool_meta(user))
+                .key(keys::warm_claim(user))
+                .arg(request.max_results)
+                .arg(request.category_id.as_deref().unwrap_or(""))
+                .arg(if request.include_trending { "1" } else { "0" })
+                .arg(now)
+                .arg(LOW_WATERMARK)
+                .arg(fresh_ms)
+                .arg(WARM_PENDING_TTL_MS);
+            let mut conn = self.redis.clone();
+            let (generated, remaining, claimed, raw, _needs, layout): (
+                i64,
+                usize,
+                i64,
+                Vec<String>,
+                i64,
+                i64,
+            ) = invocation.invoke_async(&mut conn).await?;
+            (
+                raw,
+                (generated >= 0).then_some(generated),
+                remaining,
+                layout == 2,
+                claimed == 1,
+            )
+        };
+        if generated.is_some() && !layout_v2 {
+            let legacy =
+                super::pool_v1::take_page(&self.redis, user, request, now, fresh_ms).await?;
+            return Ok(TakenEntries {
+                entries: Vec::new(),
+                legacy_videos: Some(legacy.videos),
+                generated_at_ms: legacy.generated_at_ms,
+                remaining: legacy.remaining,
+                stale: legacy.generated_at_ms.is_some_and(|g| now - g > fresh_ms),
+                needs_refill: legacy.needs_refill,
+                claimed: legacy.claimed,
+                claim_tried: legacy.needs_refill,
+            });
+        }
+        let entries = raw.iter().filter_map(|e| Entry::parse(e)).collect();
+        let stale = generated.is_some_and(|g| now - g > fresh_ms);
+        let needs_refill = generated.is_none() || remaining < LOW_WATERMARK || stale;
+        Ok(TakenEntries {
+            entries,
+            legacy_videos: None,
+            generated_at_ms: generated,
+            remaining,
+            stale,
+            needs_refill,
+            claimed,
+            claim_tried: scripted && needs_refill,
         })
+    }
+
+    /// The next `count` entries, after a page came out short (its videos were gone from
+    /// the catalog): one `LPOP`, with the list's length.
+    pub async fn take_more(
+        &self,
+        user: &UserId,
+        count: usize,
+    ) -> Result<(Vec<Entry>, usize), StoreError> {
+        let mut conn = self.redis.clone();
+        let (raw, remaining): (Option<Vec<String>>, usize) = redis::pipe()
+            .cmd("LPOP")
+            .arg(keys::feed(user))
+            .arg(count.max(1))
+            .llen(keys::feed(user))
+            .query_async(&mut conn)
+            .await?;
+        Ok((
+            raw.unwrap_or_default()
+                .iter()
+                .filter_map(|e| Entry::parse(e))
+                .collect(),
+            remaining,
+        ))
+    }
+
+    /// Claims the warm-pending flag for a refill the page take found needed: one
+    /// `SET NX PX`, won by exactly one caller per pending period.
+    pub async fn claim_refill(&self, user: &UserId) -> Result<bool, StoreError> {
+        let mut conn = self.redis.clone();
+        let won: Option<String> = redis::cmd("SET")
+            .arg(keys::warm_claim(user))
+            .arg(self.clock.now_ms())
+            .arg("NX")
+            .arg("PX")
+            .arg(WARM_PENDING_TTL_MS)
+            .query_async(&mut conn)
+            .await?;
+        Ok(won.is_some())
+    }
+
+    /// Removes `video_ids` from the user's pool; see [`drop_entries`].
+    pub async fn drop_entries(
+        &self,
+        user: &UserId,
+        video_ids: &[&str],
+    ) -> Result<usize, StoreError> {
+        drop_entries(&self.redis, user, video_ids).await
     }
 
     /// A page from `candidates` (videos outside the pool, best first) for a user with no
@@ -428,8 +638,9 @@ impl PoolStore {
             .key(keys::served(user))
             .arg(request.max_results)
             .arg(now)
-            .arg(now - SERVED_TTL_SECS * 1000)
-            .arg(SERVED_CAP);
+            .arg(now - SERVED_MARK_TTL_SECS * 1000)
+            .arg(SERVED_CAP)
+            .arg(SERVED_MARK_TTL_SECS * 1000);
         for video in &candidates {
             invocation.arg(&video.video_id);
         }
@@ -451,7 +662,7 @@ impl PoolStore {
         let mut pipe = redis::pipe();
         pipe.zadd_multiple(&served, &members)
             .ignore()
-            .expire(&served, SERVED_TTL_SECS)
+            .expire(&served, SERVED_MARK_TTL_SECS)
             .ignore();
         let mut conn = self.redis.clone();
         pipe.query_async::<()>(&mut conn).await?;
@@ -472,9 +683,29 @@ impl PoolStore {
         Ok(built_from.or(generated))
     }
 
+    /// The videos shown to the user (or watched) within the horizon: the served set less
+    /// the entries still waiting in the pool, whose marks are reservations a warm gives
+    /// back. What a warm must not offer again.
     pub async fn served_ids(&self, user: &UserId) -> Result<Vec<String>, StoreError> {
         let mut conn = self.redis.clone();
-        Ok(conn.zrange(keys::served(user), 0, -1).await?)
+        let (served, pooled): (Vec<String>, Vec<String>) = redis::pipe()
+            .zrange(keys::served(user), 0, -1)
+            .lrange(keys::feed(user), 0, -1)
+            .query_async(&mut conn)
+            .await?;
+        let waiting: std::collections::HashSet<&str> =
+            pooled.iter().filter_map(|e| e.split('|').next()).collect();
+        Ok(served
+            .into_iter()
+            .filter(|id| !waiting.contains(id.as_str()))
+            .collect())
+    }
+
+    /// The pool's entries, best first, without taking them.
+    pub async fn entries(&self, user: &UserId) -> Result<Vec<Entry>, StoreError> {
+        let mut conn = self.redis.clone();
+        let raw: Vec<String> = conn.lrange(keys::feed(user), 0, -1).await?;
+        Ok(raw.iter().filter_map(|e| Entry::parse(e)).collect())
     }
 
     /// Claims the warm-pending flag unless a fresh, full pool exists: used by sign-in so
@@ -483,8 +714,9 @@ impl PoolStore {
         let mut conn = self.redis.clone();
         let claimed: i64 = CLAIM_WARM_SCRIPT
             .key(keys::pool_meta(user))
-            .key(keys::pool(user))
+            .key(keys::feed(user))
             .key(keys::warm_claim(user))
+            .key(keys::pool(user))
             .arg(self.clock.now_ms())
             .arg(self.fresh.as_millis() as i64)
             .arg(LOW_WATERMARK)
@@ -515,6 +747,7 @@ mod tests {
             should_enqueue_warm: true,
             stale,
             needs_refill,
+            missing_items: 0,
         }
     }
 

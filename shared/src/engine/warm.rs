@@ -60,6 +60,9 @@ pub struct Engine {
     /// Where a warm reads the history from (Redis unless configured otherwise).
     pub history_source: HistorySource,
     pub pool: PoolStore,
+    /// Where a page's ids become cards (the API's in-process item cache in front of the
+    /// shared catalog).
+    pub catalog: super::Catalog,
     pub clock: SharedClock,
     pub region: String,
 }
@@ -77,6 +80,7 @@ impl Engine {
             history: HistoryStore::new(redis.clone()),
             history_source: HistorySource::Redis(HistoryStore::new(redis.clone())),
             pool: PoolStore::new(redis.clone(), clock.clone(), pool_ttl),
+            catalog: super::Catalog::new(redis.clone(), super::catalog::DEFAULT_CACHE_BYTES),
             redis,
             clock,
             region: region.into(),

@@ -274,3 +274,79 @@ impl Zipf {
         self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
     }
 }
+
+/// Redis memory by owner, from `MEMORY USAGE` of every key (`SCAN`): per user (keys
+/// under a `{u:…}` hash tag) and per kind of user key, the shared catalog
+/// (`reco:src:video:*`), and everything else. Works on either pool layout, so the same
+/// census runs on both.
+pub async fn memory_census<C: redis::aio::ConnectionLike + Clone>(conn: &C) -> serde_json::Value {
+    use std::collections::{BTreeMap, HashMap};
+    let mut conn = conn.clone();
+    let mut cursor: u64 = 0;
+    let mut keys: Vec<String> = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .expect("SCAN");
+        keys.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    let mut per_user: HashMap<String, u64> = HashMap::new();
+    let mut per_kind: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let (mut catalog, mut catalog_keys, mut other) = (0u64, 0u64, 0u64);
+    for chunk in keys.chunks(500) {
+        let mut pipe = redis::pipe();
+        for key in chunk {
+            pipe.cmd("MEMORY")
+                .arg("USAGE")
+                .arg(key)
+                .arg("SAMPLES")
+                .arg(0);
+        }
+        let sizes: Vec<Option<u64>> = pipe.query_async(&mut conn).await.expect("MEMORY USAGE");
+        for (key, size) in chunk.iter().zip(sizes) {
+            let size = size.unwrap_or(0);
+            if let Some(rest) = key.strip_prefix("reco:{u:") {
+                let (user, kind) = rest.split_once("}:").unwrap_or((rest, "?"));
+                *per_user.entry(user.to_owned()).or_default() += size;
+                let k = per_kind.entry(kind.to_owned()).or_default();
+                k.0 += size;
+                k.1 += 1;
+            } else if key.starts_with("reco:src:video:") {
+                catalog += size;
+                catalog_keys += 1;
+            } else {
+                other += size;
+            }
+        }
+    }
+    let users = per_user.len() as u64;
+    let mut sizes: Vec<u64> = per_user.into_values().collect();
+    sizes.sort_unstable();
+    let total: u64 = sizes.iter().sum();
+    let pct = |p: f64| {
+        sizes
+            .get(((sizes.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    serde_json::json!({
+        "users_with_keys": users,
+        "user_bytes_total": total,
+        "bytes_per_user_mean": total.checked_div(users).unwrap_or(0),
+        "bytes_per_user_p50": pct(0.5),
+        "bytes_per_user_p90": pct(0.9),
+        "bytes_per_user_max": sizes.last().copied().unwrap_or(0),
+        "user_keys_by_kind": per_kind.iter().map(|(k, (b, n))| (k.clone(), serde_json::json!({"bytes": b, "keys": n}))).collect::<serde_json::Map<_, _>>(),
+        "catalog_bytes": catalog,
+        "catalog_items": catalog_keys,
+        "other_bytes": other,
+    })
+}

@@ -274,8 +274,8 @@ impl Demo {
         let deadline = Instant::now() + limit;
         loop {
             self.watch.check_compile_errors()?;
-            let size: usize = redis::cmd("ZCARD")
-                .arg(format!("reco:{{u:{DEMO_USER}}}:pool"))
+            let size: usize = redis::cmd("LLEN")
+                .arg(format!("reco:{{u:{DEMO_USER}}}:feed"))
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| e.to_string())?;

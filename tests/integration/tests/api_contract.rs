@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reco_core::UserId;
 use reco_core::config::AuthMode;
 use reco_core::quota::Priority;
-use reco_tests::apps::{encode, queue_depth};
+use reco_tests::apps::{encode, queue_depth, video_ids};
 use reco_tests::scenario::history_in_topic;
 use reco_tests::services::RedisMonitor;
 use reco_tests::{Apps, TestEnv, api_request, api_request_with, response_json};
@@ -593,36 +593,87 @@ async fn events_lambda_http_cannot_read_get_a_400_naming_the_part() {
     );
 }
 
+/// The command names a MONITOR saw, in order.
+fn command_names(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| l.split('"').nth(1))
+        .map(str::to_ascii_uppercase)
+        .collect()
+}
+
+/// The common hit is one round trip of three plain reads on the user's keys when the
+/// instance's item cache holds the page's videos (another user was just shown them), and
+/// one `MGET` of the catalog more when it does not. No script, no write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cache_hit_is_one_redis_command() {
+async fn a_cache_hit_is_one_round_trip_of_plain_reads() {
     let env = TestEnv::start().await;
     let apps = Apps::build(&env, None, AuthMode::Jwt).await;
+    // Two users with the same history: the same pool, so the second's first page is
+    // already in the item cache once the first has been shown it.
     warmed(&env, &apps, ME).await;
-    // The first request loads the script; the next is the steady state.
-    let _ = apps
-        .api
-        .handle(api_request("GET", &feed(ME), &[], None, Some(ME)))
-        .await;
+    warmed(&env, &apps, "twin").await;
+    let page = |user: &'static str| {
+        let apps = &apps;
+        async move {
+            response_json(
+                &apps
+                    .api
+                    .handle(api_request(
+                        "GET",
+                        &feed(user),
+                        &[("max_results", "20")],
+                        None,
+                        Some(user),
+                    ))
+                    .await,
+            )
+        }
+    };
+    let (status, first) = page("twin").await;
+    assert_eq!(status, 200, "{first}");
+
     let monitor = RedisMonitor::start(&env.redis);
-    let (status, body) = response_json(
-        &apps
-            .api
-            .handle(api_request(
-                "GET",
-                &feed(ME),
-                &[("max_results", "20")],
-                None,
-                Some(ME),
-            ))
-            .await,
-    );
-    let commands = monitor.stop();
+    let (status, body) = page(ME).await;
+    let warm_cache = command_names(&monitor.stop());
     assert_eq!(
         (status, body["meta"]["cache_status"].as_str()),
         (200, Some("hit")),
         "{body}"
     );
-    assert_eq!(commands.len(), 1, "{commands:#?}");
+    assert_eq!(
+        video_ids(&body),
+        video_ids(&first),
+        "the twins' pools differ"
+    );
+    assert_eq!(warm_cache, ["LPOP", "LLEN", "HMGET"], "item cache warm");
+
+    let monitor = RedisMonitor::start(&env.redis);
+    let (status, body) = page(ME).await;
+    let cold_cache = command_names(&monitor.stop());
+    assert_eq!(
+        (
+            status,
+            body["meta"]["cache_status"].as_str(),
+            body["count"].as_u64()
+        ),
+        (200, Some("hit"), Some(20)),
+        "{body}"
+    );
+    assert_eq!(
+        cold_cache,
+        ["LPOP", "LLEN", "HMGET", "MGET"],
+        "item cache cold"
+    );
+    let stats = apps.services.engine.catalog.stats();
+    println!(
+        "item cache: {} hits, {} catalog reads in {} round trips",
+        stats.cache_hits.load(std::sync::atomic::Ordering::Relaxed),
+        stats
+            .catalog_reads
+            .load(std::sync::atomic::Ordering::Relaxed),
+        stats.round_trips.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

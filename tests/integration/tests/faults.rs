@@ -842,8 +842,8 @@ async fn warmer_killed_mid_batch() {
     let mut pool_sizes = Vec::new();
     for user in &users {
         let id = UserId::parse(user).unwrap();
-        let members: Vec<String> = redis::cmd("ZRANGE")
-            .arg(keys::pool(&id))
+        let members: Vec<String> = redis::cmd("LRANGE")
+            .arg(keys::feed(&id))
             .arg(0)
             .arg(-1)
             .query(&mut redis)

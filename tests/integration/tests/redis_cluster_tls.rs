@@ -80,7 +80,33 @@ async fn whole_flow(env: &TestEnv, config: Config) -> Figures {
             assert!(!watched.contains(&id), "watched video {id} recommended");
             assert!(seen.insert(id.clone()), "video {id} shown twice");
         }
+        // Every card whole: its details came from the catalog, whose keys for one page
+        // span many slots (one MGET, split by slot on a cluster).
+        for video in body["videos"].as_array().unwrap() {
+            assert!(
+                !video["title"].as_str().unwrap_or("").is_empty()
+                    && !video["channel_id"].as_str().unwrap_or("").is_empty(),
+                "refresh {refresh}: a card without details: {video}"
+            );
+        }
+        let slots: HashSet<u16> = video_ids(&body)
+            .iter()
+            .map(|id| key_slot(&reco_core::store::keys::video(id)))
+            .collect();
+        assert!(
+            slots.len() > 10,
+            "a page's catalog keys in {} slots",
+            slots.len()
+        );
     }
+    let catalog = apps.services.engine.catalog.stats();
+    assert!(
+        catalog
+            .catalog_reads
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 60,
+        "the pages were read from the catalog"
+    );
 
     // The guard charged every call before it was made, so its day total is what the fake
     // YouTube metered.

@@ -616,18 +616,31 @@ async fn the_login_function_completes_sign_ins_whatever_its_settings() {
 
 // -------------------------------------------------------------------------------- 8
 
-/// The channels of the videos in a user's pool, read straight from the store.
+/// The channels of the videos in a user's pool, read straight from the store: the pool's
+/// ids, their videos from the shared catalog.
 async fn pool_channels(env: &TestEnv, user: &UserId) -> Vec<String> {
     let mut c = conn(&env.redis.url());
-    let items: Vec<String> = redis::cmd("HVALS")
-        .arg(keys::pool_items(user))
+    let entries: Vec<String> = redis::cmd("LRANGE")
+        .arg(keys::feed(user))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let video_keys: Vec<String> = entries
+        .iter()
+        .map(|e| keys::video(e.split('|').next().unwrap()))
+        .collect();
+    let items: Vec<Option<String>> = redis::cmd("MGET")
+        .arg(&video_keys)
         .query_async(&mut c)
         .await
         .unwrap();
     items
         .iter()
         .map(|raw| {
-            serde_json::from_str::<Value>(raw).unwrap()["channel_id"]
+            serde_json::from_str::<Value>(raw.as_deref().expect("a pooled video is in the catalog"))
+                .unwrap()["channel_id"]
                 .as_str()
                 .unwrap()
                 .to_owned()

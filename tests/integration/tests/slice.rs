@@ -62,8 +62,8 @@ async fn sign_in_warms_and_every_refresh_shows_new_videos() {
         "the warm must have called YouTube"
     );
     let mut redis = env.redis.client().get_connection().unwrap();
-    let pool_size: usize = redis::cmd("ZCARD")
-        .arg(format!("reco:{{u:{USER}}}:pool"))
+    let pool_size: usize = redis::cmd("LLEN")
+        .arg(format!("reco:{{u:{USER}}}:feed"))
         .query(&mut redis)
         .unwrap();
     assert!(pool_size >= 200);

@@ -553,7 +553,6 @@ async fn a_warm_reads_the_history_from_supabase() {
 
     let page = services
         .engine
-        .pool
         .take_page(
             &alice,
             &PageRequest {
@@ -680,7 +679,6 @@ async fn a_failing_supabase_fails_the_warm_and_sqs_retries_it() {
     assert!(
         services
             .engine
-            .pool
             .take_page(
                 &alice,
                 &PageRequest {
@@ -729,7 +727,6 @@ async fn a_failing_supabase_fails_the_warm_and_sqs_retries_it() {
     assert_eq!(queue_depth(&sqs, &env.queue_url).await, 0);
     let page = services
         .engine
-        .pool
         .take_page(
             &alice,
             &PageRequest {

@@ -252,8 +252,8 @@ async fn poison_duplicate_and_eight_good_messages_in_one_batch() {
     for user in &users {
         let builds = count_lines(&["pool built", &format!("user_id={user} ")]);
         assert_eq!(builds, 1, "{user}: built {builds} times");
-        let size: usize = redis::cmd("ZCARD")
-            .arg(keys::pool(&UserId::parse(user).unwrap()))
+        let size: usize = redis::cmd("LLEN")
+            .arg(keys::feed(&UserId::parse(user).unwrap()))
             .query(&mut redis)
             .unwrap();
         assert!(size >= 100, "{user}: pool of {size}");

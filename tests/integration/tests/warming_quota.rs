@@ -231,7 +231,6 @@ async fn quota_exhausted_mid_batch_defers_the_rest_until_pacific_midnight() {
         let page = apps
             .services
             .engine
-            .pool
             .take_page(
                 &UserId::parse(user).unwrap(),
                 &PageRequest {

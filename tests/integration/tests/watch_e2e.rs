@@ -138,11 +138,11 @@ async fn sign_in_warms_and_three_refreshes_show_new_videos_through_cargo_lambda_
         watch
             .check_compile_errors()
             .unwrap_or_else(|e| panic!("{e}"));
-        let size: usize = redis::cmd("ZCARD")
-            .arg(format!("reco:{{u:{USER}}}:pool"))
+        let size: usize = redis::cmd("LLEN")
+            .arg(format!("reco:{{u:{USER}}}:feed"))
             .query_async(&mut conn)
             .await
-            .expect("ZCARD");
+            .expect("LLEN");
         if size > 0 {
             break;
         }

@@ -238,7 +238,6 @@ async fn main() {
     let template = apps
         .services
         .engine
-        .pool
         .take_page(
             &user,
             &PageRequest {

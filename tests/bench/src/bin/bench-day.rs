@@ -53,6 +53,12 @@ const PAGE: usize = 20;
 const SQS_HOP_MS: i64 = 2_000;
 /// The pool's freshness (RECOMMENDATION_CACHE_TTL_SECS) and the baseline's TTL.
 const FRESH_MS: i64 = 900_000;
+/// The API's Lambda instances the refreshes are spread over, and their memory (each
+/// instance's item cache is a quarter of it).
+const API_INSTANCES: usize = 4;
+const API_MEMORY_MB: u64 = 128;
+/// The simulated hour (Pacific, at its end) whose Redis memory is censused: the evening.
+const CENSUS_HOUR: usize = 21;
 /// How often (simulated) a progress line goes to stderr.
 const TICK_MS: i64 = 600_000;
 
@@ -386,6 +392,8 @@ struct Tally {
     warmed_pool_sizes: u64,
     /// Per hour: (units used, searches used, refreshes, full-new refreshes) at its end.
     hourly: Vec<Hour>,
+    /// Redis memory at the end of [`CENSUS_HOUR`] (`reco_bench::memory_census`).
+    census: Option<serde_json::Value>,
 }
 
 impl Tally {
@@ -520,6 +528,9 @@ struct Sim<'a> {
     users: &'a [SimUser],
     index: &'a Index,
     engine: &'a reco_core::engine::Engine,
+    /// The API's instances: each refresh lands on one of them, each with its own item
+    /// cache (the engine otherwise shared).
+    api_instances: &'a [reco_core::engine::Engine],
     warmer: &'a Arc<reco_warmer::Warmer>,
     conn: reco_core::store::RedisConn,
     clock: &'a SimClock,
@@ -568,8 +579,9 @@ impl Sim<'_> {
             }
             Ev::Refresh { u, s, k } => {
                 let user = &self.users[u as usize];
-                let page = engine
-                    .pool
+                let instance = &self.api_instances
+                    [(u as usize * 31 + s as usize * 7 + k as usize) % self.api_instances.len()];
+                let page = instance
                     .take_page(&user.id, &self.request)
                     .await
                     .expect("take page");
@@ -646,8 +658,7 @@ impl Sim<'_> {
                 // (what makes pages new) stays until the user's last session ends.
                 if next.is_none_or(|n| n - t > FRESH_MS) {
                     let _: () = redis::cmd("DEL")
-                        .arg(keys::pool(&user.id))
-                        .arg(keys::pool_items(&user.id))
+                        .arg(keys::feed(&user.id))
                         .arg(keys::pool_meta(&user.id))
                         .query_async(&mut conn)
                         .await
@@ -734,10 +745,21 @@ async fn run_ours(
             Duration::from_secs(5),
         ),
     ));
+    let api_instances: Vec<reco_core::engine::Engine> = (0..API_INSTANCES)
+        .map(|_| {
+            let mut engine = apps.services.engine.clone();
+            engine.catalog = reco_core::engine::Catalog::for_function_memory_mb(
+                apps.services.redis.clone(),
+                API_MEMORY_MB,
+            );
+            engine
+        })
+        .collect();
     let sim = Sim {
         users,
         index,
         engine: &apps.services.engine,
+        api_instances: &api_instances,
         warmer: &warmer,
         conn: apps.services.redis.clone(),
         clock: &clock,
@@ -787,6 +809,11 @@ async fn run_ours(
         while first >= next_hour && next_hour <= day_end {
             snapshot(&mut tally, &env.fake);
             progress("ours", tally.hourly.len(), t0, &tally);
+            if tally.hourly.len() == CENSUS_HOUR {
+                let census = reco_bench::memory_census(&apps.services.redis).await;
+                eprintln!("    [ours] memory at {CENSUS_HOUR}:00: {census}");
+                tally.census = Some(census);
+            }
             next_hour += HOUR_MS;
             let mut partial = tally.summary(&env.fake, users.len(), t0.elapsed());
             partial["simulated_hours"] = json!(tally.hourly.len());
@@ -856,6 +883,24 @@ async fn run_ours(
         progress("ours", tally.hourly.len(), t0, &tally);
     }
     let mut summary = tally.summary(&env.fake, users.len(), t0.elapsed());
+    summary["redis_memory_at_census_hour"] = json!({"hour": CENSUS_HOUR, "census": tally.census});
+    let (mut hits, mut reads, mut round_trips, mut missing) = (0, 0, 0, 0);
+    for instance in &api_instances {
+        let stats = instance.catalog.stats();
+        hits += stats.cache_hits.load(Ordering::Relaxed);
+        reads += stats.catalog_reads.load(Ordering::Relaxed);
+        round_trips += stats.round_trips.load(Ordering::Relaxed);
+        missing += stats.missing.load(Ordering::Relaxed);
+    }
+    summary["item_cache"] = json!({
+        "api_instances": API_INSTANCES,
+        "cache_bytes_each": API_MEMORY_MB * 1024 * 1024 / reco_core::engine::catalog::CACHE_MEMORY_SHARE,
+        "items_from_cache": hits,
+        "items_from_catalog": reads,
+        "hit_rate": round3(hits as f64 / (hits + reads).max(1) as f64),
+        "catalog_round_trips": round_trips,
+        "entries_gone_from_catalog": missing,
+    });
     summary["deferrals_sent"] = json!(deferrals_sent.load(Ordering::Relaxed));
     (summary, tally)
 }

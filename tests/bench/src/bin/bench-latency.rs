@@ -8,7 +8,11 @@
 //! warms one user through the real engine and copies that ranked pool to many users, so
 //! every timed request is a steady-state hit (a full page of 20 never-served videos, pool
 //! well above the low watermark). The floor runs on the same multiplexed connection in the
-//! same loop: one `GET` of a value as large as the hit's Redis reply, and one `PING`.
+//! same loop: one `GET` of a value as large as the hit's response body, and one `PING`.
+//! Every user has the same pool, so after the warm-up the instance's item cache holds
+//! every video (the steady state of a warm instance); a second loop empties it before each
+//! hit (the cold case: the page's videos read from the catalog). Redis's own time per hit
+//! comes from `INFO commandstats` over passes that send nothing else.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -152,7 +156,6 @@ async fn main() {
     let template = apps
         .services
         .engine
-        .pool
         .take_page(
             &seed,
             &PageRequest {
@@ -175,11 +178,12 @@ async fn main() {
         env.fake.counters().units_used
     );
 
-    // The Redis reply of a hit is the page's 20 item JSONs: the floor returns as much.
-    let reply_bytes: usize = template[..PAGE]
-        .iter()
-        .map(|v| serde_json::to_string(v).unwrap().len())
-        .sum();
+    // The floor returns as many bytes as a hit's response body (one hit on a user of its
+    // own measures it).
+    let probe = users("probe", 1);
+    fill_pools(&apps, &probe, &template).await;
+    let (_, reply_bytes, probe_status) = hit(&apps, &feed_event(probe[0].as_str())).await;
+    assert_eq!(probe_status, "hit");
     let redis: RedisConn = apps.services.redis.clone();
     let mut floor_conn = redis.clone();
     let _: () = redis::cmd("SET")
@@ -239,6 +243,80 @@ async fn main() {
         ping.push(t.elapsed());
     }
     assert_eq!(non_hits, 0, "{non_hits} timed requests were not cache hits");
+
+    // The cold item cache: the same loop with the cache emptied before each hit, so each
+    // reads its page's videos from the catalog (a second round trip).
+    let cold_hits = hits / 4;
+    let cold_users = users("cold", cold_hits.div_ceil(HITS_PER_USER) + 1);
+    fill_pools(&apps, &cold_users, &template).await;
+    let (mut handler_cold, mut floor_cold) = (Vec::new(), Vec::new());
+    for i in 0..cold_hits {
+        let req = parse_event(&feed_event(cold_users[i / HITS_PER_USER].as_str()));
+        apps.api.engine.catalog.forget_cached_items();
+        let t = Instant::now();
+        let response = apps.api.handle(req).await;
+        handler_cold.push(t.elapsed());
+        assert_eq!(response.status(), 200);
+        let t = Instant::now();
+        let _: Vec<u8> = redis::cmd("GET")
+            .arg("bench:floor-payload")
+            .query_async(&mut floor_conn)
+            .await
+            .unwrap();
+        floor_cold.push(t.elapsed());
+    }
+    let (handler_cold, floor_cold) = (Samples::new(handler_cold), Samples::new(floor_cold));
+
+    // Redis's own time per hit (INFO commandstats), warm and cold item cache, over passes
+    // that send nothing but hits.
+    let mut redis_us_per_hit = Vec::new();
+    for cold in [false, true] {
+        let pass = users(if cold { "rtime-cold" } else { "rtime-warm" }, 50);
+        fill_pools(&apps, &pass, &template).await;
+        for u in &pass {
+            let _ = hit(&apps, &feed_event(u.as_str())).await; // scripts and cache warm
+        }
+        fill_pools(&apps, &pass, &template).await;
+        let mut stats_conn = redis.clone();
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async(&mut stats_conn)
+            .await
+            .unwrap();
+        let mut n = 0usize;
+        for u in &pass {
+            for _ in 0..HITS_PER_USER {
+                if cold {
+                    apps.api.engine.catalog.forget_cached_items();
+                }
+                let (_, _, status) = hit(&apps, &feed_event(u.as_str())).await;
+                assert_eq!(status, "hit");
+                n += 1;
+            }
+        }
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut stats_conn)
+            .await
+            .unwrap();
+        let usec: f64 = stats
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_config"))
+            .filter_map(|l| {
+                l.split("usec=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .sum();
+        redis_us_per_hit.push(usec / n as f64);
+    }
+    println!(
+        "Redis's own time per hit (INFO commandstats): {:.1} µs with the item cache warm, {:.1} µs cold",
+        redis_us_per_hit[0], redis_us_per_hit[1]
+    );
     let (handler, handler_event, floor, ping) = (
         Samples::new(handler),
         Samples::new(handler_event),
@@ -286,7 +364,14 @@ async fn main() {
     let ratio50 = handler.p50_us() / floor.p50_us();
     let ratio99 = handler.p99_us() / floor.p99_us();
     println!(
-        "ratio handler/floor: p50 {ratio50:.2}x, p99 {ratio99:.2}x (target p50 ≤ 1.5x); Redis reply {reply_bytes} B, response body {body_bytes} B"
+        "ratio handler/floor: p50 {ratio50:.2}x, p99 {ratio99:.2}x (target p50 ≤ 1.3x); floor value and response body {reply_bytes} B ({body_bytes} B in the loop)"
+    );
+    let cold_ratio50 = handler_cold.p50_us() / floor_cold.p50_us();
+    println!(
+        "item cache cold ({cold_hits} samples): handler p50 {:.1} µs, p99 {:.1} µs; floor p50 {:.1} µs; ratio p50 {cold_ratio50:.2}x",
+        handler_cold.p50_us(),
+        handler_cold.p99_us(),
+        floor_cold.p50_us()
     );
     println!(
         "Redis commands per hit: {per_hit:.2} ({} commands over {monitored} hits: {kinds:?})",
@@ -459,7 +544,7 @@ async fn main() {
             "commit": reco_bench::git_describe(),
             "figure1": {
                 "samples": hits,
-                "redis_reply_bytes": reply_bytes,
+                "floor_value_bytes": reply_bytes,
                 "response_body_bytes": body_bytes,
                 "handler": handler.summary(),
                 "handler_with_event_parse": handler_event.summary(),
@@ -469,6 +554,14 @@ async fn main() {
                 "ratio_p99": round3(ratio99),
                 "redis_commands_per_hit": round3(per_hit),
                 "redis_command_kinds": kinds,
+                "redis_us_per_hit_item_cache_warm": round3(redis_us_per_hit[0]),
+                "redis_us_per_hit_item_cache_cold": round3(redis_us_per_hit[1]),
+                "item_cache_cold": {
+                    "samples": cold_hits,
+                    "handler": handler_cold.summary(),
+                    "floor_get_same_size": floor_cold.summary(),
+                    "ratio_p50": round3(cold_ratio50),
+                },
             },
             "figure2": fig2,
             "figure4": {

@@ -1,0 +1,65 @@
+//! A refresh's page: entries taken from the user's pool, made into cards from the
+//! catalog ([`Engine::take_page`]).
+
+use crate::domain::UserId;
+use crate::store::StoreError;
+
+use super::pool::{LOW_WATERMARK, PageRequest, PageResult};
+use super::warm::Engine;
+
+/// How many times a page short of cards (its videos gone from the catalog) is topped up
+/// from the pool before it is served short.
+const TOP_UPS: usize = 2;
+
+impl Engine {
+    /// The next page of never-served videos for `user`. The common request is one round
+    /// trip when the instance's item cache holds the page's videos, two when it reads the
+    /// catalog; a claim of a needed refill adds one on the hits that need it. Entries
+    /// whose videos the catalog lost are skipped, the page topped up from the pool, and a
+    /// refill asked for.
+    pub async fn take_page(
+        &self,
+        user: &UserId,
+        request: &PageRequest,
+    ) -> Result<PageResult, StoreError> {
+        let taken = self.pool.take_page_entries(user, request).await?;
+        let mut remaining = taken.remaining;
+        let (videos, missing) = match taken.legacy_videos {
+            Some(videos) => (videos, 0),
+            None => {
+                let hydrated = self.catalog.hydrate(&taken.entries).await?;
+                let (mut videos, mut missing, mut short) =
+                    (hydrated.videos, hydrated.missing, hydrated.missing);
+                for _ in 0..TOP_UPS {
+                    if short == 0 || remaining == 0 || !request.is_unfiltered() {
+                        break;
+                    }
+                    let (more, left) = self.pool.take_more(user, short).await?;
+                    remaining = left;
+                    let topped = self.catalog.hydrate(&more).await?;
+                    short = topped.missing + short.saturating_sub(more.len());
+                    missing += topped.missing;
+                    videos.extend(topped.videos);
+                }
+                (videos, missing)
+            }
+        };
+        let needs_refill = taken.needs_refill || missing > 0 || remaining < LOW_WATERMARK;
+        let claimed = if taken.claim_tried {
+            taken.claimed
+        } else if needs_refill {
+            self.pool.claim_refill(user).await?
+        } else {
+            false
+        };
+        Ok(PageResult {
+            videos,
+            generated_at_ms: taken.generated_at_ms,
+            pool_remaining: remaining,
+            should_enqueue_warm: claimed,
+            stale: taken.stale,
+            needs_refill,
+            missing_items: missing,
+        })
+    }
+}
