@@ -24,6 +24,7 @@ impl Engine {
     ) -> Result<PageResult, StoreError> {
         let taken = self.pool.take_page_entries(user, request).await?;
         let mut remaining = taken.remaining;
+        let legacy = taken.legacy_videos.is_some();
         let (videos, missing) = match taken.legacy_videos {
             Some(videos) => (videos, 0),
             None => {
@@ -45,7 +46,7 @@ impl Engine {
             }
         };
         let needs_refill = taken.needs_refill || missing > 0 || remaining < LOW_WATERMARK;
-        let claimed = if taken.claim_tried {
+        let claimed = if legacy {
             taken.claimed
         } else if needs_refill {
             self.pool.claim_refill(user).await?

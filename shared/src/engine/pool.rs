@@ -42,6 +42,9 @@ pub const POOL_KEY_TTL_SECS: i64 = 7 * 86_400;
 pub const LOW_WATERMARK: usize = 60;
 /// How long a claimed warm stays pending before another may be enqueued.
 pub const WARM_PENDING_TTL_MS: u64 = 120_000;
+/// The entries per pre-cut page: the API's default `max_results`, so the common request
+/// takes exactly one page.
+pub const PAGE_SIZE: usize = 20;
 /// The `layout` the meta hash records for a feed list.
 const LAYOUT: &str = "2";
 
@@ -57,7 +60,10 @@ pub async fn drop_entries(
         return Ok(0);
     }
     let mut invocation = DROP_ENTRIES_SCRIPT.prepare_invoke();
-    invocation.key(keys::feed(user));
+    invocation
+        .key(keys::feed(user))
+        .key(keys::pool_meta(user))
+        .arg(PAGE_SIZE);
     for id in video_ids {
         invocation.arg(*id);
     }
@@ -86,14 +92,15 @@ impl Entry {
         }
     }
 
-    /// `video_id|category_id|kind|reason`: the reason is last, so it may hold `|`.
+    /// `video_id|category_id|kind|reason`: the reason is last, so it may hold `|`; a
+    /// line break in it (entries are one per line in a page) becomes a space.
     pub fn encode(&self) -> String {
         format!(
             "{}|{}|{}|{}",
             self.video_id,
             self.category_id,
             if self.trending { 't' } else { 'h' },
-            self.reason
+            self.reason.replace(['\n', '\r'], " ")
         )
     }
 
@@ -121,14 +128,52 @@ impl Entry {
     }
 }
 
+/// Lua shared by the scripts that read or write the page list: a page is a header line
+/// `<generated_at_ms> <entries after this page>` and its entries, one per line.
+macro_rules! with_page_lua {
+    ($body:literal) => {
+        concat!(
+            r#"
+local function page_entries(page, out)
+  local first = true
+  for line in string.gmatch(page, '[^\n]+') do
+    if first then first = false else out[#out + 1] = line end
+  end
+end
+local function all_entries(key)
+  local out = {}
+  for _, page in ipairs(redis.call('LRANGE', key, 0, -1)) do page_entries(page, out) end
+  return out
+end
+-- Cuts `entries` into pages of `size` behind `key` (replacing what it held), each
+-- headed by `generated` and how many entries follow it.
+local function write_pages(key, entries, generated, size)
+  redis.call('DEL', key)
+  local n = #entries
+  local pages = {}
+  for i = 1, n, size do
+    local last = math.min(i + size - 1, n)
+    pages[#pages + 1] = generated .. ' ' .. (n - last) .. '\n' .. table.concat(entries, '\n', i, last)
+  end
+  for i = 1, #pages, 1000 do
+    redis.call('RPUSH', key, unpack(pages, i, math.min(i + 999, #pages)))
+  end
+end
+"#,
+            $body
+        )
+    };
+}
+
 /// Writes a warm's ranked entries over the user's pool, atomically. The entries of the
 /// pool it replaces were marked served when cut but never shown: their marks are given
 /// back first. Then every new entry not already marked (a page taken since the warm read
-/// the served set) is kept, in order, once, and marked now.
-const REPLACE_FEED: &str = r#"
+/// the served set) is kept, in order, once, marked now, and cut into pages.
+const REPLACE_FEED: &str = with_page_lua!(
+    r#"
 -- KEYS: feed, served, meta, warm-pending, first-layout pool, first-layout items
 -- ARGV: now_ms, served_min_ms, served_cap, built_from_ms, key_ttl_ms, served_ttl_ms,
---       entries... (best first)
+--       page_size, entries... (best first)
 local now = ARGV[1]
 local function variadic(command, key, args, step)
   for i = 1, #args, step do
@@ -136,14 +181,14 @@ local function variadic(command, key, args, step)
   end
 end
 local reserved = {}
-for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+for _, e in ipairs(all_entries(KEYS[1])) do
   local id = string.match(e, '^([^|]+)|')
   if id then reserved[#reserved + 1] = id end
 end
 if #reserved > 0 then variadic('ZREM', KEYS[2], reserved, 1000) end
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[5], KEYS[6])
 local ids, entries, seen = {}, {}, {}
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   local id = string.match(ARGV[i], '^([^|]+)|')
   if id and not seen[id] then
     seen[id] = true
@@ -163,8 +208,8 @@ for i = 1, #ids, 1000 do
     end
   end
 end
+write_pages(KEYS[1], kept, now, tonumber(ARGV[7]))
 if #kept > 0 then
-  variadic('RPUSH', KEYS[1], kept, 1000)
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   variadic('ZADD', KEYS[2], marks, 1000)
 end
@@ -178,26 +223,28 @@ redis.call('HSET', KEYS[3], 'generated_at', now, 'built_from', ARGV[4], 'size', 
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 redis.call('DEL', KEYS[4])
 return #kept
-"#;
+"#
+);
 
 static REPLACE_FEED_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(REPLACE_FEED));
 
-/// A filtered page: the first `max` entries matching the filters leave the list, in
-/// order; the rest stay in order. The same refill rule and claim as the common take.
-const TAKE_FILTERED: &str = r#"
--- KEYS: feed, meta, warm-pending
--- ARGV: max, category ('' = any), include_trending ('1'/'0'), now_ms, low_watermark,
---       fresh_ms, pending_ttl_ms
+/// Any page that is not the next pre-cut one: the first `max` entries matching the
+/// filters leave the pool, in order; the rest stay in order, cut again into pages.
+const TAKE_ENTRIES: &str = with_page_lua!(
+    r#"
+-- KEYS: feed, meta
+-- ARGV: max, category ('' = any), include_trending ('1'/'0'), page_size
+-- Returns {generated_at or -1, entries left, entries taken, layout (2, or 1 for a pool
+-- in the first layout, which this leaves alone)}
 local meta = redis.call('HMGET', KEYS[2], 'generated_at', 'layout')
 local generated = tonumber(meta[1] or '-1')
-if generated >= 0 and meta[2] ~= '2' then return {generated, 0, 0, {}, 0, 1} end
+if generated >= 0 and meta[2] ~= '2' then return {generated, 0, {}, 1} end
 local max = tonumber(ARGV[1])
 local category = ARGV[2]
 local trending_ok = ARGV[3] == '1'
 local page, rest = {}, {}
-local all = redis.call('LRANGE', KEYS[1], 0, -1)
-for _, e in ipairs(all) do
+for _, e in ipairs(all_entries(KEYS[1])) do
   local id, cat, kind = string.match(e, '^([^|]+)|([^|]*)|(%a)|')
   if #page < max and id and (category == '' or cat == category)
       and (trending_ok or kind == 'h') then
@@ -208,44 +255,37 @@ for _, e in ipairs(all) do
 end
 if #page > 0 then
   local ttl = redis.call('PTTL', KEYS[1])
-  redis.call('DEL', KEYS[1])
-  for i = 1, #rest, 1000 do
-    redis.call('RPUSH', KEYS[1], unpack(rest, i, math.min(i + 999, #rest)))
-  end
+  write_pages(KEYS[1], rest, meta[1], tonumber(ARGV[4]))
   if #rest > 0 and ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 end
-local now = tonumber(ARGV[4])
-local needs = generated < 0 or #rest < tonumber(ARGV[5]) or (now - generated) > tonumber(ARGV[6])
-local claimed = 0
-if needs and redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[7]) then claimed = 1 end
-return {generated, #rest, claimed, page, needs and 1 or 0, 2}
-"#;
+return {generated, #rest, page, 2}
+"#
+);
 
-static TAKE_FILTERED_SCRIPT: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(TAKE_FILTERED));
+static TAKE_ENTRIES_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(TAKE_ENTRIES));
 
-/// Removes the entries of the given video ids from the list (a watch): the list is
-/// rewritten only when one is there.
-const DROP_ENTRIES: &str = r#"
--- KEYS: feed;  ARGV: video ids
+/// Removes the entries of the given video ids from the pool (a watch): the pages are
+/// cut again only when one is there.
+const DROP_ENTRIES: &str = with_page_lua!(
+    r#"
+-- KEYS: feed, meta;  ARGV: page_size, video ids...
 local drop = {}
-for i = 1, #ARGV do drop[ARGV[i]] = true end
-local all = redis.call('LRANGE', KEYS[1], 0, -1)
+for i = 2, #ARGV do drop[ARGV[i]] = true end
 local rest, dropped = {}, 0
-for _, e in ipairs(all) do
+for _, e in ipairs(all_entries(KEYS[1])) do
   local id = string.match(e, '^([^|]+)|')
   if id and drop[id] then dropped = dropped + 1 else rest[#rest + 1] = e end
 end
 if dropped > 0 then
   local ttl = redis.call('PTTL', KEYS[1])
-  redis.call('DEL', KEYS[1])
-  for i = 1, #rest, 1000 do
-    redis.call('RPUSH', KEYS[1], unpack(rest, i, math.min(i + 999, #rest)))
-  end
+  local generated = redis.call('HGET', KEYS[2], 'generated_at') or '0'
+  write_pages(KEYS[1], rest, generated, tonumber(ARGV[1]))
   if #rest > 0 and ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 end
 return dropped
-"#;
+"#
+);
 
 static DROP_ENTRIES_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(DROP_ENTRIES));
@@ -289,11 +329,20 @@ static SERVE_UNPOOLED_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(SERVE_UNPOOLED));
 
 /// Claims the warm claim unless a fresh, full pool exists (sign-in). A pool in either
-/// layout counts: its length is the feed list's, or the first layout's ZSET's.
+/// layout counts: the entries of the first page and those it says follow, or the first
+/// layout's ZSET's members.
 const CLAIM_WARM: &str = r#"
 -- KEYS: meta, feed, warm claim, first-layout pool;  ARGV: now_ms, fresh_ms, low_watermark, claim_ttl_ms
 local generated = tonumber(redis.call('HGET', KEYS[1], 'generated_at') or '-1')
-local remaining = redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[4])
+local remaining = redis.call('ZCARD', KEYS[4])
+local first = redis.call('LINDEX', KEYS[2], 0)
+if first then
+  local after, entries = string.match(first, '^%S+ (%d+)\n(.*)$')
+  remaining = remaining + tonumber(after or '0')
+  if entries then
+    for _ in string.gmatch(entries, '[^\n]+') do remaining = remaining + 1 end
+  end
+end
 if generated >= 0 and (tonumber(ARGV[1]) - generated) <= tonumber(ARGV[2]) and remaining >= tonumber(ARGV[3]) then
   return 0
 end
@@ -338,10 +387,6 @@ pub struct PageResult {
     pub missing_items: usize,
 }
 
-/// The common take's pipeline reply: the entries popped, the list's length after, and
-/// the meta's `generated_at` and `layout`.
-type CommonTakeReply = (Option<Vec<String>>, usize, (Option<i64>, Option<String>));
-
 /// What a page take read from the user's keys, before hydration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TakenEntries {
@@ -352,11 +397,36 @@ pub struct TakenEntries {
     pub remaining: usize,
     pub stale: bool,
     pub needs_refill: bool,
-    /// Won the warm-pending flag in the same script (filtered and first-layout takes).
+    /// A first-layout pool's script already claimed (when its rule said so); other takes
+    /// leave the claim to [`PoolStore::claim_refill`].
     pub claimed: bool,
-    /// The take already tried to claim (a script whose rule said so); the common take
-    /// never does, and leaves the claim to [`PoolStore::claim_refill`].
-    pub claim_tried: bool,
+}
+
+/// One pre-cut page as stored: `<generated_at_ms> <entries after it>` on the first
+/// line, then one entry per line.
+struct CutPage {
+    generated_at_ms: i64,
+    after: usize,
+    entries: Vec<Entry>,
+}
+
+fn parse_page(raw: &str) -> Option<CutPage> {
+    let mut lines = raw.split('\n');
+    let (generated, after) = lines.next()?.split_once(' ')?;
+    Some(CutPage {
+        generated_at_ms: generated.parse().ok()?,
+        after: after.parse().ok()?,
+        entries: lines.filter_map(Entry::parse).collect(),
+    })
+}
+
+/// The entries of every page of a pool, in order.
+fn all_entries(pages: &[String]) -> Vec<Entry> {
+    pages
+        .iter()
+        .filter_map(|p| parse_page(p))
+        .flat_map(|p| p.entries)
+        .collect()
 }
 
 /// How a feed request was answered, decided once, here, from the page take.
@@ -458,7 +528,8 @@ impl PoolStore {
             .arg(SERVED_CAP)
             .arg(built_from_ms)
             .arg(POOL_KEY_TTL_SECS * 1000)
-            .arg(SERVED_MARK_TTL_SECS * 1000);
+            .arg(SERVED_MARK_TTL_SECS * 1000)
+            .arg(PAGE_SIZE);
         for video in ranked {
             invocation.arg(Entry::of(video).encode());
         }
@@ -466,11 +537,13 @@ impl PoolStore {
         Ok(invocation.invoke_async(&mut conn).await?)
     }
 
-    /// Takes the next `request.max_results` entries. The common request is one pipelined
-    /// round trip of `LPOP`, `LLEN` and `HMGET`; a filtered one is one script; a pool in
-    /// the first layout is answered by its own script. The refill rule is applied to what
-    /// came back; claiming it is [`PoolStore::claim_refill`]'s (the common take) or done
-    /// in the script (the others).
+    /// Takes the next `request.max_results` entries. The common request (a page of
+    /// [`PAGE_SIZE`], unfiltered) is one `LPOP` of the next pre-cut page, whose header
+    /// says when the pool was built and how many entries follow; an empty list is told
+    /// apart (no pool, used up, first layout) by one `HMGET` of the meta. Any other page
+    /// is one script; a pool in the first layout is answered by its own script. The refill
+    /// rule is applied to what came back; claiming is [`PoolStore::claim_refill`]'s, but
+    /// for a first-layout pool, whose script claims itself.
     pub async fn take_page_entries(
         &self,
         user: &UserId,
@@ -478,106 +551,123 @@ impl PoolStore {
     ) -> Result<TakenEntries, StoreError> {
         let now = self.clock.now_ms();
         let fresh_ms = self.fresh.as_millis() as i64;
-        let scripted = !(request.is_unfiltered() && request.max_results > 0);
-        let (raw, generated, remaining, layout_v2, claimed) = if !scripted {
-            let mut conn = self.redis.clone();
-            let (raw, remaining, (generated, layout)): CommonTakeReply = redis::pipe()
-                .cmd("LPOP")
-                .arg(keys::feed(user))
-                .arg(request.max_results)
-                .llen(keys::feed(user))
-                .cmd("HMGET")
-                .arg(keys::pool_meta(user))
-                .arg("generated_at")
-                .arg("layout")
-                .query_async(&mut conn)
-                .await?;
-            (
-                raw.unwrap_or_default(),
-                generated,
-                remaining,
-                layout.as_deref() == Some(LAYOUT),
-                false,
-            )
+        let mut conn = self.redis.clone();
+        let taken = if request.is_unfiltered() && request.max_results == PAGE_SIZE {
+            let page: Option<String> = conn.lpop(keys::feed(user), None).await?;
+            match page.as_deref().map(parse_page) {
+                Some(Some(page)) => Some(page),
+                // An unreadable page is skipped like a lost item: the pool is rebuilt.
+                Some(None) => Some(CutPage {
+                    generated_at_ms: 0,
+                    after: 0,
+                    entries: Vec::new(),
+                }),
+                None => None,
+            }
         } else {
-            let mut invocation = TAKE_FILTERED_SCRIPT.prepare_invoke();
-            invocation
-                .key(keys::feed(user))
-                .key(keys::pool_meta(user))
-                .key(keys::warm_claim(user))
-                .arg(request.max_results)
-                .arg(request.category_id.as_deref().unwrap_or(""))
-                .arg(if request.include_trending { "1" } else { "0" })
-                .arg(now)
-                .arg(LOW_WATERMARK)
-                .arg(fresh_ms)
-                .arg(WARM_PENDING_TTL_MS);
-            let mut conn = self.redis.clone();
-            let (generated, remaining, claimed, raw, _needs, layout): (
-                i64,
-                usize,
-                i64,
-                Vec<String>,
-                i64,
-                i64,
-            ) = invocation.invoke_async(&mut conn).await?;
-            (
-                raw,
-                (generated >= 0).then_some(generated),
-                remaining,
-                layout == 2,
-                claimed == 1,
-            )
+            let (generated, remaining, raw, layout): (i64, usize, Vec<String>, i64) =
+                TAKE_ENTRIES_SCRIPT
+                    .key(keys::feed(user))
+                    .key(keys::pool_meta(user))
+                    .arg(request.max_results)
+                    .arg(request.category_id.as_deref().unwrap_or(""))
+                    .arg(if request.include_trending { "1" } else { "0" })
+                    .arg(PAGE_SIZE)
+                    .invoke_async(&mut conn)
+                    .await?;
+            match (generated >= 0, layout == 2) {
+                (true, true) => Some(CutPage {
+                    generated_at_ms: generated,
+                    after: remaining,
+                    entries: raw.iter().filter_map(|e| Entry::parse(e)).collect(),
+                }),
+                (true, false) => return self.take_legacy(user, request, now, fresh_ms).await,
+                (false, _) => None,
+            }
         };
-        if generated.is_some() && !layout_v2 {
-            let legacy =
-                super::pool_v1::take_page(&self.redis, user, request, now, fresh_ms).await?;
-            return Ok(TakenEntries {
-                entries: Vec::new(),
-                legacy_videos: Some(legacy.videos),
-                generated_at_ms: legacy.generated_at_ms,
-                remaining: legacy.remaining,
-                stale: legacy.generated_at_ms.is_some_and(|g| now - g > fresh_ms),
-                needs_refill: legacy.needs_refill,
-                claimed: legacy.claimed,
-                claim_tried: legacy.needs_refill,
-            });
-        }
-        let entries = raw.iter().filter_map(|e| Entry::parse(e)).collect();
-        let stale = generated.is_some_and(|g| now - g > fresh_ms);
-        let needs_refill = generated.is_none() || remaining < LOW_WATERMARK || stale;
+        let page = match taken {
+            Some(page) => page,
+            None => {
+                let (generated, layout): (Option<i64>, Option<String>) = redis::cmd("HMGET")
+                    .arg(keys::pool_meta(user))
+                    .arg("generated_at")
+                    .arg("layout")
+                    .query_async(&mut conn)
+                    .await?;
+                match generated {
+                    Some(_) if layout.as_deref() != Some(LAYOUT) => {
+                        return self.take_legacy(user, request, now, fresh_ms).await;
+                    }
+                    Some(generated_at_ms) => CutPage {
+                        generated_at_ms,
+                        after: 0,
+                        entries: Vec::new(),
+                    },
+                    None => {
+                        return Ok(TakenEntries {
+                            entries: Vec::new(),
+                            legacy_videos: None,
+                            generated_at_ms: None,
+                            remaining: 0,
+                            stale: false,
+                            needs_refill: true,
+                            claimed: false,
+                        });
+                    }
+                }
+            }
+        };
+        let stale = now - page.generated_at_ms > fresh_ms;
         Ok(TakenEntries {
-            entries,
+            entries: page.entries,
             legacy_videos: None,
-            generated_at_ms: generated,
-            remaining,
+            generated_at_ms: Some(page.generated_at_ms),
+            remaining: page.after,
             stale,
-            needs_refill,
-            claimed,
-            claim_tried: scripted && needs_refill,
+            needs_refill: page.after < LOW_WATERMARK || stale,
+            claimed: false,
+        })
+    }
+
+    /// A page from a pool in the first layout (`super::pool_v1`), claimed in its script.
+    async fn take_legacy(
+        &self,
+        user: &UserId,
+        request: &PageRequest,
+        now: i64,
+        fresh_ms: i64,
+    ) -> Result<TakenEntries, StoreError> {
+        let legacy = super::pool_v1::take_page(&self.redis, user, request, now, fresh_ms).await?;
+        Ok(TakenEntries {
+            entries: Vec::new(),
+            stale: legacy.generated_at_ms.is_some_and(|g| now - g > fresh_ms),
+            generated_at_ms: legacy.generated_at_ms,
+            remaining: legacy.remaining,
+            needs_refill: legacy.needs_refill,
+            claimed: legacy.claimed,
+            legacy_videos: Some(legacy.videos),
         })
     }
 
     /// The next `count` entries, after a page came out short (its videos were gone from
-    /// the catalog): one `LPOP`, with the list's length.
+    /// the catalog): one script, as for any page that is not the next pre-cut one.
     pub async fn take_more(
         &self,
         user: &UserId,
         count: usize,
     ) -> Result<(Vec<Entry>, usize), StoreError> {
         let mut conn = self.redis.clone();
-        let (raw, remaining): (Option<Vec<String>>, usize) = redis::pipe()
-            .cmd("LPOP")
-            .arg(keys::feed(user))
-            .arg(count.max(1))
-            .llen(keys::feed(user))
-            .query_async(&mut conn)
+        let (_, remaining, raw, _): (i64, usize, Vec<String>, i64) = TAKE_ENTRIES_SCRIPT
+            .key(keys::feed(user))
+            .key(keys::pool_meta(user))
+            .arg(count)
+            .arg("")
+            .arg("1")
+            .arg(PAGE_SIZE)
+            .invoke_async(&mut conn)
             .await?;
         Ok((
-            raw.unwrap_or_default()
-                .iter()
-                .filter_map(|e| Entry::parse(e))
-                .collect(),
+            raw.iter().filter_map(|e| Entry::parse(e)).collect(),
             remaining,
         ))
     }
@@ -704,8 +794,8 @@ impl PoolStore {
     /// The pool's entries, best first, without taking them.
     pub async fn entries(&self, user: &UserId) -> Result<Vec<Entry>, StoreError> {
         let mut conn = self.redis.clone();
-        let raw: Vec<String> = conn.lrange(keys::feed(user), 0, -1).await?;
-        Ok(raw.iter().filter_map(|e| Entry::parse(e)).collect())
+        let pages: Vec<String> = conn.lrange(keys::feed(user), 0, -1).await?;
+        Ok(all_entries(&pages))
     }
 
     /// Claims the warm-pending flag unless a fresh, full pool exists: used by sign-in so
