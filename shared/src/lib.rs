@@ -21,7 +21,8 @@
 //! - Where a user's pool is cut and marked served, a page taken (the one round trip of
 //!   plain commands of a cache hit) and a refill claimed, and what the answer's cache
 //!   status is: [`engine::pool`]; where the page's ids become cards (the shared catalog
-//!   and the instance's item cache): [`engine::catalog`].
+//!   and the instance's item cache): [`engine::catalog`]; where the two meet, a short page
+//!   is topped up and a refill claimed (`Engine::take_page`): `engine::page`.
 //! - Where one user's pool is built by one instance at a time: [`engine::build_lock`].
 //! - Where shared sources are cached, judged fresh, and refreshed or served stale:
 //!   [`engine::sources`]; which stale sources get the units, paced over the Pacific day:

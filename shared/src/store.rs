@@ -300,10 +300,16 @@ async fn split_by_slot(
 pub mod keys {
     use super::UserId;
 
-    /// The user's pool: LIST of entries `video_id|category_id|kind|reason`, best first,
-    /// each already marked served (reserved) when the warm cut it (`engine::pool`).
+    /// The user's pool: LIST of pre-cut pages of entries `video_id|category_id|kind|reason`,
+    /// best first, each page under a header line (`engine::pool`).
     pub fn feed(user: &UserId) -> String {
         format!("reco:{{u:{user}}}:feed")
+    }
+    /// The ids of the pool's last cut, space-separated: those no longer waiting in
+    /// `feed` were shown, and the next warm makes their served marks. Outlives the pool
+    /// (the served marks' lifetime), so a pool that expired unread still counts as shown.
+    pub fn cut(user: &UserId) -> String {
+        format!("reco:{{u:{user}}}:cut")
     }
     /// The first layout's ranked pool: ZSET of `video_id|category_id|t` members scored by
     /// rank. Still read (and replaced by the next warm) while such pools live

@@ -13,8 +13,9 @@ const TOP_UPS: usize = 2;
 
 impl Engine {
     /// The next page of never-served videos for `user`. The common request is one round
-    /// trip when the instance's item cache holds the page's videos, two when it reads the
-    /// catalog; a claim of a needed refill adds one on the hits that need it. Entries
+    /// trip (one `LPOP`) when the instance's item cache holds the page's videos, two when
+    /// it reads the catalog; a claim of a needed refill adds one on the requests that need
+    /// it. Entries
     /// whose videos the catalog lost are skipped, the page topped up from the pool, and a
     /// refill asked for.
     pub async fn take_page(

@@ -1,24 +1,28 @@
-//! The per-user pool: a list of ids with their per-user marks, cut once by the warm.
+//! The per-user pool: pages of ids with their per-user marks, cut once by the warm.
 //!
-//! A warm ranks the user's candidates and writes them as the `feed` LIST, best first, one
-//! entry per video: `video_id|category_id|kind|reason` (kind `h` from the user's own
-//! interests, `t` from a chart). Every entry is marked in the served set when it is cut,
-//! so nothing on the hit has to write: the common refresh (no category filter, trending
-//! allowed) is one round trip of three plain commands on the user's keys, pipelined —
-//! `LPOP feed N`, `LLEN feed`, `HMGET meta generated_at layout` — and Redis spends a few
-//! microseconds on it, about what a `GET` of the same bytes costs. The video details are
-//! not here: they live once in the shared catalog (`keys::video`) and the API hydrates the
-//! page's ids from its in-process item cache or the catalog (`super::catalog`).
+//! A warm ranks the user's candidates and writes them as the `feed` LIST of pre-cut pages
+//! of [`PAGE_SIZE`] entries, best first. A page is a header line — when the pool was built
+//! and how many entries follow the page — then one entry per line:
+//! `video_id|category_id|kind|reason` (kind `h` from the user's own interests, `t` from a
+//! chart). The cut is the served mark: the warm records the ids it cut (the `cut` key, a
+//! few kilobytes), and an id of the cut no longer waiting in the pages has been shown —
+//! the next warm writes it into the served set. So nothing on the hit has to write: the
+//! common refresh (a page of 20, no category filter, trending allowed) is one plain
+//! command on the user's keys, the `LPOP` of the next page, and Redis spends about what a
+//! `GET` of the same bytes costs on it; and the served set holds only what was shown. The video details are not here: they
+//! live once in the shared catalog (`keys::video`) and the API hydrates the page's ids
+//! from its in-process item cache or the catalog (`super::catalog`).
 //!
-//! The reply tells the caller whether the pool is missing, low (under [`LOW_WATERMARK`]
-//! entries left) or stale; only then does it claim the warm-pending flag (`SET NX PX`, a
-//! second round trip on those hits alone), so exactly one caller enqueues a refill.
-//! Rarer requests take scripts: a category filter or `include_trending=false` picks the
-//! matching entries out of the list ([`PoolStore::take_page_entries`]), a watch removes
-//! the watched video from it ([`PoolStore::drop_entries`]), and the warm's replacement
-//! first gives the marks of its unserved entries back. Pools written in the first layout
-//! are served by `super::pool_v1` until their next warm. All keys share the user's hash
-//! tag, so every script and pipeline here runs on one Redis Cluster slot.
+//! The header tells the caller whether the pool is low (under [`LOW_WATERMARK`] entries
+//! left) or stale; an empty list is told apart (no pool, used up, first layout) by one
+//! `HMGET` of the meta. Only then is the warm-pending flag claimed (`SET NX PX`, a second
+//! round trip on those requests alone), so exactly one caller enqueues a refill. Rarer
+//! requests take one script: another page size, a category filter or
+//! `include_trending=false` picks the first matching entries out of the pages and cuts the
+//! rest again ([`PoolStore::take_page_entries`]); a watch removes the watched video
+//! ([`PoolStore::drop_entries`]). Pools written in the first layout are served by
+//! `super::pool_v1` until their next warm. All keys share the user's hash tag, so every
+//! script here runs on one Redis Cluster slot.
 
 use std::time::Duration;
 
@@ -30,9 +34,9 @@ use crate::store::{RedisConn, StoreError, keys};
 
 /// The served-mark horizon: a video shown to a user is not shown again for this long.
 pub const SERVED_TTL_SECS: i64 = 30 * 86_400;
-/// How long a served mark is kept. A mark is made when the warm cuts the entry, and the
-/// entry may be shown up to [`POOL_KEY_TTL_SECS`] later, so marks live that much longer
-/// than the horizon: the horizon then counts from the showing, as it promises.
+/// How long a served mark and a cut's record are kept: the horizon, and a pool's life
+/// more, since an entry shown from a pool is marked by the next warm, which may come as
+/// late as the pool's end.
 pub const SERVED_MARK_TTL_SECS: i64 = SERVED_TTL_SECS + POOL_KEY_TTL_SECS;
 /// The most marks kept per user (the oldest go first).
 pub const SERVED_CAP: usize = 5_000;
@@ -165,27 +169,36 @@ end
     };
 }
 
-/// Writes a warm's ranked entries over the user's pool, atomically. The entries of the
-/// pool it replaces were marked served when cut but never shown: their marks are given
-/// back first. Then every new entry not already marked (a page taken since the warm read
-/// the served set) is kept, in order, once, marked now, and cut into pages.
+/// Writes a warm's ranked entries over the user's pool, atomically. The entries the last
+/// cut made that are no longer waiting in the pages were shown (or watched, or lost with
+/// an expired pool): their served marks are made now. Then every new entry not marked (a
+/// page taken since the warm read the marks is among them) is kept, in order, once, and
+/// cut into pages; the cut's ids are kept beside, for the next warm.
 const REPLACE_FEED: &str = with_page_lua!(
     r#"
--- KEYS: feed, served, meta, warm-pending, first-layout pool, first-layout items
+-- KEYS: feed, served, meta, warm-pending, first-layout pool, first-layout items, cut
 -- ARGV: now_ms, served_min_ms, served_cap, built_from_ms, key_ttl_ms, served_ttl_ms,
 --       page_size, entries... (best first)
 local now = ARGV[1]
-local function variadic(command, key, args, step)
-  for i = 1, #args, step do
-    redis.call(command, key, unpack(args, i, math.min(i + step - 1, #args)))
+local function zadd(args, option)
+  for i = 1, #args, 1000 do
+    redis.call('ZADD', KEYS[2], option, unpack(args, i, math.min(i + 999, #args)))
   end
 end
-local reserved = {}
+local waiting = {}
 for _, e in ipairs(all_entries(KEYS[1])) do
   local id = string.match(e, '^([^|]+)|')
-  if id then reserved[#reserved + 1] = id end
+  if id then waiting[id] = true end
 end
-if #reserved > 0 then variadic('ZREM', KEYS[2], reserved, 1000) end
+local shown = {}
+for id in string.gmatch(redis.call('GET', KEYS[7]) or '', '%S+') do
+  if not waiting[id] then
+    shown[#shown + 1] = now
+    shown[#shown + 1] = id
+  end
+end
+-- NX: a mark already made (a watch, a miss page) keeps its time.
+if #shown > 0 then zadd(shown, 'NX') end
 redis.call('DEL', KEYS[5], KEYS[6])
 local ids, entries, seen = {}, {}, {}
 for i = 8, #ARGV do
@@ -196,29 +209,30 @@ for i = 8, #ARGV do
     entries[#entries + 1] = ARGV[i]
   end
 end
-local kept, marks = {}, {}
+local kept, kept_ids = {}, {}
 for i = 1, #ids, 1000 do
   local chunk = {unpack(ids, i, math.min(i + 999, #ids))}
   local scores = redis.call('ZMSCORE', KEYS[2], unpack(chunk))
   for j, id in ipairs(chunk) do
     if not scores[j] then
       kept[#kept + 1] = entries[i + j - 1]
-      marks[#marks + 1] = now
-      marks[#marks + 1] = id
+      kept_ids[#kept_ids + 1] = id
     end
   end
 end
 write_pages(KEYS[1], kept, now, tonumber(ARGV[7]))
 if #kept > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  variadic('ZADD', KEYS[2], marks, 1000)
+  redis.call('SET', KEYS[7], table.concat(kept_ids, ' '), 'PX', ARGV[6])
+else
+  redis.call('DEL', KEYS[7])
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2])
 local cap = tonumber(ARGV[3])
 if redis.call('ZCARD', KEYS[2]) > cap then
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(cap + 1))
 end
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[6]) end
 redis.call('HSET', KEYS[3], 'generated_at', now, 'built_from', ARGV[4], 'size', #kept, 'layout', '2')
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 redis.call('DEL', KEYS[4])
@@ -292,20 +306,24 @@ static DROP_ENTRIES_SCRIPT: std::sync::LazyLock<redis::Script> =
 
 /// Serves videos from outside the pool (the region's chart when a user has none yet): in
 /// one script, the first `max` candidates not yet served are chosen and marked served, so
-/// two requests at once can never both serve the same video.
+/// two requests at once can never both serve the same video. A user without a pool may
+/// still have the ids of their last cut, whose marks a warm had not made yet: they count
+/// as served.
 const SERVE_UNPOOLED: &str = r#"
--- KEYS: served
+-- KEYS: served, cut
 -- ARGV: max, now_ms, served_min_ms, served_cap, served_ttl_ms,
 --       candidate ids... (in order, filtered)
 local max = tonumber(ARGV[1])
 local chosen = {}
 if max > 0 and #ARGV > 5 then
+  local cut = {}
+  for id in string.gmatch(redis.call('GET', KEYS[2]) or '', '%S+') do cut[id] = true end
   local ids = {}
   for i = 6, #ARGV do ids[#ids + 1] = ARGV[i] end
   local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
   for j, id in ipairs(ids) do
     if #chosen >= max then break end
-    if not scores[j] then chosen[#chosen + 1] = id end
+    if not scores[j] and not cut[id] then chosen[#chosen + 1] = id end
   end
 end
 if #chosen > 0 then
@@ -364,8 +382,8 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    /// The common request, answered by the three-command pipeline; the others take a
-    /// script.
+    /// No filter: the common request when a page of [`PAGE_SIZE`] is asked (one `LPOP`);
+    /// an unfiltered page is topped up when its videos were gone from the catalog.
     pub fn is_unfiltered(&self) -> bool {
         self.category_id.is_none() && self.include_trending
     }
@@ -523,6 +541,7 @@ impl PoolStore {
             .key(keys::warm_claim(user))
             .key(keys::pool(user))
             .key(keys::pool_items(user))
+            .key(keys::cut(user))
             .arg(now)
             .arg(now - SERVED_MARK_TTL_SECS * 1000)
             .arg(SERVED_CAP)
@@ -726,6 +745,7 @@ impl PoolStore {
         let mut invocation = SERVE_UNPOOLED_SCRIPT.prepare_invoke();
         invocation
             .key(keys::served(user))
+            .key(keys::cut(user))
             .arg(request.max_results)
             .arg(now)
             .arg(now - SERVED_MARK_TTL_SECS * 1000)
@@ -773,22 +793,28 @@ impl PoolStore {
         Ok(built_from.or(generated))
     }
 
-    /// The videos shown to the user (or watched) within the horizon: the served set less
-    /// the entries still waiting in the pool, whose marks are reservations a warm gives
-    /// back. What a warm must not offer again.
+    /// The videos shown to the user (or watched) within the horizon: the served set, and
+    /// the ids of the last cut no longer waiting in the pages (shown since; a warm makes
+    /// their marks). What a warm must not offer again.
     pub async fn served_ids(&self, user: &UserId) -> Result<Vec<String>, StoreError> {
         let mut conn = self.redis.clone();
-        let (served, pooled): (Vec<String>, Vec<String>) = redis::pipe()
+        let (mut served, pages, cut): (Vec<String>, Vec<String>, Option<String>) = redis::pipe()
             .zrange(keys::served(user), 0, -1)
             .lrange(keys::feed(user), 0, -1)
+            .get(keys::cut(user))
             .query_async(&mut conn)
             .await?;
-        let waiting: std::collections::HashSet<&str> =
-            pooled.iter().filter_map(|e| e.split('|').next()).collect();
-        Ok(served
+        let waiting: std::collections::HashSet<String> = all_entries(&pages)
             .into_iter()
-            .filter(|id| !waiting.contains(id.as_str()))
-            .collect())
+            .map(|e| e.video_id)
+            .collect();
+        served.extend(
+            cut.unwrap_or_default()
+                .split_whitespace()
+                .filter(|id| !waiting.contains(*id))
+                .map(str::to_owned),
+        );
+        Ok(served)
     }
 
     /// The pool's entries, best first, without taking them.

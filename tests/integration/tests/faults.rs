@@ -852,8 +852,10 @@ async fn warmer_killed_mid_batch() {
             !members.is_empty(),
             "user {user} has no pool after the crash"
         );
+        // Each element is a page: a header line, then one entry per line.
         let videos: Vec<&str> = members
             .iter()
+            .flat_map(|page| page.lines().skip(1))
             .map(|m| m.split('|').next().unwrap())
             .collect();
         let unique: HashSet<&str> = videos.iter().copied().collect();

@@ -620,15 +620,17 @@ async fn the_login_function_completes_sign_ins_whatever_its_settings() {
 /// ids, their videos from the shared catalog.
 async fn pool_channels(env: &TestEnv, user: &UserId) -> Vec<String> {
     let mut c = conn(&env.redis.url());
-    let entries: Vec<String> = redis::cmd("LRANGE")
+    let pages: Vec<String> = redis::cmd("LRANGE")
         .arg(keys::feed(user))
         .arg(0)
         .arg(-1)
         .query_async(&mut c)
         .await
         .unwrap();
-    let video_keys: Vec<String> = entries
+    // Each element is a page: a header line, then one entry per line.
+    let video_keys: Vec<String> = pages
         .iter()
+        .flat_map(|page| page.lines().skip(1))
         .map(|e| keys::video(e.split('|').next().unwrap()))
         .collect();
     let items: Vec<Option<String>> = redis::cmd("MGET")

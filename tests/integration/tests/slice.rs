@@ -62,10 +62,14 @@ async fn sign_in_warms_and_every_refresh_shows_new_videos() {
         "the warm must have called YouTube"
     );
     let mut redis = env.redis.client().get_connection().unwrap();
-    let pool_size: usize = redis::cmd("LLEN")
+    // The pool's pages: a header line each, then one entry per line.
+    let pages: Vec<String> = redis::cmd("LRANGE")
         .arg(format!("reco:{{u:{USER}}}:feed"))
+        .arg(0)
+        .arg(-1)
         .query(&mut redis)
         .unwrap();
+    let pool_size: usize = pages.iter().map(|p| p.lines().count() - 1).sum();
     assert!(pool_size >= 200);
 
     // Refreshes: full pages, nothing repeated, nothing watched, related to the history.

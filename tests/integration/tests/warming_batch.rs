@@ -252,10 +252,14 @@ async fn poison_duplicate_and_eight_good_messages_in_one_batch() {
     for user in &users {
         let builds = count_lines(&["pool built", &format!("user_id={user} ")]);
         assert_eq!(builds, 1, "{user}: built {builds} times");
-        let size: usize = redis::cmd("LLEN")
+        // The pool's pages: a header line each, then one entry per line.
+        let pages: Vec<String> = redis::cmd("LRANGE")
             .arg(keys::feed(&UserId::parse(user).unwrap()))
+            .arg(0)
+            .arg(-1)
             .query(&mut redis)
             .unwrap();
+        let size: usize = pages.iter().map(|p| p.lines().count() - 1).sum();
         assert!(size >= 100, "{user}: pool of {size}");
     }
     assert_eq!(count_lines(&["pool built"]), 8);
