@@ -655,10 +655,14 @@ impl Sim<'_> {
                 let mut conn = self.conn.clone();
                 // Memory only: a pool left for longer than its freshness is rebuilt at the
                 // next sign-in anyway (claim_warm), so it is dropped here; the served set
-                // (what makes pages new) stays until the user's last session ends.
+                // (what makes pages new) stays until the user's last session ends. It is
+                // dropped as a warm replaces it — the cut's shown ids marked served, the
+                // rest given back — then its keys go.
                 if next.is_none_or(|n| n - t > FRESH_MS) {
+                    engine.pool.replace(&user.id, &[]).await.unwrap();
                     let _: () = redis::cmd("DEL")
                         .arg(keys::feed(&user.id))
+                        .arg(keys::cut(&user.id))
                         .arg(keys::pool_meta(&user.id))
                         .query_async(&mut conn)
                         .await
