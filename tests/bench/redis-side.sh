@@ -34,6 +34,15 @@ take = re.search(r'const TAKE_PAGE: &str = r#"(.*?)"#;', src, re.S).group(1)
 prefix = ("local base = string.sub(KEYS[1], 1, -6)\n"
           "local K = {KEYS[1], base..':items', base..':served', base..':meta', base..':warm-pending'}\n")
 open(f'{work}/take.lua', 'w').write(prefix + take.replace('KEYS[', 'K['))
+# The feed list's script for any other page (pool.rs: the with_page_lua! helpers, then
+# TAKE_ENTRIES), here a page of 20 of category 20 without trending videos.
+pool = open('shared/src/engine/pool.rs').read()
+helpers = re.search(r'macro_rules! with_page_lua \{.*?r#"(.*?)"#', pool, re.S).group(1)
+entries = re.search(r'const TAKE_ENTRIES: &str = with_page_lua!\(\s*r#"(.*?)"#', pool, re.S).group(1)
+open(f'{work}/take_entries.lua', 'w').write(
+    "local base = string.sub(KEYS[1], 1, -6)\n"
+    "local K = {base..':feed', base..':meta'}\n"
+    "local ARGV = {'20', '20', '0', '20'}\n" + helpers + entries.replace('KEYS[', 'K['))
 open(f'{work}/item.json', 'w').write(
     '{"category_id":"20","channel_id":"UCxxxxxxxxxxxxxxxxxxxxxx","channel_title":"Some Channel Name",'
     '"duration_secs":615,"published_at":"2026-11-20T10:00:00Z","reason":"from a channel you watch",'
@@ -67,7 +76,7 @@ for u = 0, tonumber(ARGV[1]) - 1 do
       page = {}
     end
   end
-  redis.call("HSET", base .. ":meta", "generated_at", ARGV[3], "size", 240)
+  redis.call("HSET", base .. ":meta", "generated_at", ARGV[3], "size", 240, "layout", 2)
   for i = 1, tonumber(ARGV[4]) do
     redis.call("ZADD", base .. ":served", ARGV[3] - 86400000, string.format("old%08d", i))
   end
@@ -117,6 +126,7 @@ script "EVALSHA reading a 10 KB value into Lua, returning 1" \
 script "EVALSHA: LPOP of a pre-cut page, returned" \
   'return redis.call("LPOP", string.sub(KEYS[1], 1, -6) .. ":pages")' evalsha_lpop_page
 script "EVALSHA TAKE_PAGE (first layout, pool_v1.rs), a page of 20" "$(cat "$work/take.lua")" hit_first_layout
+script "EVALSHA TAKE_ENTRIES (feed list), a filtered page of 20" "$(cat "$work/take_entries.lua")" filtered_page
 python3 - "$work/rows" "$SERVED" "$(git describe --always --dirty 2>/dev/null || echo unknown)" <<'EOF2'
 import json, sys
 rows = dict(line.split() for line in open(sys.argv[1]))

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use lambda_http::{Body, Response};
 use reco_core::UserId;
-use reco_core::engine::{CacheStatus, PageRequest, PageResult};
+use reco_core::engine::catalog::cards_json;
+use reco_core::engine::{CacheStatus, Card, Page, PageRequest};
 use reco_core::messages::WarmRequest;
 use reco_core::metrics::{self, Metric};
 use reco_core::quota::{self, Priority, QuotaLevel};
@@ -27,7 +28,7 @@ pub const FORCE_REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
 /// Bounded by bytes, not entries: a page is 1 to 50 videos of about a kilobyte each, so an
 /// entry count says nothing about the memory a 128–256 MB function has left.
 #[derive(Clone)]
-pub struct LastGoodPages(moka::sync::Cache<String, Arc<Vec<reco_core::Video>>>);
+pub struct LastGoodPages(moka::sync::Cache<String, Arc<Vec<Card>>>);
 
 /// The share of the function's memory the last-good pages may use.
 pub const LAST_GOOD_MEMORY_SHARE: u64 = 8;
@@ -50,12 +51,9 @@ impl LastGoodPages {
         Self(
             moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
-                .weigher(|user: &String, page: &Arc<Vec<reco_core::Video>>| {
-                    let bytes = user.len()
-                        + page
-                            .iter()
-                            .map(reco_core::Video::approximate_bytes)
-                            .sum::<usize>();
+                .weigher(|user: &String, page: &Arc<Vec<Card>>| {
+                    let bytes =
+                        user.len() + page.iter().map(Card::approximate_bytes).sum::<usize>();
                     u32::try_from(bytes).unwrap_or(u32::MAX)
                 })
                 .time_to_live(Duration::from_secs(3600))
@@ -65,11 +63,11 @@ impl LastGoodPages {
         )
     }
 
-    pub fn insert(&self, user: &str, page: Arc<Vec<reco_core::Video>>) {
+    pub fn insert(&self, user: &str, page: Arc<Vec<Card>>) {
         self.0.insert(user.to_owned(), page);
     }
 
-    pub fn get(&self, user: &str) -> Option<Arc<Vec<reco_core::Video>>> {
+    pub fn get(&self, user: &str) -> Option<Arc<Vec<Card>>> {
         self.0.get(user)
     }
 
@@ -96,15 +94,28 @@ struct FeedBody<'a> {
     meta: FeedMeta<'a>,
     success: bool,
     user_id: &'a str,
-    videos: &'a [reco_core::Video],
+    /// Written after the rest by [`FeedBody::to_json`], from the cards' JSON.
+    #[serde(skip)]
+    videos: &'a [Card],
 }
 
 impl<'a> FeedBody<'a> {
+    /// The body as text: the fields above serialised, then the cards' JSON spliced in as
+    /// `videos`, the last key in order, so the bytes are those of serialising the videos.
+    fn to_json(&self) -> String {
+        let mut text = serde_json::to_string(self).expect("the feed body serialises");
+        text.pop();
+        text.push_str(",\"videos\":");
+        text.push_str(&cards_json(self.videos));
+        text.push('}');
+        text
+    }
+
     /// The last good page, served while the store is unavailable: `stale`, marked
     /// `degraded`, nothing queued.
     fn last_good(
         user_id: &'a str,
-        videos: &'a [reco_core::Video],
+        videos: &'a [Card],
         request_id: &'a str,
         served_at: String,
     ) -> Self {
@@ -208,7 +219,10 @@ impl Api {
             category_id: params.category_id.map(str::to_owned),
             include_trending: params.include_trending,
         };
-        let mut page = match self.with_redis(self.engine.take_page(user, &request)).await {
+        let mut page = match self
+            .with_redis(self.engine.take_cards(user, &request))
+            .await
+        {
             Ok(page) => page,
             Err(e) => return self.degraded(user, params, request_id, e),
         };
@@ -234,7 +248,7 @@ impl Api {
                     .with_redis(self.engine.pool.serve_unpooled(user, chart, &request))
                     .await
                 {
-                    Ok(videos) => videos,
+                    Ok(videos) => videos.into_iter().map(Card::from_video).collect(),
                     Err(e) => return self.degraded(user, params, request_id, e),
                 }
             }
@@ -278,8 +292,7 @@ impl Api {
             user_id: user.as_str(),
             videos: &videos,
         };
-        let text = serde_json::to_string(&body).expect("the feed body serialises");
-        Ok((text_response(200, text), Some(cache_status)))
+        Ok((text_response(200, body.to_json()), Some(cache_status)))
     }
 
     /// Redis is unreachable: the user's last good page if this instance has one, else the
@@ -301,14 +314,13 @@ impl Api {
             request_id,
             self.engine.clock.now().to_string(),
         );
-        let text = serde_json::to_string(&body).expect("the feed body serialises");
-        Ok((text_response(200, text), Some(CacheStatus::Stale)))
+        Ok((text_response(200, body.to_json()), Some(CacheStatus::Stale)))
     }
 
     async fn maybe_enqueue(
         &self,
         user: &UserId,
-        page: &PageResult,
+        page: &Page<Card>,
         cache_status: CacheStatus,
     ) -> bool {
         if !page.should_enqueue_warm {
@@ -393,10 +405,12 @@ mod tests {
         }
     }
 
-    /// The typed feed body writes exactly the bytes the `json!` form did.
+    /// The typed feed body, the cards' JSON spliced in, writes exactly the bytes the
+    /// `json!` form did (titles and reasons with quotes, escapes and non-ASCII included).
     #[test]
     fn feed_body_matches_the_value_form() {
         let videos: Vec<_> = (0..3).map(video).collect();
+        let cards: Vec<Card> = videos.iter().cloned().map(Card::from_video).collect();
         for generated_at in [None, Some("2026-11-26T10:00:00Z".to_owned())] {
             let body = FeedBody {
                 count: videos.len(),
@@ -412,7 +426,7 @@ mod tests {
                 },
                 success: true,
                 user_id: "user-1",
-                videos: &videos,
+                videos: &cards,
             };
             let value = json!({
                 "success": true,
@@ -429,7 +443,7 @@ mod tests {
                     "request_id": "req-1",
                 }
             });
-            assert_eq!(serde_json::to_string(&body).unwrap(), value.to_string());
+            assert_eq!(body.to_json(), value.to_string());
         }
     }
 
@@ -438,7 +452,8 @@ mod tests {
     #[test]
     fn the_degraded_body_matches_the_value_form() {
         let videos: Vec<_> = (0..2).map(video).collect();
-        let body = FeedBody::last_good("user-2", &videos, "req-2", "2026-11-26T10:02:00Z".into());
+        let cards: Vec<Card> = videos.iter().cloned().map(Card::from_video).collect();
+        let body = FeedBody::last_good("user-2", &cards, "req-2", "2026-11-26T10:02:00Z".into());
         let value = json!({
             "success": true,
             "user_id": "user-2",
@@ -455,7 +470,7 @@ mod tests {
                 "request_id": "req-2",
             }
         });
-        assert_eq!(serde_json::to_string(&body).unwrap(), value.to_string());
+        assert_eq!(body.to_json(), value.to_string());
     }
 
     /// A video of about a kilobyte, as real ones are (long titles, tags, URLs).
@@ -474,8 +489,9 @@ mod tests {
     fn last_good_pages_are_bounded_by_bytes_not_entries() {
         let pages = LastGoodPages::for_function_memory_mb(256);
         assert_eq!(pages.max_bytes(), 32 * 1024 * 1024);
-        let page: Arc<Vec<_>> = Arc::new((0..50).map(kilobyte_video).collect());
-        let page_bytes: usize = page.iter().map(reco_core::Video::approximate_bytes).sum();
+        let page: Arc<Vec<_>> =
+            Arc::new((0..50).map(kilobyte_video).map(Card::from_video).collect());
+        let page_bytes: usize = page.iter().map(Card::approximate_bytes).sum();
         assert!(page_bytes > 50 * 1000, "a page weighs {page_bytes} bytes");
         for user in 0..10_000 {
             pages.insert(&format!("user-{user}"), page.clone());

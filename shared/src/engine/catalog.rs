@@ -58,17 +58,135 @@ impl CatalogStats {
     }
 }
 
+/// A catalog item as the instance keeps it: the video, and its JSON cut around the two
+/// fields that are the user's (`reason`, `trending`), so a page's body is written by
+/// copying bytes rather than by serialising 20 videos on every hit.
+#[derive(Debug)]
+pub struct Item {
+    video: Video,
+    /// The JSON up to `"reason":`, from `"tags":` up to `"trending":`, and from `"url":`.
+    head: Box<str>,
+    mid: Box<str>,
+    tail: Box<str>,
+}
+
+impl Item {
+    pub fn new(mut video: Video) -> Self {
+        video.reason.clear();
+        video.trending = false;
+        let json = serde_json::to_string(&video).expect("video serialises");
+        // `Video`'s fields are declared in key order, so `reason` and `trending` sit
+        // between `published_at` and `tags`, `title` and `url`; a quote inside a value is
+        // escaped, so these markers cannot occur anywhere else.
+        const REASON: &str = ",\"reason\":\"\",";
+        const TRENDING: &str = ",\"trending\":false,";
+        let r = json.find(REASON).expect("a video's JSON has its reason");
+        let t = json
+            .find(TRENDING)
+            .expect("a video's JSON has its trending flag");
+        Self {
+            head: json[..=r].into(),
+            mid: json[r + REASON.len()..=t].into(),
+            tail: json[t + TRENDING.len()..].into(),
+            video,
+        }
+    }
+
+    pub fn video(&self) -> &Video {
+        &self.video
+    }
+
+    fn bytes(&self) -> usize {
+        self.video.approximate_bytes() + self.head.len() + self.mid.len() + self.tail.len()
+    }
+}
+
+/// One card of a page: the catalog's item as this user is shown it.
+#[derive(Debug, Clone)]
+pub struct Card {
+    item: Arc<Item>,
+    reason: String,
+    trending: bool,
+}
+
+impl Card {
+    pub fn new(item: Arc<Item>, entry: &Entry) -> Self {
+        Self {
+            item,
+            reason: entry.reason.clone(),
+            trending: entry.trending,
+        }
+    }
+
+    /// A card for a video from outside the catalog's cache (a chart on a miss, a
+    /// first-layout pool's copy): its JSON cut once, here.
+    pub fn from_video(video: Video) -> Self {
+        let (reason, trending) = (video.reason.clone(), video.trending);
+        Self {
+            item: Arc::new(Item::new(video)),
+            reason,
+            trending,
+        }
+    }
+
+    pub fn video_id(&self) -> &str {
+        &self.item.video.video_id
+    }
+
+    /// The video as the user is shown it.
+    pub fn to_video(&self) -> Video {
+        let mut video = self.item.video.clone();
+        video.reason.clone_from(&self.reason);
+        video.trending = self.trending;
+        video
+    }
+
+    /// Appends the card's JSON, byte for byte what serialising [`Card::to_video`] writes.
+    pub fn write_json(&self, out: &mut String) {
+        out.push_str(&self.item.head);
+        out.push_str("\"reason\":");
+        out.push_str(&serde_json::to_string(&self.reason).expect("a string serialises"));
+        out.push(',');
+        out.push_str(&self.item.mid);
+        out.push_str(if self.trending {
+            "\"trending\":true,"
+        } else {
+            "\"trending\":false,"
+        });
+        out.push_str(&self.item.tail);
+    }
+
+    /// About how much memory the card holds beyond what it shares with the cache.
+    pub fn approximate_bytes(&self) -> usize {
+        std::mem::size_of::<Card>() + self.reason.len() + self.item.bytes()
+    }
+}
+
+/// `cards` as a JSON array.
+pub fn cards_json(cards: &[Card]) -> String {
+    let mut out = String::with_capacity(cards.len() * 560 + 2);
+    out.push('[');
+    for (i, card) in cards.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        card.write_json(&mut out);
+    }
+    out.push(']');
+    out
+}
+
 #[derive(Clone)]
 pub struct Catalog {
     redis: RedisConn,
-    items: moka::sync::Cache<String, Arc<Video>>,
+    items: moka::sync::Cache<String, Arc<Item>>,
     stats: Arc<CatalogStats>,
 }
 
 /// A page of entries made into cards.
 #[derive(Debug, Default)]
 pub struct Hydrated {
-    pub videos: Vec<Video>,
+    pub cards: Vec<Card>,
     /// Entries whose video the catalog no longer holds (skipped).
     pub missing: usize,
 }
@@ -79,8 +197,8 @@ impl Catalog {
     pub fn new(redis: RedisConn, cache_bytes: u64) -> Self {
         let items = moka::sync::Cache::builder()
             .max_capacity(cache_bytes)
-            .weigher(|key: &String, video: &Arc<Video>| {
-                let bytes = ENTRY_OVERHEAD_BYTES + key.len() + video.approximate_bytes();
+            .weigher(|key: &String, item: &Arc<Item>| {
+                let bytes = ENTRY_OVERHEAD_BYTES + key.len() + item.bytes();
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .time_to_live(ITEM_CACHE_TTL)
@@ -107,11 +225,11 @@ impl Catalog {
         &self.stats
     }
 
-    /// The entries' videos, in order, as this user is shown them (reason, trending):
+    /// The entries' cards, in order, as this user is shown them (reason, trending):
     /// from the in-process cache, the rest with one `MGET` of the catalog. An entry whose
     /// item is gone is skipped and counted.
     pub async fn hydrate(&self, entries: &[Entry]) -> Result<Hydrated, StoreError> {
-        let mut found: Vec<Option<Arc<Video>>> = entries
+        let mut found: Vec<Option<Arc<Item>>> = entries
             .iter()
             .map(|e| self.items.get(&e.video_id))
             .collect();
@@ -139,20 +257,15 @@ impl Catalog {
                 let Some(video) = raw.and_then(|r| serde_json::from_str::<Video>(&r).ok()) else {
                     continue;
                 };
-                let video = Arc::new(video);
-                self.items
-                    .insert(entries[i].video_id.clone(), video.clone());
-                found[i] = Some(video);
+                let item = Arc::new(Item::new(video));
+                self.items.insert(entries[i].video_id.clone(), item.clone());
+                found[i] = Some(item);
             }
         }
         let mut out = Hydrated::default();
-        for (entry, video) in entries.iter().zip(found) {
-            match video {
-                Some(video) => {
-                    let mut video = Video::clone(&video);
-                    entry.apply_to(&mut video);
-                    out.videos.push(video);
-                }
+        for (entry, item) in entries.iter().zip(found) {
+            match item {
+                Some(item) => out.cards.push(Card::new(item, entry)),
                 None => out.missing += 1,
             }
         }
@@ -160,5 +273,67 @@ impl Catalog {
             .missing
             .fetch_add(out.missing as u64, Ordering::Relaxed);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(title: &str, reason: &str, trending: bool) -> Video {
+        Video {
+            category_id: "20".into(),
+            channel_id: "UC\"reason\":\"\",x".into(),
+            channel_title: "Chan,\"trending\":false,nel".into(),
+            duration_secs: 61,
+            published_at: "2026-11-01T10:00:00Z".into(),
+            reason: reason.into(),
+            tags: vec!["a".into(), "b\tc".into()],
+            thumbnail_url: "https://i.ytimg.com/vi/x/mqdefault.jpg".into(),
+            title: title.into(),
+            trending,
+            url: "https://www.youtube.com/watch?v=x".into(),
+            video_id: "vid00000001".into(),
+            view_count: u64::MAX,
+        }
+    }
+
+    /// A card's spliced JSON is byte for byte the serialised video as the user sees it,
+    /// whatever the strings hold (the markers the cut looks for among them).
+    #[test]
+    fn a_cards_json_is_the_serialised_video() {
+        for (title, reason, trending) in [
+            ("plain", "", false),
+            (
+                "\",\"reason\":\"\",",
+                "from a channel you watch: \"x\"\n",
+                true,
+            ),
+            ("é😀\\ <b>&</b>", ",\"trending\":false,", false),
+        ] {
+            let shown = video(title, reason, trending);
+            let card = Card::from_video(shown.clone());
+            let mut json = String::new();
+            card.write_json(&mut json);
+            assert_eq!(json, serde_json::to_string(&shown).unwrap());
+            assert_eq!(card.to_video(), shown);
+            // The same item, shown to another user with their own reason.
+            let other = Card::new(
+                card.item.clone(),
+                &Entry {
+                    video_id: shown.video_id.clone(),
+                    category_id: shown.category_id.clone(),
+                    trending: !trending,
+                    reason: "another user's reason".into(),
+                },
+            );
+            let mut expected = shown.clone();
+            expected.trending = !trending;
+            expected.reason = "another user's reason".into();
+            assert_eq!(
+                cards_json(&[other]),
+                format!("[{}]", serde_json::to_string(&expected).unwrap())
+            );
+        }
     }
 }

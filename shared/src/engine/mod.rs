@@ -27,10 +27,10 @@ mod warm;
 
 pub use build_lock::{BuildLock, HeldLock, LockAttempt};
 #[cfg(feature = "recommend")]
-pub use catalog::Catalog;
+pub use catalog::{Card, Catalog};
 #[cfg(feature = "recommend")]
 pub use history::{HistorySource, HistoryStore};
-pub use pool::{CacheStatus, Entry, PageRequest, PageResult, PoolStore};
+pub use pool::{CacheStatus, Entry, Page, PageRequest, PageResult, PoolStore};
 #[cfg(feature = "recommend")]
 pub use sources::SourceCache;
 #[cfg(feature = "recommend")]

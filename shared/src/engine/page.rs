@@ -4,7 +4,8 @@
 use crate::domain::UserId;
 use crate::store::StoreError;
 
-use super::pool::{LOW_WATERMARK, PageRequest, PageResult};
+use super::catalog::Card;
+use super::pool::{LOW_WATERMARK, Page, PageRequest, PageResult};
 use super::warm::Engine;
 
 /// How many times a page short of cards (its videos gone from the catalog) is topped up
@@ -23,15 +24,34 @@ impl Engine {
         user: &UserId,
         request: &PageRequest,
     ) -> Result<PageResult, StoreError> {
+        let page = self.take_cards(user, request).await?;
+        Ok(Page {
+            videos: page.videos.iter().map(Card::to_video).collect(),
+            generated_at_ms: page.generated_at_ms,
+            pool_remaining: page.pool_remaining,
+            should_enqueue_warm: page.should_enqueue_warm,
+            stale: page.stale,
+            needs_refill: page.needs_refill,
+            missing_items: page.missing_items,
+        })
+    }
+
+    /// [`Engine::take_page`] as cards: what the API writes its body from, without a copy
+    /// of each video.
+    pub async fn take_cards(
+        &self,
+        user: &UserId,
+        request: &PageRequest,
+    ) -> Result<Page<Card>, StoreError> {
         let taken = self.pool.take_page_entries(user, request).await?;
         let mut remaining = taken.remaining;
         let legacy = taken.legacy_videos.is_some();
         let (videos, missing) = match taken.legacy_videos {
-            Some(videos) => (videos, 0),
+            Some(videos) => (videos.into_iter().map(Card::from_video).collect(), 0),
             None => {
                 let hydrated = self.catalog.hydrate(&taken.entries).await?;
                 let (mut videos, mut missing, mut short) =
-                    (hydrated.videos, hydrated.missing, hydrated.missing);
+                    (hydrated.cards, hydrated.missing, hydrated.missing);
                 for _ in 0..TOP_UPS {
                     if short == 0 || remaining == 0 || !request.is_unfiltered() {
                         break;
@@ -41,7 +61,7 @@ impl Engine {
                     let topped = self.catalog.hydrate(&more).await?;
                     short = topped.missing + short.saturating_sub(more.len());
                     missing += topped.missing;
-                    videos.extend(topped.videos);
+                    videos.extend(topped.cards);
                 }
                 (videos, missing)
             }
@@ -54,7 +74,7 @@ impl Engine {
         } else {
             false
         };
-        Ok(PageResult {
+        Ok(Page {
             videos,
             generated_at_ms: taken.generated_at_ms,
             pool_remaining: remaining,

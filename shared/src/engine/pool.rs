@@ -124,12 +124,6 @@ impl Entry {
             reason: parts.next()?.to_owned(),
         })
     }
-
-    /// The catalog's `video` as this user is shown it.
-    pub fn apply_to(&self, video: &mut Video) {
-        video.trending = self.trending;
-        video.reason.clone_from(&self.reason);
-    }
 }
 
 /// Lua shared by the scripts that read or write the page list: a page is a header line
@@ -389,9 +383,11 @@ impl PageRequest {
     }
 }
 
+/// A page and what the take learnt about the pool: of [`Video`]s ([`PageResult`]), or
+/// of the API's cards (`Page<catalog::Card>`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct PageResult {
-    pub videos: Vec<Video>,
+pub struct Page<T> {
+    pub videos: Vec<T>,
     /// When the pool was built; `None` when the user has no pool yet.
     pub generated_at_ms: Option<i64>,
     pub pool_remaining: usize,
@@ -404,6 +400,8 @@ pub struct PageResult {
     /// Entries skipped because the catalog no longer holds their video.
     pub missing_items: usize,
 }
+
+pub type PageResult = Page<Video>;
 
 /// What a page take read from the user's keys, before hydration.
 #[derive(Debug, Clone, PartialEq)]
@@ -465,7 +463,7 @@ pub enum CacheStatus {
 impl CacheStatus {
     /// The status of `page`, taken after a `force_refresh` rebuilt the pool when
     /// `refreshed`.
-    pub fn of(page: &PageResult, refreshed: bool) -> Self {
+    pub fn of<T>(page: &Page<T>, refreshed: bool) -> Self {
         match page.generated_at_ms {
             None => CacheStatus::Miss,
             Some(_) if refreshed => CacheStatus::Refreshed,
@@ -490,7 +488,7 @@ impl CacheStatus {
     }
 
     /// Why a refill claimed on `page` is enqueued.
-    pub fn refill_reason(self, page: &PageResult) -> crate::messages::WarmReason {
+    pub fn refill_reason<T>(self, page: &Page<T>) -> crate::messages::WarmReason {
         use crate::messages::WarmReason;
         match (self, page.stale) {
             (CacheStatus::Miss, _) => WarmReason::PoolMissing,
