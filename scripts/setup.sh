@@ -57,7 +57,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 
-want="moto[server]==$MOTO_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION ziglang==$ZIGLANG_VERSION cfn-lint==$CFN_LINT_VERSION"
+# fastapi, mangum and redis: the earlier design's API function, which bench-tail runs
+# (tests/bench/baseline/earlier_design.py).
+want="moto[server]==$MOTO_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION ziglang==$ZIGLANG_VERSION cfn-lint==$CFN_LINT_VERSION fastapi==0.165.0 mangum==0.22.0 redis==8.1.0"
 stamp="$VENV/.reco-setup-$(echo "$want" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   log "installing $want into .venv"
