@@ -350,3 +350,46 @@ pub async fn memory_census<C: redis::aio::ConnectionLike + Clone>(conn: &C) -> s
         "other_bytes": other,
     })
 }
+
+/// One real warm of `user` through the engine and the fake YouTube, from a watch history in
+/// the fake's topic of rank `topic_rank` (3 channels, 4 videos each); returns the ranked
+/// pool it built, which the benchmarks copy to many users.
+pub async fn warmed_pool(
+    apps: &reco_tests::Apps,
+    fake: &reco_tests::Fake,
+    topic_rank: usize,
+    user: &reco_core::UserId,
+) -> Vec<reco_core::Video> {
+    let history = reco_tests::scenario::history_in_topic(fake, topic_rank, 3, 4);
+    let events: Vec<reco_core::WatchEvent> = history
+        .video_ids
+        .iter()
+        .map(|id| reco_core::WatchEvent {
+            video_id: id.clone(),
+            watched_at: None,
+            watch_seconds: Some(300),
+        })
+        .collect();
+    let engine = &apps.services.engine;
+    engine
+        .history
+        .record(user, &events, jiff::Timestamp::now().as_millisecond())
+        .await
+        .expect("history");
+    engine
+        .warm(user, reco_core::quota::Priority::Background)
+        .await
+        .expect("warm");
+    engine
+        .take_page(
+            user,
+            &reco_core::engine::PageRequest {
+                max_results: reco_core::engine::POOL_TARGET,
+                category_id: None,
+                include_trending: true,
+            },
+        )
+        .await
+        .expect("template pool")
+        .videos
+}

@@ -31,10 +31,7 @@ use axum::routing::{get, post};
 use reco_bench::{Samples, ms, round1, write_json};
 use reco_core::UserId;
 use reco_core::config::AuthMode;
-use reco_core::engine::{POOL_TARGET, PageRequest};
 use reco_core::messages::{WarmReason, WarmRequest};
-use reco_core::quota::Priority;
-use reco_tests::scenario::history_in_topic;
 use reco_tests::services::{TEST_API_KEY, repo_root};
 use reco_tests::{Apps, TestEnv};
 use serde_json::{Value, json};
@@ -214,41 +211,7 @@ async fn main() {
         .unwrap()
         .to_owned();
     let user = UserId::parse(&user_id).unwrap();
-    let history = history_in_topic(&env.fake, 2, 3, 4);
-    let events: Vec<reco_core::WatchEvent> = history
-        .video_ids
-        .iter()
-        .map(|id| reco_core::WatchEvent {
-            video_id: id.clone(),
-            watched_at: None,
-            watch_seconds: Some(300),
-        })
-        .collect();
-    apps.services
-        .engine
-        .history
-        .record(&user, &events, jiff::Timestamp::now().as_millisecond())
-        .await
-        .unwrap();
-    apps.services
-        .engine
-        .warm(&user, Priority::Background)
-        .await
-        .expect("warm");
-    let template = apps
-        .services
-        .engine
-        .take_page(
-            &user,
-            &PageRequest {
-                max_results: POOL_TARGET,
-                category_id: None,
-                include_trending: true,
-            },
-        )
-        .await
-        .unwrap()
-        .videos;
+    let template = reco_bench::warmed_pool(&apps, &env.fake, 2, &user).await;
 
     // The emulator.
     let emu = Emulator::default();

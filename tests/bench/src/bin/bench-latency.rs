@@ -22,11 +22,9 @@ use lambda_http::{Body, RequestExt};
 use reco_bench::{Samples, Series, line_chart, round1, round3, us, write_json};
 use reco_core::UserId;
 use reco_core::config::AuthMode;
-use reco_core::engine::{POOL_TARGET, PageRequest};
 use reco_core::quota::{Cost, Priority, QuotaGuard, QuotaLimits};
 use reco_core::store::RedisConn;
 use reco_core::{Video, clock::SystemClock};
-use reco_tests::scenario::history_in_topic;
 use reco_tests::services::RedisMonitor;
 use reco_tests::{Apps, TestEnv};
 use serde_json::json;
@@ -131,42 +129,8 @@ async fn main() {
     let apps = Apps::build(&env, None, AuthMode::Jwt).await;
 
     // One real warm through the engine and the fake YouTube, then its ranked pool.
-    let history = history_in_topic(&env.fake, 1, 3, 4);
     let seed = UserId::parse("seed-user").unwrap();
-    let events: Vec<reco_core::WatchEvent> = history
-        .video_ids
-        .iter()
-        .map(|id| reco_core::WatchEvent {
-            video_id: id.clone(),
-            watched_at: None,
-            watch_seconds: Some(300),
-        })
-        .collect();
-    apps.services
-        .engine
-        .history
-        .record(&seed, &events, jiff::Timestamp::now().as_millisecond())
-        .await
-        .expect("history");
-    apps.services
-        .engine
-        .warm(&seed, Priority::Background)
-        .await
-        .expect("warm");
-    let template = apps
-        .services
-        .engine
-        .take_page(
-            &seed,
-            &PageRequest {
-                max_results: POOL_TARGET,
-                category_id: None,
-                include_trending: true,
-            },
-        )
-        .await
-        .expect("template pool")
-        .videos;
+    let template = reco_bench::warmed_pool(&apps, &env.fake, 1, &seed).await;
     assert!(
         template.len() >= PAGE * (HITS_PER_USER + 3),
         "the warm built only {} videos",

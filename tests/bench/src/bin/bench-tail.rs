@@ -58,10 +58,8 @@ use axum::routing::{get, post};
 use lambda_http::{Body, RequestExt};
 use reco_bench::{Samples, round1, us, write_json};
 use reco_core::config::AuthMode;
-use reco_core::engine::{POOL_TARGET, PageRequest};
-use reco_core::quota::Priority;
+use reco_core::engine::POOL_TARGET;
 use reco_core::{UserId, Video};
-use reco_tests::scenario::history_in_topic;
 use reco_tests::services::{TEST_API_KEY, repo_root};
 use reco_tests::{Apps, TestEnv};
 use serde_json::{Value, json};
@@ -822,42 +820,8 @@ async fn bench(env: &TestEnv, variants: &[String], hits: usize, runs: usize) -> 
     let load_average = loadavg();
 
     // One real warm through the engine and the fake YouTube, then its ranked pool.
-    let history = history_in_topic(&env.fake, 2, 3, 4);
     let seed = UserId::parse("tail-seed").unwrap();
-    let events: Vec<reco_core::WatchEvent> = history
-        .video_ids
-        .iter()
-        .map(|id| reco_core::WatchEvent {
-            video_id: id.clone(),
-            watched_at: None,
-            watch_seconds: Some(300),
-        })
-        .collect();
-    apps.services
-        .engine
-        .history
-        .record(&seed, &events, jiff::Timestamp::now().as_millisecond())
-        .await
-        .expect("history");
-    apps.services
-        .engine
-        .warm(&seed, Priority::Background)
-        .await
-        .expect("warm");
-    let template = apps
-        .services
-        .engine
-        .take_page(
-            &seed,
-            &PageRequest {
-                max_results: POOL_TARGET,
-                category_id: None,
-                include_trending: true,
-            },
-        )
-        .await
-        .expect("template pool")
-        .videos;
+    let template = reco_bench::warmed_pool(&apps, &env.fake, 2, &seed).await;
     assert_eq!(
         template.len(),
         POOL_TARGET,
