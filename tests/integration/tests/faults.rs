@@ -529,13 +529,19 @@ impl Rng {
     }
 }
 
-fn random_faults(fake: &Fake, rng: &mut Rng, injected: &mut BTreeMap<&'static str, u32>) {
+/// Injects one to three kinds of fault, one to three times each; 429s only when `with_429`.
+fn random_faults(
+    fake: &Fake,
+    rng: &mut Rng,
+    injected: &mut BTreeMap<&'static str, u32>,
+    with_429: bool,
+) {
     for _ in 0..1 + rng.below(3) {
         let count = 1 + rng.below(3) as u32;
-        let (name, fault) = match rng.below(4) {
+        let (name, fault) = match rng.below(if with_429 { 4 } else { 3 }) {
             0 => ("slow 1.5 s", Fault::Latency(Duration::from_millis(1500))),
             1 => ("500 backendError", Fault::ServerError),
-            2 => ("429 rateLimitExceeded", Fault::TooManyRequests),
+            2 if with_429 => ("429 rateLimitExceeded", Fault::TooManyRequests),
             _ => ("truncated JSON", Fault::MalformedJson),
         };
         fake.inject_faults(fault, count);
@@ -572,7 +578,7 @@ async fn youtube_faults_at_random() {
     // Part 1: slow answers, 5xx, truncated JSON and 429 at random, under warms and
     // interactive force_refreshes.
     for (round, user) in users[..12].iter().enumerate() {
-        random_faults(&env.fake, &mut rng, &mut injected);
+        random_faults(&env.fake, &mut rng, &mut injected, true);
         send_warm(&sqs, &env.queue_url, &apps, user).await;
         let got = deliver_once(&sqs, &env.queue_url, &apps.warmer, 10, 2).await;
         for (_, o) in &got {
@@ -617,12 +623,32 @@ async fn youtube_faults_at_random() {
     // quotaExceeded long before the guard's own count runs out. One refusal trips the
     // shared breaker; after it nothing more reaches YouTube, warms are deferred to the
     // next Pacific day and force_refresh serves the pool it has.
+    // A 429 makes the guard hold every call back for a while (its backoff): part 1's is
+    // waited out, and part 2 injects none, so its warms do reach YouTube and its
+    // quotaExceeded — the backoff is part 1's to show, and it could otherwise cover all of
+    // part 2 on a slow machine, with no call made and nothing to trip.
+    let waited = std::time::Instant::now();
+    while let Some(until) = apps
+        .services
+        .guard
+        .state()
+        .await
+        .expect("quota state")
+        .backoff_until_ms
+        && until > apps.services.clock.now().as_millisecond()
+    {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the guard's backoff did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut limits = env.fake.limits();
     limits.daily_units = part1.units_used + 3;
     env.fake.set_limits(limits);
     let mut at_trip = None;
     for user in &users[12..] {
-        random_faults(&env.fake, &mut rng, &mut injected);
+        random_faults(&env.fake, &mut rng, &mut injected, false);
         send_warm(&sqs, &env.queue_url, &apps, user).await;
         let got = deliver_once(&sqs, &env.queue_url, &apps.warmer, 10, 2).await;
         for (_, o) in &got {
