@@ -393,3 +393,27 @@ pub async fn warmed_pool(
         .expect("template pool")
         .videos
 }
+
+/// The API Gateway HTTP API (payload 2.0) event of `GET .../recommendations/{user}` with
+/// the JWT authorizer's claims, as API Gateway sends it.
+pub fn feed_event(user: &str) -> String {
+    let path = format!("/api/v1/video/recommendations/{user}");
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "GET /api/v1/video/recommendations/{user_id}",
+        "rawPath": path,
+        "rawQueryString": "max_results=20",
+        "headers": {"accept": "application/json", "host": "api.example.com", "authorization": "Bearer x"},
+        "queryStringParameters": {"max_results": "20"},
+        "pathParameters": {"user_id": user},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "bench", "domainName": "api.example.com", "domainPrefix": "api",
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "bench"},
+            "authorizer": {"jwt": {"claims": {"sub": user}, "scopes": null}},
+            "requestId": "bench", "routeKey": "GET /api/v1/video/recommendations/{user_id}", "stage": "$default",
+            "time": "26/Nov/2026:10:00:00 +0000", "timeEpoch": 1764151200000u64
+        },
+        "isBase64Encoded": false
+    })
+    .to_string()
+}

@@ -56,7 +56,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use lambda_http::{Body, RequestExt};
-use reco_bench::{Samples, round1, us, write_json};
+use reco_bench::{Samples, feed_event, round1, us, write_json};
 use reco_core::config::AuthMode;
 use reco_core::engine::POOL_TARGET;
 use reco_core::{UserId, Video};
@@ -330,30 +330,6 @@ fn arg(name: &str, default: usize) -> usize {
 
 fn arg_str(name: &str) -> Option<String> {
     std::env::args().skip_while(|a| a != name).nth(1)
-}
-
-/// The API Gateway HTTP API (payload 2.0) event of `GET .../recommendations/{user}` with
-/// the JWT authorizer's claims, as API Gateway sends it.
-fn feed_event(user: &str) -> String {
-    let path = format!("/api/v1/video/recommendations/{user}");
-    json!({
-        "version": "2.0",
-        "routeKey": "GET /api/v1/video/recommendations/{user_id}",
-        "rawPath": path,
-        "rawQueryString": "max_results=20",
-        "headers": {"accept": "application/json", "host": "api.example.com", "authorization": "Bearer x"},
-        "queryStringParameters": {"max_results": "20"},
-        "pathParameters": {"user_id": user},
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "bench", "domainName": "api.example.com", "domainPrefix": "api",
-            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "bench"},
-            "authorizer": {"jwt": {"claims": {"sub": user}, "scopes": null}},
-            "requestId": "bench", "routeKey": "GET /api/v1/video/recommendations/{user_id}", "stage": "$default",
-            "time": "26/Nov/2026:10:00:00 +0000", "timeEpoch": 1764151200000u64
-        },
-        "isBase64Encoded": false
-    })
-    .to_string()
 }
 
 /// `tail-<v>-<k>`: user `k` of variant `v`, all of one length.
