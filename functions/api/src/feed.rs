@@ -3,11 +3,11 @@
 //! Redis is away.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lambda_http::{Body, Response};
 use reco_core::UserId;
-use reco_core::engine::catalog::cards_json;
+use reco_core::engine::catalog::write_cards_json;
 use reco_core::engine::{CacheStatus, Card, Page, PageRequest};
 use reco_core::messages::WarmRequest;
 use reco_core::metrics::{self, Metric};
@@ -28,12 +28,35 @@ pub const FORCE_REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
 /// Bounded by bytes, not entries: a page is 1 to 50 videos of about a kilobyte each, so an
 /// entry count says nothing about the memory a 128–256 MB function has left.
 #[derive(Clone)]
-pub struct LastGoodPages(moka::sync::Cache<String, Arc<Vec<Card>>>);
+pub struct LastGoodPages(Arc<quick_cache::sync::Cache<String, LastGood, PageBytes>>);
+
+/// A user's last good page and when it was served (kept for [`LAST_GOOD_TTL`]).
+#[derive(Clone)]
+struct LastGood {
+    served_at: Instant,
+    page: Arc<Vec<Card>>,
+    /// The page's weight, counted once (the cache asks for it more than once).
+    bytes: u64,
+}
+
+/// Weighs a last good page by its bytes.
+#[derive(Clone)]
+struct PageBytes;
+
+impl quick_cache::Weighter<String, LastGood> for PageBytes {
+    fn weight(&self, user: &String, last: &LastGood) -> u64 {
+        user.len() as u64 + last.bytes
+    }
+}
 
 /// The share of the function's memory the last-good pages may use.
 pub const LAST_GOOD_MEMORY_SHARE: u64 = 8;
 /// The function's memory when Lambda does not say (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
 pub const DEFAULT_FUNCTION_MEMORY_MB: u64 = 128;
+/// How long a last good page may be served while Redis is away.
+pub const LAST_GOOD_TTL: Duration = Duration::from_secs(3600);
+/// About what one page weighs (20 cards), to size the cache's table up front.
+const TYPICAL_PAGE_BYTES: u64 = 24 * 1024;
 
 impl Default for LastGoodPages {
     fn default() -> Self {
@@ -47,38 +70,41 @@ impl LastGoodPages {
         Self::with_max_bytes(memory_mb.max(1) * 1024 * 1024 / LAST_GOOD_MEMORY_SHARE)
     }
 
+    /// Eviction is quick_cache's CLOCK-Pro: a page inserted once and not read again (the
+    /// common case: a page is read back only during an outage) leaves before the pages
+    /// of users served more than once, within the byte bound.
     pub fn with_max_bytes(max_bytes: u64) -> Self {
-        Self(
-            moka::sync::Cache::builder()
-                .max_capacity(max_bytes)
-                .weigher(|user: &String, page: &Arc<Vec<Card>>| {
-                    let bytes =
-                        user.len() + page.iter().map(Card::approximate_bytes).sum::<usize>();
-                    u32::try_from(bytes).unwrap_or(u32::MAX)
-                })
-                .time_to_live(Duration::from_secs(3600))
-                // The page to keep is the one of a user served lately, not the most often.
-                .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .build(),
-        )
+        Self(Arc::new(quick_cache::sync::Cache::with_weighter(
+            (max_bytes / TYPICAL_PAGE_BYTES).max(1) as usize,
+            max_bytes,
+            PageBytes,
+        )))
     }
 
     pub fn insert(&self, user: &str, page: Arc<Vec<Card>>) {
-        self.0.insert(user.to_owned(), page);
+        let bytes = page.iter().map(Card::approximate_bytes).sum::<usize>() as u64;
+        let last = LastGood {
+            served_at: Instant::now(),
+            page,
+            bytes,
+        };
+        self.0.insert(user.to_owned(), last);
     }
 
     pub fn get(&self, user: &str) -> Option<Arc<Vec<Card>>> {
-        self.0.get(user)
+        self.0
+            .get(user)
+            .filter(|last| last.served_at.elapsed() < LAST_GOOD_TTL)
+            .map(|last| last.page)
     }
 
-    /// The bytes held now, after the cache's pending evictions have run.
+    /// The bytes held now.
     pub fn bytes(&self) -> u64 {
-        self.0.run_pending_tasks();
-        self.0.weighted_size()
+        self.0.weight()
     }
 
     pub fn max_bytes(&self) -> u64 {
-        self.0.policy().max_capacity().unwrap_or(u64::MAX)
+        self.0.capacity()
     }
 }
 
@@ -103,12 +129,14 @@ impl<'a> FeedBody<'a> {
     /// The body as text: the fields above serialised, then the cards' JSON spliced in as
     /// `videos`, the last key in order, so the bytes are those of serialising the videos.
     fn to_json(&self) -> String {
-        let mut text = serde_json::to_string(self).expect("the feed body serialises");
-        text.pop();
-        text.push_str(",\"videos\":");
-        text.push_str(&cards_json(self.videos));
-        text.push('}');
-        text
+        let videos_len: usize = self.videos.iter().map(Card::json_len_hint).sum();
+        let mut bytes = Vec::with_capacity(512 + videos_len);
+        serde_json::to_writer(&mut bytes, self).expect("the feed body serialises");
+        bytes.pop();
+        bytes.extend_from_slice(b",\"videos\":");
+        write_cards_json(&mut bytes, self.videos);
+        bytes.push(b'}');
+        String::from_utf8(bytes).expect("serde_json and the cards write UTF-8")
     }
 
     /// The last good page, served while the store is unavailable: `stale`, marked
@@ -497,7 +525,7 @@ mod tests {
             pages.insert(&format!("user-{user}"), page.clone());
         }
         let held = pages.bytes();
-        let entries = pages.0.entry_count();
+        let entries = pages.0.len();
         println!(
             "10,000 pages of 50 videos offered: {entries} kept, {held} bytes of {}",
             pages.max_bytes()

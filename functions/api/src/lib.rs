@@ -21,7 +21,7 @@ use reco_core::UserId;
 use reco_core::config::AuthMode;
 use reco_core::domain::{Interests, WatchEvent};
 use reco_core::engine::{CacheStatus, Engine};
-use reco_core::metrics::{self, Metric};
+use reco_core::metrics::{self, Field, Metric};
 use reco_core::queue::WarmQueue;
 use reco_core::quota::{self, QuotaGuard};
 use reco_core::store::RedisConn;
@@ -94,24 +94,35 @@ impl Api {
             Err(e) => (e.into_response(&request_id), None),
         };
         self.cors.decorate(&req, &mut response);
-        tracing::info!(
-            request_id,
-            method = %req.method(),
-            status = response.status().as_u16(),
-            cache_status = cache_status.map_or("-", CacheStatus::as_str),
-            latency_us = started.elapsed().as_micros() as u64,
-            "request"
-        );
-        let mut values = vec![(
-            Metric::ApiLatencyMs,
-            started.elapsed().as_secs_f64() * 1000.0,
-        )];
+        let elapsed = started.elapsed();
+        let mut values = vec![(Metric::ApiLatencyMs, elapsed.as_secs_f64() * 1000.0)];
         match cache_status {
             Some(status) if status.is_hit() => values.push((Metric::CacheHit, 1.0)),
             Some(_) => values.push((Metric::CacheMiss, 1.0)),
             None => {}
         }
-        metrics::emit(&values);
+        let (status, cache_status) = (
+            response.status().as_u16(),
+            cache_status.map_or("-", CacheStatus::as_str),
+        );
+        let latency_us = elapsed.as_micros() as u64;
+        // The request's log is its EMF line: one stdout write per invocation, not a log
+        // line and a metrics line (two writes cost a hit ~18% at p50 and p99).
+        let logged = metrics::emit_with(
+            &values,
+            &[
+                ("level", Field::Str("INFO")),
+                ("message", Field::Str("request")),
+                ("request_id", Field::Str(&request_id)),
+                ("method", Field::Str(req.method().as_str())),
+                ("status", Field::U64(u64::from(status))),
+                ("cache_status", Field::Str(cache_status)),
+                ("latency_us", Field::U64(latency_us)),
+            ],
+        );
+        if !logged {
+            tracing::info!(request_id, method = %req.method(), status, cache_status, latency_us, "request");
+        }
         response
     }
 

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::domain::Video;
 use crate::store::{RedisConn, StoreError, keys};
@@ -35,6 +35,26 @@ pub const CACHE_MEMORY_SHARE: u64 = 4;
 
 /// An entry's cost beyond the video: the key, the `Arc`, the cache's own bookkeeping.
 const ENTRY_OVERHEAD_BYTES: usize = 96;
+/// About what one item weighs, to size the cache's table up front.
+const TYPICAL_ITEM_BYTES: u64 = 1200;
+
+/// An item in the instance's cache, with when it was read from the catalog (the cache
+/// has no TTL of its own).
+#[derive(Clone)]
+struct CachedItem {
+    read_at: Instant,
+    item: Arc<Item>,
+}
+
+/// Weighs a cached item by its bytes.
+#[derive(Clone)]
+struct ItemBytes;
+
+impl quick_cache::Weighter<String, CachedItem> for ItemBytes {
+    fn weight(&self, key: &String, cached: &CachedItem) -> u64 {
+        (ENTRY_OVERHEAD_BYTES + key.len() + cached.item.bytes()) as u64
+    }
+}
 
 /// Counters of where hydrated items came from, since the instance started.
 #[derive(Debug, Default)]
@@ -110,11 +130,11 @@ pub struct Card {
 }
 
 impl Card {
-    pub fn new(item: Arc<Item>, entry: &Entry) -> Self {
+    pub fn new(item: Arc<Item>, entry: Entry) -> Self {
         Self {
             item,
-            reason: entry.reason.clone(),
-            trending: entry.trending,
+            trending: entry.trending(),
+            reason: entry.into_reason(),
         }
     }
 
@@ -142,18 +162,23 @@ impl Card {
     }
 
     /// Appends the card's JSON, byte for byte what serialising [`Card::to_video`] writes.
-    pub fn write_json(&self, out: &mut String) {
-        out.push_str(&self.item.head);
-        out.push_str("\"reason\":");
-        out.push_str(&serde_json::to_string(&self.reason).expect("a string serialises"));
-        out.push(',');
-        out.push_str(&self.item.mid);
-        out.push_str(if self.trending {
-            "\"trending\":true,"
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.item.head.as_bytes());
+        out.extend_from_slice(b"\"reason\":");
+        serde_json::to_writer(&mut *out, &self.reason).expect("a string serialises");
+        out.push(b',');
+        out.extend_from_slice(self.item.mid.as_bytes());
+        out.extend_from_slice(if self.trending {
+            b"\"trending\":true,"
         } else {
-            "\"trending\":false,"
+            b"\"trending\":false,"
         });
-        out.push_str(&self.item.tail);
+        out.extend_from_slice(self.item.tail.as_bytes());
+    }
+
+    /// About how long the card's JSON is (a buffer's capacity).
+    pub fn json_len_hint(&self) -> usize {
+        self.item.head.len() + self.item.mid.len() + self.item.tail.len() + self.reason.len() + 32
     }
 
     /// About how much memory the card holds beyond what it shares with the cache.
@@ -162,24 +187,23 @@ impl Card {
     }
 }
 
-/// `cards` as a JSON array.
-pub fn cards_json(cards: &[Card]) -> String {
-    let mut out = String::with_capacity(cards.len() * 560 + 2);
-    out.push('[');
+/// Appends `cards` to `out` as a JSON array (bytes: the body is checked as UTF-8 once,
+/// when it is whole, not once per card).
+pub fn write_cards_json(out: &mut Vec<u8>, cards: &[Card]) {
+    out.push(b'[');
     for (i, card) in cards.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        card.write_json(&mut out);
+        card.write_json(out);
     }
-    out.push(']');
-    out
+    out.push(b']');
 }
 
 #[derive(Clone)]
 pub struct Catalog {
     redis: RedisConn,
-    items: moka::sync::Cache<String, Arc<Item>>,
+    items: Arc<quick_cache::sync::Cache<String, CachedItem, ItemBytes>>,
     stats: Arc<CatalogStats>,
 }
 
@@ -195,17 +219,14 @@ impl Catalog {
     /// A catalog reader whose in-process cache holds at most `cache_bytes` of items
     /// (0 turns the cache off: every page reads the catalog).
     pub fn new(redis: RedisConn, cache_bytes: u64) -> Self {
-        let items = moka::sync::Cache::builder()
-            .max_capacity(cache_bytes)
-            .weigher(|key: &String, item: &Arc<Item>| {
-                let bytes = ENTRY_OVERHEAD_BYTES + key.len() + item.bytes();
-                u32::try_from(bytes).unwrap_or(u32::MAX)
-            })
-            .time_to_live(ITEM_CACHE_TTL)
-            .build();
+        let items = quick_cache::sync::Cache::with_weighter(
+            (cache_bytes / TYPICAL_ITEM_BYTES).max(1) as usize,
+            cache_bytes,
+            ItemBytes,
+        );
         Self {
             redis,
-            items,
+            items: Arc::new(items),
             stats: Arc::default(),
         }
     }
@@ -218,7 +239,7 @@ impl Catalog {
 
     /// Empties the in-process cache (benchmarks measure the cold case with it).
     pub fn forget_cached_items(&self) {
-        self.items.invalidate_all();
+        self.items.clear();
     }
 
     pub fn stats(&self) -> &CatalogStats {
@@ -228,10 +249,16 @@ impl Catalog {
     /// The entries' cards, in order, as this user is shown them (reason, trending):
     /// from the in-process cache, the rest with one `MGET` of the catalog. An entry whose
     /// item is gone is skipped and counted.
-    pub async fn hydrate(&self, entries: &[Entry]) -> Result<Hydrated, StoreError> {
+    pub async fn hydrate(&self, entries: Vec<Entry>) -> Result<Hydrated, StoreError> {
+        let now = Instant::now();
         let mut found: Vec<Option<Arc<Item>>> = entries
             .iter()
-            .map(|e| self.items.get(&e.video_id))
+            .map(|e| {
+                self.items
+                    .get(e.video_id())
+                    .filter(|c| now.duration_since(c.read_at) < ITEM_CACHE_TTL)
+                    .map(|c| c.item)
+            })
             .collect();
         let absent: Vec<usize> = (0..entries.len()).filter(|&i| found[i].is_none()).collect();
         let hits = entries.len() - absent.len();
@@ -241,7 +268,7 @@ impl Catalog {
         if !absent.is_empty() {
             let key_list: Vec<String> = absent
                 .iter()
-                .map(|&i| keys::video(&entries[i].video_id))
+                .map(|&i| keys::video(entries[i].video_id()))
                 .collect();
             let mut conn = self.redis.clone();
             let raw: Vec<Option<String>> = redis::cmd("MGET")
@@ -258,12 +285,19 @@ impl Catalog {
                     continue;
                 };
                 let item = Arc::new(Item::new(video));
-                self.items.insert(entries[i].video_id.clone(), item.clone());
+                let cached = CachedItem {
+                    read_at: now,
+                    item: item.clone(),
+                };
+                self.items.insert(entries[i].video_id().to_owned(), cached);
                 found[i] = Some(item);
             }
         }
-        let mut out = Hydrated::default();
-        for (entry, item) in entries.iter().zip(found) {
+        let mut out = Hydrated {
+            cards: Vec::with_capacity(entries.len()),
+            missing: 0,
+        };
+        for (entry, item) in entries.into_iter().zip(found) {
             match item {
                 Some(item) => out.cards.push(Card::new(item, entry)),
                 None => out.missing += 1,
@@ -313,25 +347,32 @@ mod tests {
         ] {
             let shown = video(title, reason, trending);
             let card = Card::from_video(shown.clone());
-            let mut json = String::new();
+            let mut json = Vec::new();
             card.write_json(&mut json);
-            assert_eq!(json, serde_json::to_string(&shown).unwrap());
+            assert_eq!(
+                String::from_utf8(json).unwrap(),
+                serde_json::to_string(&shown).unwrap()
+            );
             assert_eq!(card.to_video(), shown);
             // The same item, shown to another user with their own reason.
             let other = Card::new(
                 card.item.clone(),
-                &Entry {
-                    video_id: shown.video_id.clone(),
-                    category_id: shown.category_id.clone(),
-                    trending: !trending,
-                    reason: "another user's reason".into(),
-                },
+                Entry::new(
+                    &shown.video_id,
+                    &shown.category_id,
+                    !trending,
+                    "another user's reason",
+                ),
             );
             let mut expected = shown.clone();
             expected.trending = !trending;
             expected.reason = "another user's reason".into();
             assert_eq!(
-                cards_json(&[other]),
+                {
+                    let mut json = Vec::new();
+                    write_cards_json(&mut json, &[other]);
+                    String::from_utf8(json).unwrap()
+                },
                 format!("[{}]", serde_json::to_string(&expected).unwrap())
             );
         }

@@ -49,7 +49,7 @@ impl Engine {
         let (videos, missing) = match taken.legacy_videos {
             Some(videos) => (videos.into_iter().map(Card::from_video).collect(), 0),
             None => {
-                let hydrated = self.catalog.hydrate(&taken.entries).await?;
+                let hydrated = self.catalog.hydrate(taken.entries).await?;
                 let (mut videos, mut missing, mut short) =
                     (hydrated.cards, hydrated.missing, hydrated.missing);
                 for _ in 0..TOP_UPS {
@@ -58,8 +58,9 @@ impl Engine {
                     }
                     let (more, left) = self.pool.take_more(user, short).await?;
                     remaining = left;
-                    let topped = self.catalog.hydrate(&more).await?;
-                    short = topped.missing + short.saturating_sub(more.len());
+                    let taken_more = more.len();
+                    let topped = self.catalog.hydrate(more).await?;
+                    short = topped.missing + short.saturating_sub(taken_more);
                     missing += topped.missing;
                     videos.extend(topped.cards);
                 }

@@ -242,7 +242,7 @@ async fn a_filtered_page_take_is_one_script_and_one_catalog_read() {
         .await
         .unwrap();
     let entries = apps.services.engine.pool.entries(&user).await.unwrap();
-    let category = entries[0].category_id.clone();
+    let category = entries[0].category_id().to_owned();
     let request = PageRequest {
         max_results: 5,
         category_id: Some(category.clone()),

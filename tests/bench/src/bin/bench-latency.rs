@@ -13,6 +13,10 @@
 //! every video (the steady state of a warm instance); a second loop empties it before each
 //! hit (the cold case: the page's videos read from the catalog). Redis's own time per hit
 //! comes from `INFO commandstats` over passes that send nothing else.
+//!
+//! `--profile-hits N` runs the warm-up and then only N steady-state hits, and exits: the
+//! run to put under a profiler (`valgrind --tool=callgrind --toggle-collect='*Api*handle*'`)
+//! to see where a hit's own CPU goes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -150,6 +154,15 @@ async fn main() {
                 .unwrap();
             redis.ping().await.unwrap();
         }
+    }
+    let profile_hits = arg("--profile-hits", 0);
+    if profile_hits > 0 {
+        for i in 0..profile_hits {
+            let (_, _, status) = hit(&apps, &events[i / HITS_PER_USER % events.len()]).await;
+            assert_eq!(status, "hit");
+        }
+        println!("{profile_hits} steady-state hits, nothing else");
+        return;
     }
     let (mut handler, mut handler_event, mut floor, mut ping) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
