@@ -14,6 +14,7 @@ pub mod page_token;
 pub mod quota;
 pub mod thumbnail;
 mod topics;
+pub mod world;
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};

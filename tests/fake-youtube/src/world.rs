@@ -1,0 +1,456 @@
+//! A world as large as the real one, generated on demand from the seed.
+//!
+//! The materialised [`crate::Corpus`] builds every channel and video at start, which
+//! bounds it to a few thousand channels: in such a world ten times the users watch the
+//! same channels, and our cost (paid per distinct source) does not grow with them as a
+//! real app's does. Here a channel is a number: its rank in popularity. Everything else
+//! about it — its id, topic, upload cadence, when each of its uploads is published, and
+//! each video's id — is a pure function of the seed and that number, so the world can
+//! hold hundreds of thousands of channels in constant memory, and an id decodes back to
+//! its channel (and upload) without a table.
+//!
+//! - **Popularity** is Zipf-like with exponent 1: channel `r` (from 0) is watched in
+//!   proportion to `1 / (r + 1)`. [`World::sample_channel`] draws from it.
+//! - **Topics** have Zipf-distributed sizes (exponent 0.9, the big topics chosen by the
+//!   seed); a channel's topic is drawn from them by its hash.
+//! - **Cadence**: a channel uploads every `interval` seconds with a jitter below one
+//!   interval, from several a day to monthly (log-uniform), so its uploads up to any
+//!   instant are known without listing them ([`World::uploads_until`]): time moves in
+//!   the world by asking about a later instant.
+//! - **Ids**: a video id's 64 bits are a keyed permutation (a Feistel network) of
+//!   `(channel, upload number)`; a channel id carries its permuted rank and a tag from
+//!   the seed, so a foreign id is recognised as such.
+
+use crate::topics::TOPICS;
+
+/// The fewest channels a world should have to stand in for a real app's (the scale
+/// simulation's floor).
+pub const REALISTIC_CHANNELS: u32 = 300_000;
+/// Fewest and most uploads per day of a channel: monthly to several a day.
+pub const MIN_UPLOADS_PER_DAY: f64 = 1.0 / 30.0;
+pub const MAX_UPLOADS_PER_DAY: f64 = 4.0;
+/// The first uploads of the oldest channels are this long before the world's epoch.
+const MAX_CHANNEL_AGE_SECS: i64 = 6 * 365 * 86_400;
+/// Video numbers are 40 bits: a channel uploading four times a day would need 750
+/// million years to run out.
+const SEQ_BITS: u32 = 40;
+/// Ranks drawn exactly from a table; beyond them the draw inverts the integral.
+const ZIPF_HEAD: u32 = 1024;
+/// Channel ranks are 24 bits: up to 16.7 million channels.
+pub const MAX_CHANNELS: u32 = 1 << 24;
+
+const ID_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// The last character of a video id carries 4 bits (as in real ids, which are 8 bytes
+/// in base64), a channel id's 2 bits.
+const VIDEO_LAST: &[u8; 16] = b"AEIMQUYcgkosw048";
+const CHANNEL_LAST: &[u8; 4] = b"AQgw";
+
+/// splitmix64's finaliser: a well-mixed hash of one word.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A uniform number in [0, 1) from a hash.
+fn unit(h: u64) -> f64 {
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The procedural world: a seed, a size, and the topics' shares.
+#[derive(Debug, Clone)]
+pub struct World {
+    seed: u64,
+    channels: u32,
+    /// Cumulative share of channels per topic (index into `TOPICS`), ending at 1.
+    topic_cdf: Vec<f64>,
+    /// Cumulative weights `1/(r+1)` of the head ranks (exact draws where they matter).
+    head_cdf: Vec<f64>,
+    /// The sum of every rank's weight (the harmonic number of `channels`).
+    total_weight: f64,
+    /// The instant channel ages count back from (seconds since the Unix epoch).
+    epoch_secs: i64,
+}
+
+/// What a channel is, derived from its rank.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelSpec {
+    pub rank: u32,
+    pub id: String,
+    pub uploads_playlist_id: String,
+    /// Index into the fake's topic list.
+    pub topic: usize,
+    pub uploads_per_day: f64,
+    /// Its first upload's base time; upload `n` is at `first + n * interval + jitter`.
+    pub first_upload_secs: i64,
+    pub interval_secs: i64,
+}
+
+impl World {
+    /// A world of `channels` channels (at most [`MAX_CHANNELS`]) whose channel ages count
+    /// back from `epoch_secs`.
+    pub fn new(seed: u64, channels: u32, epoch_secs: i64) -> World {
+        assert!(
+            (1..=MAX_CHANNELS).contains(&channels),
+            "a world has 1 to {MAX_CHANNELS} channels, not {channels}"
+        );
+        // Zipf-like topic sizes; which topics are big is the seed's choice.
+        let mut ranks: Vec<usize> = (0..TOPICS.len()).collect();
+        for i in (1..ranks.len()).rev() {
+            let j = (mix(seed ^ 0x7091_C5EE_D000 ^ i as u64) % (i as u64 + 1)) as usize;
+            ranks.swap(i, j);
+        }
+        let weights: Vec<f64> = ranks
+            .iter()
+            .map(|&r| 1.0 / ((r + 1) as f64).powf(0.9))
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let mut acc = 0.0;
+        let mut topic_cdf: Vec<f64> = weights
+            .iter()
+            .map(|w| {
+                acc += w / total;
+                acc
+            })
+            .collect();
+        *topic_cdf.last_mut().expect("there are topics") = 1.0;
+        let head = channels.min(ZIPF_HEAD);
+        let mut acc = 0.0;
+        let head_cdf: Vec<f64> = (0..head)
+            .map(|r| {
+                acc += 1.0 / (f64::from(r) + 1.0);
+                acc
+            })
+            .collect();
+        // The tail's weights summed as an integral: sum_{r=K}^{N-1} 1/(r+1) ≈ ln((N+0.5)/(K+0.5)).
+        let tail = (f64::from(channels) + 0.5).ln() - (f64::from(head) + 0.5).ln();
+        World {
+            seed,
+            channels,
+            topic_cdf,
+            total_weight: acc + tail.max(0.0),
+            head_cdf,
+            epoch_secs,
+        }
+    }
+
+    pub fn channel_count(&self) -> u32 {
+        self.channels
+    }
+
+    fn hash(&self, salt: u64, a: u64, b: u64) -> u64 {
+        mix(self.seed ^ mix(salt ^ mix(a ^ mix(b))))
+    }
+
+    /// A keyed permutation of 64 bits (four Feistel rounds on 32-bit halves).
+    fn permute(&self, x: u64) -> u64 {
+        let (mut l, mut r) = ((x >> 32) as u32, x as u32);
+        for round in 0..4u64 {
+            let f = self.hash(0x0FE1_57E1, round, u64::from(r)) as u32;
+            (l, r) = (r, l ^ f);
+        }
+        (u64::from(l) << 32) | u64::from(r)
+    }
+
+    fn unpermute(&self, y: u64) -> u64 {
+        let (mut l, mut r) = ((y >> 32) as u32, y as u32);
+        for round in (0..4u64).rev() {
+            let f = self.hash(0x0FE1_57E1, round, u64::from(l)) as u32;
+            (l, r) = (r ^ f, l);
+        }
+        (u64::from(l) << 32) | u64::from(r)
+    }
+
+    /// The channel of popularity rank `rank` (0 is the most watched).
+    pub fn channel(&self, rank: u32) -> ChannelSpec {
+        let suffix = self.channel_suffix(rank);
+        let h = self.hash(0xC4A7, u64::from(rank), 0);
+        let topic = self
+            .topic_cdf
+            .partition_point(|&c| c <= unit(h))
+            .min(self.topic_cdf.len() - 1);
+        let (lo, hi) = (MIN_UPLOADS_PER_DAY.ln(), MAX_UPLOADS_PER_DAY.ln());
+        let uploads_per_day = (lo + (hi - lo) * unit(self.hash(0xCADE, u64::from(rank), 0))).exp();
+        let interval_secs = ((86_400.0 / uploads_per_day) as i64).max(60);
+        let age = (unit(self.hash(0xA6E, u64::from(rank), 0)) * MAX_CHANNEL_AGE_SECS as f64) as i64;
+        ChannelSpec {
+            rank,
+            id: format!("UC{suffix}"),
+            uploads_playlist_id: format!("UU{suffix}"),
+            topic,
+            uploads_per_day,
+            first_upload_secs: self.epoch_secs - age - 86_400,
+            interval_secs,
+        }
+    }
+
+    /// The 22 characters after `UC` / `UU`: the permuted rank (64 bits, 11 characters)
+    /// and a tag of the seed (the rest).
+    fn channel_suffix(&self, rank: u32) -> String {
+        let mut s = String::with_capacity(22);
+        push_bits(&mut s, self.permute(u64::from(rank)), 11);
+        let tag = self.hash(0x7A6, 0, 0);
+        push_bits(&mut s, tag, 10);
+        s.push(CHANNEL_LAST[(tag >> 60) as usize & 3] as char);
+        s
+    }
+
+    /// The rank of a channel id (`UC…`) or uploads playlist id (`UU…`) of this world.
+    pub fn channel_rank(&self, id: &str) -> Option<u32> {
+        let suffix = id.strip_prefix("UC").or_else(|| id.strip_prefix("UU"))?;
+        if suffix.len() != 22 {
+            return None;
+        }
+        let rank = self.unpermute(read_bits(&suffix[..11])?);
+        let rank = u32::try_from(rank).ok().filter(|&r| r < self.channels)?;
+        (self.channel_suffix(rank) == suffix).then_some(rank)
+    }
+
+    /// When upload `n` of a channel is published (seconds since the Unix epoch): its
+    /// slot plus a jitter below one interval, so uploads are in order.
+    pub fn upload_time(&self, channel: &ChannelSpec, n: u64) -> i64 {
+        let jitter =
+            unit(self.hash(0x717, u64::from(channel.rank), n)) * 0.8 * channel.interval_secs as f64;
+        channel.first_upload_secs + n as i64 * channel.interval_secs + jitter as i64
+    }
+
+    /// How many uploads the channel has published by `now_secs` (uploads `0..count`).
+    pub fn uploads_until(&self, channel: &ChannelSpec, now_secs: i64) -> u64 {
+        if now_secs < channel.first_upload_secs {
+            return 0;
+        }
+        let slots = ((now_secs - channel.first_upload_secs) / channel.interval_secs) as u64;
+        // Slot `slots` may have begun with its upload not yet out.
+        if self.upload_time(channel, slots) <= now_secs {
+            slots + 1
+        } else {
+            slots
+        }
+    }
+
+    /// The id of upload `n` of the channel of rank `rank`.
+    pub fn video_id(&self, rank: u32, n: u64) -> String {
+        assert!(n < 1 << SEQ_BITS, "upload number {n} is out of range");
+        let bits = self.permute((u64::from(rank) << SEQ_BITS) | n);
+        let mut s = String::with_capacity(11);
+        push_bits(&mut s, bits >> 4, 10);
+        s.push(VIDEO_LAST[(bits & 15) as usize] as char);
+        s
+    }
+
+    /// The channel rank and upload number of a video id of this world, if it was
+    /// published by `now_secs`.
+    pub fn video(&self, id: &str, now_secs: i64) -> Option<(u32, u64)> {
+        if id.len() != 11 {
+            return None;
+        }
+        let last = VIDEO_LAST.iter().position(|&c| c == id.as_bytes()[10])? as u64;
+        let bits = (read_bits(&id[..10])? << 4) | last;
+        let plain = self.unpermute(bits);
+        let (rank, n) = ((plain >> SEQ_BITS) as u32, plain & ((1 << SEQ_BITS) - 1));
+        if rank >= self.channels {
+            return None;
+        }
+        let channel = self.channel(rank);
+        (n < self.uploads_until(&channel, now_secs)).then_some((rank, n))
+    }
+
+    /// A channel drawn by popularity (Zipf, exponent 1) from `u` in [0, 1): rank `r` with
+    /// probability about `1 / ((r + 1) H)`.
+    pub fn sample_channel(&self, u: f64) -> u32 {
+        let x = u * self.total_weight;
+        let head_total = self.head_cdf.last().copied().unwrap_or(0.0);
+        if x < head_total {
+            return self.head_cdf.partition_point(|&c| c <= x) as u32;
+        }
+        // In the tail: ln((r+1.5)/(K+0.5)) = x - head_total, solved for r.
+        let k = self.head_cdf.len() as f64;
+        let rank = (k + 0.5) * (x - head_total).exp() - 0.5;
+        (rank as u32).clamp(self.head_cdf.len() as u32, self.channels - 1)
+    }
+
+    /// A channel of `topic` drawn by popularity: draws from the whole world until one is
+    /// of the topic (a topic of share p takes about 1/p draws of a hash each).
+    pub fn sample_channel_in_topic(&self, topic: usize, stream: u64) -> Option<u32> {
+        (0..20_000u64)
+            .map(|i| self.sample_channel(unit(self.hash(0x5A3, stream, i))))
+            .find(|&rank| self.channel_topic(rank) == topic)
+    }
+
+    /// The topic of a channel without the rest of it.
+    pub fn channel_topic(&self, rank: u32) -> usize {
+        let h = self.hash(0xC4A7, u64::from(rank), 0);
+        self.topic_cdf
+            .partition_point(|&c| c <= unit(h))
+            .min(self.topic_cdf.len() - 1)
+    }
+
+    /// A topic drawn by its share of channels.
+    pub fn sample_topic(&self, u: f64) -> usize {
+        self.topic_cdf
+            .partition_point(|&c| c <= u)
+            .min(self.topic_cdf.len() - 1)
+    }
+}
+
+/// Appends `chars` base64 characters of `bits`, most significant first.
+fn push_bits(s: &mut String, bits: u64, chars: u32) {
+    for i in (0..chars).rev() {
+        let shift = i * 6;
+        let v = if shift >= 64 { 0 } else { (bits >> shift) & 63 };
+        s.push(ID_ALPHABET[v as usize] as char);
+    }
+}
+
+/// The bits of base64 characters, most significant first (at most 64 bits' worth).
+fn read_bits(s: &str) -> Option<u64> {
+    s.bytes().try_fold(0u64, |acc, c| {
+        let v = ID_ALPHABET.iter().position(|&a| a == c)? as u64;
+        Some(acc.checked_mul(64)? | v)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    const EPOCH: i64 = 1_793_491_200; // 2026-11-01T00:00:00Z
+
+    fn world() -> World {
+        World::new(7, REALISTIC_CHANNELS, EPOCH)
+    }
+
+    #[test]
+    fn ids_decode_to_what_made_them_and_foreign_ids_do_not() {
+        let w = world();
+        let other = World::new(8, REALISTIC_CHANNELS, EPOCH);
+        let mut seen = HashSet::new();
+        for rank in (0..REALISTIC_CHANNELS)
+            .step_by(997)
+            .chain([REALISTIC_CHANNELS - 1])
+        {
+            let c = w.channel(rank);
+            assert_eq!(c.id.len(), 24);
+            assert!(seen.insert(c.id.clone()), "two channels share {}", c.id);
+            assert_eq!(w.channel_rank(&c.id), Some(rank));
+            assert_eq!(w.channel_rank(&c.uploads_playlist_id), Some(rank));
+            assert_eq!(
+                other.channel_rank(&c.id),
+                None,
+                "another seed's world took {}",
+                c.id
+            );
+            let n = w.uploads_until(&c, EPOCH);
+            assert!(n > 0, "channel {rank} has no uploads by the epoch");
+            let id = w.video_id(rank, n - 1);
+            assert_eq!(id.len(), 11);
+            assert!(id.bytes().all(|b| ID_ALPHABET.contains(&b)));
+            assert_eq!(w.video(&id, EPOCH), Some((rank, n - 1)));
+            // Not yet published: unknown, as on YouTube.
+            assert_eq!(w.video(&w.video_id(rank, n), EPOCH), None);
+        }
+        assert_eq!(w.channel_rank("UCxxxxxxxxxxxxxxxxxxxxxx"), None);
+        assert_eq!(w.video("short", EPOCH), None);
+    }
+
+    #[test]
+    fn the_same_seed_makes_the_same_world() {
+        let (a, b) = (world(), world());
+        for rank in [0, 1, 12_345, REALISTIC_CHANNELS - 1] {
+            assert_eq!(a.channel(rank), b.channel(rank));
+            assert_eq!(a.video_id(rank, 3), b.video_id(rank, 3));
+        }
+    }
+
+    #[test]
+    fn uploads_come_in_order_at_each_channels_cadence_as_time_moves() {
+        let w = world();
+        let mut rates = Vec::new();
+        for rank in (0..REALISTIC_CHANNELS).step_by(3001) {
+            let c = w.channel(rank);
+            assert!(
+                (MIN_UPLOADS_PER_DAY..=MAX_UPLOADS_PER_DAY * 1.001).contains(&c.uploads_per_day)
+            );
+            rates.push(c.uploads_per_day);
+            let n = w.uploads_until(&c, EPOCH);
+            for k in n.saturating_sub(5)..n + 5 {
+                assert!(w.upload_time(&c, k) < w.upload_time(&c, k + 1));
+            }
+            // Exactly the uploads published by an instant are counted.
+            for now in [EPOCH, EPOCH + 3_600, EPOCH + 7 * 86_400] {
+                let count = w.uploads_until(&c, now);
+                assert!(w.upload_time(&c, count - 1) <= now);
+                assert!(w.upload_time(&c, count) > now);
+            }
+            // A week later the channel has about a week of uploads more.
+            let week = w.uploads_until(&c, EPOCH + 7 * 86_400) - n;
+            let expected = 7.0 * c.uploads_per_day;
+            assert!(
+                (week as f64 - expected).abs() <= 2.0,
+                "{week} uploads in a week at {} a day",
+                c.uploads_per_day
+            );
+        }
+        rates.sort_by(f64::total_cmp);
+        // Several a day to monthly.
+        assert!(rates[rates.len() / 20] < 0.1 && rates[rates.len() * 19 / 20] > 2.0);
+    }
+
+    #[test]
+    fn popularity_is_zipf_and_distinct_channels_grow_with_users() {
+        let w = world();
+        let draws = 1_000_000u64;
+        let mut top = [0u64; 4];
+        let mut seen = HashSet::new();
+        let mut beyond_10k = 0u64;
+        for i in 0..draws {
+            let r = w.sample_channel(unit(mix(i ^ 0xD1CE)));
+            if (r as usize) < top.len() {
+                top[r as usize] += 1;
+            }
+            beyond_10k += u64::from(r >= 10_000);
+            seen.insert(r);
+        }
+        // The tail's share is the harmonic tail's: (H(300,000) - H(10,000)) / H(300,000).
+        let h = |n: f64| n.ln() + 0.577_215_664_9 + 1.0 / (2.0 * n);
+        let expected = (h(300_000.0) - h(10_000.0)) / h(300_000.0);
+        let share = beyond_10k as f64 / draws as f64;
+        assert!(
+            (share - expected).abs() < 0.01,
+            "{share} beyond rank 10,000, expected {expected}"
+        );
+        // Rank 0 about twice rank 1, three times rank 2 (exponent 1).
+        let ratio = |a: usize, b: usize| top[a] as f64 / top[b] as f64;
+        assert!((ratio(0, 1) - 2.0).abs() < 0.2, "{top:?}");
+        assert!((ratio(0, 2) - 3.0).abs() < 0.3, "{top:?}");
+        // A long tail: a million draws reach a large part of 300,000 channels.
+        assert!(seen.len() > 100_000, "{} distinct", seen.len());
+    }
+
+    #[test]
+    fn topics_have_zipf_sizes_and_topic_draws_stay_in_their_topic() {
+        let w = world();
+        let mut counts = vec![0u32; TOPICS.len()];
+        for rank in 0..100_000 {
+            counts[w.channel_topic(rank)] += 1;
+        }
+        let mut sorted = counts.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        assert!(sorted[0] > 4 * sorted[sorted.len() / 2], "{sorted:?}");
+        assert!(sorted.iter().all(|&c| c > 0), "an empty topic: {sorted:?}");
+        let smallest = counts
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, c)| **c)
+            .unwrap()
+            .0;
+        for stream in 0..50 {
+            let rank = w
+                .sample_channel_in_topic(smallest, stream)
+                .expect("a channel");
+            assert_eq!(w.channel_topic(rank), smallest);
+            assert_eq!(w.channel(rank).topic, smallest);
+        }
+    }
+}
