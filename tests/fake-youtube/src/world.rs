@@ -293,6 +293,65 @@ impl World {
     }
 }
 
+/// The most channels a user's history covers.
+pub const MAX_USER_CHANNELS: usize = 200;
+/// Median channels in a user's history; the spread is log-normal (σ = 1), so a few
+/// users watch tens of channels and most a handful.
+const MEDIAN_USER_CHANNELS: f64 = 6.0;
+/// The share of a user's channels drawn from their own topics (the rest from anywhere).
+const IN_TOPIC_SHARE: f64 = 0.7;
+
+/// A user of the world: the topics they follow and the channels they watch, drawn from
+/// the same long tail as everyone's, so distinct channels grow with the number of users
+/// as they would for a real app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserSpec {
+    pub topics: Vec<usize>,
+    /// Distinct channel ranks, most watched first.
+    pub channels: Vec<u32>,
+}
+
+impl World {
+    /// User number `index` (deterministic for the seed).
+    pub fn user(&self, index: u64) -> UserSpec {
+        let h = |salt: u64, i: u64| self.hash(0x05E7 ^ salt, index, i);
+        let topic_count = 1 + (h(1, 0) % 3) as usize;
+        let mut topics = Vec::with_capacity(topic_count);
+        for i in 0..topic_count as u64 * 4 {
+            let t = self.sample_topic(unit(h(2, i)));
+            if !topics.contains(&t) {
+                topics.push(t);
+            }
+            if topics.len() == topic_count {
+                break;
+            }
+        }
+        // Log-normal history size (Box-Muller from two hashes).
+        let (u1, u2) = (unit(h(3, 0)).max(1e-12), unit(h(3, 1)));
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let wanted = ((MEDIAN_USER_CHANNELS.ln() + z).exp().round() as usize)
+            .clamp(1, MAX_USER_CHANNELS)
+            .min(self.channels as usize);
+        let mut channels: Vec<u32> = Vec::with_capacity(wanted);
+        let mut draw = 0u64;
+        while channels.len() < wanted && draw < wanted as u64 * 50 {
+            let pick = if unit(h(4, draw)) < IN_TOPIC_SHARE {
+                let topic = topics[(h(5, draw) % topics.len() as u64) as usize];
+                self.sample_channel_in_topic(topic, h(6, draw))
+            } else {
+                Some(self.sample_channel(unit(h(7, draw))))
+            };
+            draw += 1;
+            if let Some(rank) = pick
+                && !channels.contains(&rank)
+            {
+                channels.push(rank);
+            }
+        }
+        UserSpec { topics, channels }
+    }
+}
+
 /// Appends `chars` base64 characters of `bits`, most significant first.
 fn push_bits(s: &mut String, bits: u64, chars: u32) {
     for i in (0..chars).rev() {
@@ -452,5 +511,39 @@ mod tests {
             assert_eq!(w.channel_topic(rank), smallest);
             assert_eq!(w.channel(rank).topic, smallest);
         }
+    }
+
+    #[test]
+    fn users_follow_their_topics_and_their_histories_are_heavy_tailed() {
+        let w = world();
+        let users: Vec<UserSpec> = (0..2_000).map(|i| w.user(i)).collect();
+        assert_eq!(w.user(17), users[17], "a user is the same every time");
+        let mut sizes: Vec<usize> = users.iter().map(|u| u.channels.len()).collect();
+        sizes.sort_unstable();
+        let (p50, p99) = (sizes[sizes.len() / 2], sizes[sizes.len() * 99 / 100]);
+        assert!((4..=8).contains(&p50), "median history {p50} channels");
+        assert!(
+            p99 >= 40,
+            "the heaviest users watch tens of channels: p99 {p99}"
+        );
+        let mut in_topic = 0usize;
+        let mut total = 0usize;
+        for u in &users {
+            assert!((1..=3).contains(&u.topics.len()));
+            let distinct: HashSet<_> = u.channels.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                u.channels.len(),
+                "a channel twice in a history"
+            );
+            in_topic += u
+                .channels
+                .iter()
+                .filter(|&&c| u.topics.contains(&w.channel_topic(c)))
+                .count();
+            total += u.channels.len();
+        }
+        let share = in_topic as f64 / total as f64;
+        assert!(share > 0.7, "{share} of channels in the user's topics");
     }
 }
