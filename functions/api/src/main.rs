@@ -10,7 +10,10 @@ use reco_api::{Api, event};
 use reco_core::config::Config;
 use reco_core::wiring::{Services, exit_on_startup_error, install_metrics};
 
-#[tokio::main]
+// One thread: Lambda hands an instance one invocation at a time, so a second thread only
+// adds hand-offs between them (the Redis connection's task and the handler's); measured
+// with bench-tail (BENCHMARKS.md § 1).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let services = exit_on_startup_error(Config::from_env().map_err(Into::into).and_then(|c| {
