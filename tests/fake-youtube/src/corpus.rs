@@ -189,7 +189,7 @@ fn title_case(word: &str) -> String {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Vocab {
     words: Vec<String>,
     titled: Vec<String>,
@@ -210,12 +210,51 @@ impl Vocab {
     pub(crate) fn get(&self, word: &str) -> Option<u32> {
         self.by_word.get(word).copied()
     }
-    fn word(&self, id: u32) -> &str {
+    pub(crate) fn word(&self, id: u32) -> &str {
         &self.words[id as usize]
     }
-    fn titled(&self, id: u32) -> &str {
+    pub(crate) fn titled(&self, id: u32) -> &str {
         &self.titled[id as usize]
     }
+}
+
+/// The topic list with each topic's words interned: what every world shares.
+pub(crate) fn topics_and_vocab() -> (Vec<Topic>, Vocab) {
+    let mut vocab = Vocab::default();
+    let topics: Vec<Topic> = TOPICS
+        .iter()
+        .map(|t| {
+            let name_words: Vec<u32> = tokenize(t.name).map(|w| vocab.intern(&w)).collect();
+            let mut words: Vec<u32> = t
+                .words
+                .iter()
+                .flat_map(|w| tokenize(w).collect::<Vec<_>>())
+                .map(|w| vocab.intern(&w))
+                .collect();
+            for w in &name_words {
+                if !words.contains(w) {
+                    words.push(*w);
+                }
+            }
+            Topic {
+                name: t.name.to_string(),
+                category_id: t.category.to_string(),
+                channel_count: 0,
+                video_count: 0,
+                title: t
+                    .name
+                    .split([' ', '-'])
+                    .map(title_case)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                words,
+                name_words,
+                channels: Vec::new(),
+                videos: Vec::new(),
+            }
+        })
+        .collect();
+    (topics, vocab)
 }
 
 /// Field weights in the search index: a title hit beats a tag hit beats a description hit.
@@ -246,40 +285,7 @@ impl Corpus {
     /// Generates the corpus for `seed` with `channel_count` channels.
     pub fn generate(seed: u64, channel_count: usize) -> Corpus {
         let mut rng = Rng::new(seed ^ 0x5EED_F00D_FA4E_0000);
-        let mut vocab = Vocab::default();
-        let mut topics: Vec<Topic> = TOPICS
-            .iter()
-            .map(|t| {
-                let name_words: Vec<u32> = tokenize(t.name).map(|w| vocab.intern(&w)).collect();
-                let mut words: Vec<u32> = t
-                    .words
-                    .iter()
-                    .flat_map(|w| tokenize(w).collect::<Vec<_>>())
-                    .map(|w| vocab.intern(&w))
-                    .collect();
-                for w in &name_words {
-                    if !words.contains(w) {
-                        words.push(*w);
-                    }
-                }
-                Topic {
-                    name: t.name.to_string(),
-                    category_id: t.category.to_string(),
-                    channel_count: 0,
-                    video_count: 0,
-                    title: t
-                        .name
-                        .split([' ', '-'])
-                        .map(title_case)
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    words,
-                    name_words,
-                    channels: Vec::new(),
-                    videos: Vec::new(),
-                }
-            })
-            .collect();
+        let (mut topics, vocab) = topics_and_vocab();
         // Zipf-ish topic sizes, with the big topics chosen by the seed.
         let mut ranks: Vec<usize> = (0..topics.len()).collect();
         for i in (1..ranks.len()).rev() {
@@ -402,8 +408,7 @@ impl Corpus {
                     &title,
                     secs,
                     popularity,
-                    &mut postings,
-                    vi as u32,
+                    |w, weight| postings[w as usize].push((vi as u32, weight)),
                 );
                 while let Some(other) = corpus.video_by_id.insert(v.id.clone(), vi) {
                     // Astronomically rare; keep the first owner of the id.
@@ -581,7 +586,7 @@ pub(crate) fn ts(secs: i64) -> Timestamp {
     Timestamp::from_second(secs).expect("timestamp in range")
 }
 
-fn round_3_significant(n: u64) -> u64 {
+pub(crate) fn round_3_significant(n: u64) -> u64 {
     if n < 1000 {
         return n;
     }
@@ -594,7 +599,7 @@ fn round_3_significant(n: u64) -> u64 {
 
 /// Three distinct-ish words of a topic, without allocating (generation runs
 /// 40,000+ times in an unoptimized test build).
-fn draw3(rng: &mut Rng, pool: &[u32]) -> [u32; 3] {
+pub(crate) fn draw3(rng: &mut Rng, pool: &[u32]) -> [u32; 3] {
     let n = pool.len() as u64;
     let a = rng.below(n) as usize;
     let b = (a + 1 + rng.below(n - 1) as usize) % pool.len();
@@ -606,7 +611,7 @@ fn draw3(rng: &mut Rng, pool: &[u32]) -> [u32; 3] {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn gen_video(
+pub(crate) fn gen_video(
     rng: &mut Rng,
     vocab: &Vocab,
     topic: &Topic,
@@ -614,8 +619,7 @@ fn gen_video(
     channel_title: &str,
     published_secs: i64,
     popularity: f64,
-    postings: &mut [Vec<(u32, u8)>],
-    vi: u32,
+    mut post: impl FnMut(u32, u8),
 ) -> Video {
     use std::fmt::Write as _;
     let id = random_video_id(rng);
@@ -647,11 +651,11 @@ fn gen_video(
     };
     let uses_c = matches!(pick, 4 | 7 | 11);
     for w in &tw[..if uses_c { 3 } else { 2 }] {
-        postings[*w as usize].push((vi, W_TITLE));
+        post(*w, W_TITLE);
     }
     if matches!(pick, 5 | 7 | 11 | 14) {
         for w in &topic.name_words {
-            postings[*w as usize].push((vi, W_TITLE));
+            post(*w, W_TITLE);
         }
     }
 
@@ -701,11 +705,11 @@ fn gen_video(
             ),
         };
         for w in &dw {
-            postings[*w as usize].push((vi, W_DESC));
+            post(*w, W_DESC);
         }
     }
     for w in &topic.name_words {
-        postings[*w as usize].push((vi, W_DESC));
+        post(*w, W_DESC);
     }
 
     // Tags: some videos have none, as in the samples.
@@ -725,11 +729,11 @@ fn gen_video(
                     _ => tags.push(vocab.word(*w).to_string()),
                 }
                 prev = Some(*w);
-                postings[*w as usize].push((vi, W_TAG));
+                post(*w, W_TAG);
             }
         }
         for w in &topic.name_words {
-            postings[*w as usize].push((vi, W_TAG));
+            post(*w, W_TAG);
         }
         if rng.chance(0.3) {
             tags.push(channel_title.to_lowercase());

@@ -20,8 +20,15 @@
 //! - **Ids**: a video id's 64 bits are a keyed permutation (a Feistel network) of
 //!   `(channel, upload number)`; a channel id carries its permuted rank and a tag from
 //!   the seed, so a foreign id is recognised as such.
+//! - **Details**: a channel's title, handle and counts, and each upload's title,
+//!   description, tags, duration and counts, are made from its topic's words by the same
+//!   generator as the materialised corpus's (`corpus::gen_video`), on a random stream of
+//!   their own ([`World::channel_details`], [`World::video_details`]).
 
-use crate::topics::TOPICS;
+use crate::corpus::{
+    Channel, Rng, Topic, Video, Vocab, draw3, gen_video, round_3_significant, topics_and_vocab, ts,
+};
+use crate::topics::{COUNTRIES, FIRST_NAMES, TOPICS};
 
 /// The fewest channels a world should have to stand in for a real app's (the scale
 /// simulation's floor).
@@ -70,6 +77,9 @@ pub struct World {
     total_weight: f64,
     /// The instant channel ages count back from (seconds since the Unix epoch).
     epoch_secs: i64,
+    /// The topics' words, shared with the materialised corpus (text is made from them).
+    topics: Vec<Topic>,
+    vocab: Vocab,
 }
 
 /// What a channel is, derived from its rank.
@@ -124,9 +134,12 @@ impl World {
             .collect();
         // The tail's weights summed as an integral: sum_{r=K}^{N-1} 1/(r+1) ≈ ln((N+0.5)/(K+0.5)).
         let tail = (f64::from(channels) + 0.5).ln() - (f64::from(head) + 0.5).ln();
+        let (topics, vocab) = topics_and_vocab();
         World {
             seed,
             channels,
+            topics,
+            vocab,
             topic_cdf,
             total_weight: acc + tail.max(0.0),
             head_cdf,
@@ -290,6 +303,98 @@ impl World {
         self.topic_cdf
             .partition_point(|&c| c <= u)
             .min(self.topic_cdf.len() - 1)
+    }
+}
+
+/// How popular the most watched channel is (the scale of view and subscriber counts);
+/// rank `r` gets this over `(r + 1)^0.6`.
+const TOP_CHANNEL_POPULARITY: f64 = 3.0e5;
+
+impl World {
+    fn popularity(&self, rank: u32) -> f64 {
+        TOP_CHANNEL_POPULARITY / (f64::from(rank) + 1.0).powf(0.6)
+    }
+
+    /// The channel of `rank` as the fake serves it: title, handle, description and
+    /// counts made from its topic's words by its own random stream. Its upload count is
+    /// [`World::uploads_until`], not the returned channel's (empty) upload list.
+    pub fn channel_details(&self, rank: u32, now_secs: i64) -> Channel {
+        let spec = self.channel(rank);
+        let topic = &self.topics[spec.topic];
+        let (title, words, mut rng) = self.channel_name(rank);
+        // Titles repeat in a large world; the handle carries the rank to stay unique.
+        let handle: String = title
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_lowercase();
+        let popularity = self.popularity(rank);
+        let uploads = self.uploads_until(&spec, now_secs);
+        Channel {
+            id: spec.id,
+            uploads_playlist_id: spec.uploads_playlist_id,
+            description: format!(
+                "Welcome to {title}! New {} videos: {}, {} and more.",
+                topic.name,
+                self.vocab.word(words[0]),
+                self.vocab.word(words[1]),
+            ),
+            custom_url: format!("@{handle}{rank}"),
+            title,
+            topic: topic.name.clone(),
+            category_id: topic.category_id.clone(),
+            published_at: ts(spec.first_upload_secs - 86_400),
+            country: rng.chance(0.75).then(|| rng.pick(COUNTRIES).to_string()),
+            subscriber_count: round_3_significant((popularity * (5.0 + 40.0 * rng.unit())) as u64),
+            view_count: (popularity * 20.0 * uploads as f64) as u64,
+            keywords: format!(
+                "{} {}",
+                self.vocab.word(words[0]),
+                self.vocab.word(words[1])
+            ),
+            uploads: Vec::new(),
+            topic_idx: spec.topic,
+        }
+    }
+
+    /// Upload `n` of the channel of `rank`, as published (its id from
+    /// [`World::video_id`], its time from [`World::upload_time`]).
+    pub fn video_details(&self, rank: u32, n: u64) -> Video {
+        let spec = self.channel(rank);
+        let topic = &self.topics[spec.topic];
+        let (channel_title, _, _) = self.channel_name(rank);
+        let mut rng = Rng::new(self.hash(0x71DE0, u64::from(rank), n));
+        let mut video = gen_video(
+            &mut rng,
+            &self.vocab,
+            topic,
+            &spec.id,
+            &channel_title,
+            self.upload_time(&spec, n),
+            self.popularity(rank),
+            |_, _| {},
+        );
+        video.id = self.video_id(rank, n);
+        video
+    }
+
+    /// A channel's title, the topic words it was made from, and its random stream after
+    /// them (the rest of the channel is drawn from it).
+    fn channel_name(&self, rank: u32) -> (String, [u32; 3], Rng) {
+        let topic = &self.topics[self.channel_topic(rank)];
+        let mut rng = Rng::new(self.hash(0xD37A, u64::from(rank), 0));
+        let words = draw3(&mut rng, &topic.words);
+        let (a, b) = (self.vocab.titled(words[0]), self.vocab.titled(words[1]));
+        let person = *rng.pick(FIRST_NAMES);
+        let title = match rng.below(6) {
+            0 => format!("{person}'s {a} Corner"),
+            1 => format!("{a} {b} TV"),
+            2 => format!("The {a} Lab"),
+            3 => format!("{person} {}", topic.title),
+            4 => format!("{a} Academy"),
+            _ => format!("{person} Does {a}"),
+        };
+        (title, words, rng)
     }
 }
 
@@ -545,5 +650,52 @@ mod tests {
         }
         let share = in_topic as f64 / total as f64;
         assert!(share > 0.7, "{share} of channels in the user's topics");
+    }
+
+    #[test]
+    fn channels_and_videos_have_details_made_from_their_topic_and_are_stable() {
+        let w = world();
+        let mut handles = HashSet::new();
+        let (mut top_subs, mut tail_subs) = (0u64, 0u64);
+        for rank in (0..REALISTIC_CHANNELS).step_by(2_999) {
+            let c = w.channel_details(rank, EPOCH);
+            let spec = w.channel(rank);
+            assert_eq!((c.id.as_str(), c.topic_idx), (spec.id.as_str(), spec.topic));
+            assert_eq!(c.topic, w.topics[spec.topic].name);
+            assert!(!c.title.is_empty() && c.custom_url.starts_with('@'));
+            assert!(
+                handles.insert(c.custom_url.clone()),
+                "two channels are {}",
+                c.custom_url
+            );
+            let again = w.channel_details(rank, EPOCH);
+            assert_eq!(
+                (
+                    &again.title,
+                    &again.custom_url,
+                    again.subscriber_count,
+                    &again.country
+                ),
+                (&c.title, &c.custom_url, c.subscriber_count, &c.country),
+                "a channel is the same every time"
+            );
+            if rank < 30_000 {
+                top_subs += c.subscriber_count;
+            } else if rank >= 270_000 {
+                tail_subs += c.subscriber_count;
+            }
+            let n = w.uploads_until(&spec, EPOCH) - 1;
+            let v = w.video_details(rank, n);
+            assert_eq!(v.id, w.video_id(rank, n));
+            assert_eq!(v.channel_id, c.id);
+            assert_eq!(v.channel_title, c.title);
+            assert_eq!(v.topic, c.topic);
+            assert_eq!(v.published_at.as_second(), w.upload_time(&spec, n));
+            assert!(!v.title.is_empty() && v.duration_secs > 0);
+            let again = w.video_details(rank, n);
+            assert_eq!((again.title, again.view_count), (v.title, v.view_count));
+        }
+        // Popular channels have more subscribers (a tenth of the ranks each).
+        assert!(top_subs > 3 * tail_subs, "{top_subs} against {tail_subs}");
     }
 }
