@@ -257,6 +257,19 @@ pub(crate) fn topics_and_vocab() -> (Vec<Topic>, Vocab) {
     (topics, vocab)
 }
 
+/// Zipf-like weights (exponent 0.9) of `topics` topics, the big ones chosen by `rng`.
+pub(crate) fn zipf_topic_weights(rng: &mut Rng, topics: usize) -> Vec<f64> {
+    let mut ranks: Vec<usize> = (0..topics).collect();
+    for i in (1..ranks.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        ranks.swap(i, j);
+    }
+    ranks
+        .iter()
+        .map(|&r| 1.0 / ((r + 1) as f64).powf(0.9))
+        .collect()
+}
+
 /// Field weights in the search index: a title hit beats a tag hit beats a description hit.
 const W_TITLE: u8 = 3;
 const W_TAG: u8 = 2;
@@ -286,16 +299,7 @@ impl Corpus {
     pub fn generate(seed: u64, channel_count: usize) -> Corpus {
         let mut rng = Rng::new(seed ^ 0x5EED_F00D_FA4E_0000);
         let (mut topics, vocab) = topics_and_vocab();
-        // Zipf-ish topic sizes, with the big topics chosen by the seed.
-        let mut ranks: Vec<usize> = (0..topics.len()).collect();
-        for i in (1..ranks.len()).rev() {
-            let j = rng.below(i as u64 + 1) as usize;
-            ranks.swap(i, j);
-        }
-        let weights: Vec<f64> = ranks
-            .iter()
-            .map(|&r| 1.0 / ((r + 1) as f64).powf(0.9))
-            .collect();
+        let weights = zipf_topic_weights(&mut rng, topics.len());
         let total_weight: f64 = weights.iter().sum();
 
         let mut corpus = Corpus {

@@ -27,6 +27,7 @@
 
 use crate::corpus::{
     Channel, Rng, Topic, Video, Vocab, draw3, gen_video, round_3_significant, topics_and_vocab, ts,
+    zipf_topic_weights,
 };
 use crate::topics::{COUNTRIES, FIRST_NAMES, TOPICS};
 
@@ -105,15 +106,7 @@ impl World {
             "a world has 1 to {MAX_CHANNELS} channels, not {channels}"
         );
         // Zipf-like topic sizes; which topics are big is the seed's choice.
-        let mut ranks: Vec<usize> = (0..TOPICS.len()).collect();
-        for i in (1..ranks.len()).rev() {
-            let j = (mix(seed ^ 0x7091_C5EE_D000 ^ i as u64) % (i as u64 + 1)) as usize;
-            ranks.swap(i, j);
-        }
-        let weights: Vec<f64> = ranks
-            .iter()
-            .map(|&r| 1.0 / ((r + 1) as f64).powf(0.9))
-            .collect();
+        let weights = zipf_topic_weights(&mut Rng::new(mix(seed ^ 0x7091_C5EE_D000)), TOPICS.len());
         let total: f64 = weights.iter().sum();
         let mut acc = 0.0;
         let mut topic_cdf: Vec<f64> = weights
