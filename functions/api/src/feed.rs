@@ -70,9 +70,8 @@ impl LastGoodPages {
         Self::with_max_bytes(memory_mb.max(1) * 1024 * 1024 / LAST_GOOD_MEMORY_SHARE)
     }
 
-    /// Eviction is quick_cache's CLOCK-Pro: a page inserted once and not read again (the
-    /// common case: a page is read back only during an outage) leaves before the pages
-    /// of users served more than once, within the byte bound.
+    /// Eviction within the byte bound is quick_cache's (CLOCK-Pro, not LRU): the page of
+    /// a user served just now stays (`last_good_pages_are_bounded_by_bytes_not_entries`).
     pub fn with_max_bytes(max_bytes: u64) -> Self {
         Self(Arc::new(quick_cache::sync::Cache::with_weighter(
             (max_bytes / TYPICAL_PAGE_BYTES).max(1) as usize,
