@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use lambda_http::{Body, Response};
 use reco_core::UserId;
+use reco_core::engine::aged_cache::AgedCache;
 use reco_core::engine::catalog::write_cards_json;
 use reco_core::engine::{CacheStatus, Card, Page, PageRequest};
 use reco_core::messages::WarmRequest;
@@ -28,26 +29,7 @@ pub const FORCE_REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
 /// Bounded by bytes, not entries: a page is 1 to 50 videos of about a kilobyte each, so an
 /// entry count says nothing about the memory a 128–256 MB function has left.
 #[derive(Clone)]
-pub struct LastGoodPages(Arc<quick_cache::sync::Cache<String, LastGood, PageBytes>>);
-
-/// A user's last good page and when it was served (kept for [`LAST_GOOD_TTL`]).
-#[derive(Clone)]
-struct LastGood {
-    served_at: Instant,
-    page: Arc<Vec<Card>>,
-    /// The page's weight, counted once (the cache asks for it more than once).
-    bytes: u64,
-}
-
-/// Weighs a last good page by its bytes.
-#[derive(Clone)]
-struct PageBytes;
-
-impl quick_cache::Weighter<String, LastGood> for PageBytes {
-    fn weight(&self, user: &String, last: &LastGood) -> u64 {
-        user.len() as u64 + last.bytes
-    }
-}
+pub struct LastGoodPages(AgedCache<Arc<Vec<Card>>>);
 
 /// The share of the function's memory the last-good pages may use.
 pub const LAST_GOOD_MEMORY_SHARE: u64 = 8;
@@ -73,37 +55,25 @@ impl LastGoodPages {
     /// Eviction within the byte bound is quick_cache's (CLOCK-Pro, not LRU): the page of
     /// a user served just now stays (`last_good_pages_are_bounded_by_bytes_not_entries`).
     pub fn with_max_bytes(max_bytes: u64) -> Self {
-        Self(Arc::new(quick_cache::sync::Cache::with_weighter(
-            (max_bytes / TYPICAL_PAGE_BYTES).max(1) as usize,
-            max_bytes,
-            PageBytes,
-        )))
+        Self(AgedCache::new(max_bytes, TYPICAL_PAGE_BYTES, LAST_GOOD_TTL))
     }
 
     pub fn insert(&self, user: &str, page: Arc<Vec<Card>>) {
         let bytes = page.iter().map(Card::approximate_bytes).sum::<usize>() as u64;
-        let last = LastGood {
-            served_at: Instant::now(),
-            page,
-            bytes,
-        };
-        self.0.insert(user.to_owned(), last);
+        self.0.insert(user.to_owned(), page, bytes, Instant::now());
     }
 
     pub fn get(&self, user: &str) -> Option<Arc<Vec<Card>>> {
-        self.0
-            .get(user)
-            .filter(|last| last.served_at.elapsed() < LAST_GOOD_TTL)
-            .map(|last| last.page)
+        self.0.get(user, Instant::now())
     }
 
     /// The bytes held now.
     pub fn bytes(&self) -> u64 {
-        self.0.weight()
+        self.0.bytes()
     }
 
     pub fn max_bytes(&self) -> u64 {
-        self.0.capacity()
+        self.0.max_bytes()
     }
 }
 

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::domain::Video;
 use crate::store::{RedisConn, StoreError, keys};
 
+use super::aged_cache::AgedCache;
 use super::pool::Entry;
 pub use super::sources::VIDEO_TTL_SECS;
 
@@ -37,24 +38,6 @@ pub const CACHE_MEMORY_SHARE: u64 = 4;
 const ENTRY_OVERHEAD_BYTES: usize = 96;
 /// About what one item weighs, to size the cache's table up front.
 const TYPICAL_ITEM_BYTES: u64 = 1200;
-
-/// An item in the instance's cache, with when it was read from the catalog (the cache
-/// has no TTL of its own).
-#[derive(Clone)]
-struct CachedItem {
-    read_at: Instant,
-    item: Arc<Item>,
-}
-
-/// Weighs a cached item by its bytes.
-#[derive(Clone)]
-struct ItemBytes;
-
-impl quick_cache::Weighter<String, CachedItem> for ItemBytes {
-    fn weight(&self, key: &String, cached: &CachedItem) -> u64 {
-        (ENTRY_OVERHEAD_BYTES + key.len() + cached.item.bytes()) as u64
-    }
-}
 
 /// Counters of where hydrated items came from, since the instance started.
 #[derive(Debug, Default)]
@@ -203,7 +186,7 @@ pub fn write_cards_json(out: &mut Vec<u8>, cards: &[Card]) {
 #[derive(Clone)]
 pub struct Catalog {
     redis: RedisConn,
-    items: Arc<quick_cache::sync::Cache<String, CachedItem, ItemBytes>>,
+    items: AgedCache<Arc<Item>>,
     stats: Arc<CatalogStats>,
 }
 
@@ -219,14 +202,9 @@ impl Catalog {
     /// A catalog reader whose in-process cache holds at most `cache_bytes` of items
     /// (0 turns the cache off: every page reads the catalog).
     pub fn new(redis: RedisConn, cache_bytes: u64) -> Self {
-        let items = quick_cache::sync::Cache::with_weighter(
-            (cache_bytes / TYPICAL_ITEM_BYTES).max(1) as usize,
-            cache_bytes,
-            ItemBytes,
-        );
         Self {
             redis,
-            items: Arc::new(items),
+            items: AgedCache::new(cache_bytes, TYPICAL_ITEM_BYTES, ITEM_CACHE_TTL),
             stats: Arc::default(),
         }
     }
@@ -253,12 +231,7 @@ impl Catalog {
         let now = Instant::now();
         let mut found: Vec<Option<Arc<Item>>> = entries
             .iter()
-            .map(|e| {
-                self.items
-                    .get(e.video_id())
-                    .filter(|c| now.duration_since(c.read_at) < ITEM_CACHE_TTL)
-                    .map(|c| c.item)
-            })
+            .map(|e| self.items.get(e.video_id(), now))
             .collect();
         let absent: Vec<usize> = (0..entries.len()).filter(|&i| found[i].is_none()).collect();
         let hits = entries.len() - absent.len();
@@ -285,11 +258,9 @@ impl Catalog {
                     continue;
                 };
                 let item = Arc::new(Item::new(video));
-                let cached = CachedItem {
-                    read_at: now,
-                    item: item.clone(),
-                };
-                self.items.insert(entries[i].video_id().to_owned(), cached);
+                let bytes = (ENTRY_OVERHEAD_BYTES + item.bytes()) as u64;
+                self.items
+                    .insert(entries[i].video_id().to_owned(), item.clone(), bytes, now);
                 found[i] = Some(item);
             }
         }

@@ -7,6 +7,8 @@
 //! a pool (the YouTube sources, the ranking, the history sources: [`Engine`]) is behind
 //! the crate's `recommend` feature, which the login function leaves off.
 
+#[cfg(feature = "recommend")]
+pub mod aged_cache;
 pub mod build_lock;
 #[cfg(feature = "recommend")]
 pub mod catalog;

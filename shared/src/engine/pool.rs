@@ -127,10 +127,6 @@ impl Entry {
         self.trending
     }
 
-    pub fn reason(&self) -> &str {
-        &self.line[self.reason_start()..]
-    }
-
     fn reason_start(&self) -> usize {
         self.category_end + 3
     }
