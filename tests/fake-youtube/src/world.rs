@@ -170,11 +170,7 @@ impl World {
     /// The channel of popularity rank `rank` (0 is the most watched).
     pub fn channel(&self, rank: u32) -> ChannelSpec {
         let suffix = self.channel_suffix(rank);
-        let h = self.hash(0xC4A7, u64::from(rank), 0);
-        let topic = self
-            .topic_cdf
-            .partition_point(|&c| c <= unit(h))
-            .min(self.topic_cdf.len() - 1);
+        let topic = self.channel_topic(rank);
         let (lo, hi) = (MIN_UPLOADS_PER_DAY.ln(), MAX_UPLOADS_PER_DAY.ln());
         let uploads_per_day = (lo + (hi - lo) * unit(self.hash(0xCADE, u64::from(rank), 0))).exp();
         let interval_secs = ((86_400.0 / uploads_per_day) as i64).max(60);
@@ -285,10 +281,7 @@ impl World {
 
     /// The topic of a channel without the rest of it.
     pub fn channel_topic(&self, rank: u32) -> usize {
-        let h = self.hash(0xC4A7, u64::from(rank), 0);
-        self.topic_cdf
-            .partition_point(|&c| c <= unit(h))
-            .min(self.topic_cdf.len() - 1)
+        self.sample_topic(unit(self.hash(0xC4A7, u64::from(rank), 0)))
     }
 
     /// A topic drawn by its share of channels.
