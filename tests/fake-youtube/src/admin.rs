@@ -171,8 +171,8 @@ async fn upload(
 }
 
 async fn video(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    let corpus = s.corpus();
-    match corpus.video(&id) {
+    let view = s.catalog.view();
+    match view.video(&id, s.now()) {
         Some(v) => Json(json!({
             "id": v.id,
             "channel_id": v.channel_id,
@@ -192,6 +192,26 @@ async fn video(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response
 }
 
 async fn corpus(State(s): State<Arc<Shared>>) -> Response {
+    if let Some(world) = s.world() {
+        let topics: Vec<Value> = world
+            .topics()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                json!({
+                    "name": t.name,
+                    "category_id": t.category_id,
+                    "sample_channel_id": world.topic_channels(i).first().map(|&r| world.channel(r).id),
+                })
+            })
+            .collect();
+        return Json(json!({
+            "world_channels": world.channel_count(),
+            "generation_ms": s.generation_time.as_millis() as u64,
+            "topics": topics,
+        }))
+        .into_response();
+    }
     let corpus = s.corpus();
     let topics: Vec<Value> = corpus
         .topics()

@@ -5,7 +5,6 @@
 //! apply an injected fault, meter (charge *before* serving, so invalid calls
 //! cost too), then validate parameters and answer.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -16,7 +15,8 @@ use axum::routing::get;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::corpus::{Corpus, Video, tokenize};
+use crate::catalog::{Hit, SearchQuery, View};
+use crate::corpus::{Video, tokenize};
 use crate::google_error::GoogleError;
 use crate::page_token::{self, Direction};
 use crate::quota::{Bucket, Refusal};
@@ -163,12 +163,12 @@ async fn handle(
     }
     let origin = thumbnail_origin(&headers);
     let result = {
-        let corpus = s.corpus();
+        let view = s.catalog.view();
         match method {
-            Method::Search => search(&params, &corpus, &origin),
-            Method::Videos => videos(&params, &corpus, now, &origin),
-            Method::Channels => channels(&params, &corpus),
-            Method::PlaylistItems => playlist_items(&params, &corpus, &origin),
+            Method::Search => search(&params, &view, now, &origin),
+            Method::Videos => videos(&params, &view, now, &origin),
+            Method::Channels => channels(&params, &view, now),
+            Method::PlaylistItems => playlist_items(&params, &view, now, &origin),
             Method::VideoCategories => video_categories(&params),
         }
     };
@@ -513,13 +513,12 @@ fn short_description(d: &str) -> String {
     cut
 }
 
-#[derive(Clone, Copy)]
-enum Hit {
-    Video(usize),
-    Channel(usize),
-}
-
-fn search(params: &Params, corpus: &Corpus, origin: &str) -> Result<String, GoogleError> {
+fn search(
+    params: &Params,
+    view: &View<'_>,
+    now: Timestamp,
+    origin: &str,
+) -> Result<String, GoogleError> {
     let parts = parts(params, &["id", "snippet"])?;
     let max = max_results(params)?;
     let token = page_token(params)?;
@@ -562,118 +561,48 @@ fn search(params: &Params, corpus: &Corpus, origin: &str) -> Result<String, Goog
             "Request contains an invalid argument: videoCategoryId requires type=video.",
         ));
     }
-    let channel_id = params.value("channelId");
-    let after = parse_time(params, "publishedAfter")?;
-    let before = parse_time(params, "publishedBefore")?;
     let region = params.value("regionCode").unwrap_or("US").to_string();
-
-    let q = params.value("q").unwrap_or("");
-    let mut terms: Vec<u32> = Vec::new();
-    let mut any_term = false;
-    for t in tokenize(q) {
-        any_term = true;
-        if let Some(id) = corpus.vocab.get(&t)
-            && !terms.contains(&id)
-        {
-            terms.push(id);
+    let mut terms: Vec<String> = Vec::new();
+    for t in tokenize(params.value("q").unwrap_or("")) {
+        if !terms.contains(&t) {
+            terms.push(t);
         }
     }
-
-    // (hit, distinct terms matched, weight)
-    let mut hits: Vec<(Hit, u32, u32)> = Vec::new();
-    if types.contains(&"video") {
-        let keep = |v: &Video| {
-            category.is_none_or(|c| v.category_id == c)
-                && channel_id.is_none_or(|c| v.channel_id == c)
-                && after.is_none_or(|a| v.published_at > a)
-                && before.is_none_or(|b| v.published_at < b)
-        };
-        if !any_term {
-            hits.extend(
-                corpus
-                    .videos
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| keep(v))
-                    .map(|(i, _)| (Hit::Video(i), 0, 0)),
-            );
-        } else {
-            let mut scores: HashMap<u32, (u32, u32, usize)> = HashMap::new();
-            for (ti, term) in terms.iter().enumerate() {
-                for &(vi, w) in corpus
-                    .video_postings
-                    .get(*term as usize)
-                    .map_or(&[][..], Vec::as_slice)
-                {
-                    let e = scores.entry(vi).or_insert((0, 0, usize::MAX));
-                    if e.2 != ti {
-                        e.0 += 1;
-                        e.2 = ti;
-                    }
-                    e.1 += u32::from(w);
-                }
-            }
-            hits.extend(
-                scores
-                    .into_iter()
-                    .filter(|(vi, _)| keep(&corpus.videos[*vi as usize]))
-                    .map(|(vi, (d, w, _))| (Hit::Video(vi as usize), d, w)),
-            );
-        }
-    }
-    if types.contains(&"channel") {
-        let keep = |ci: usize| {
-            let c = &corpus.channels[ci];
-            channel_id.is_none_or(|id| c.id == id)
-                && after.is_none_or(|a| c.published_at > a)
-                && before.is_none_or(|b| c.published_at < b)
-        };
-        if !any_term {
-            hits.extend(
-                (0..corpus.channels.len())
-                    .filter(|&ci| keep(ci))
-                    .map(|ci| (Hit::Channel(ci), 0, 0)),
-            );
-        } else {
-            let mut scores: HashMap<u32, u32> = HashMap::new();
-            for term in &terms {
-                for &ci in corpus
-                    .channel_postings
-                    .get(*term as usize)
-                    .map_or(&[][..], Vec::as_slice)
-                {
-                    *scores.entry(ci).or_default() += 1;
-                }
-            }
-            hits.extend(
-                scores
-                    .into_iter()
-                    .filter(|(ci, _)| keep(*ci as usize))
-                    .map(|(ci, d)| (Hit::Channel(ci as usize), d, d)),
-            );
-        }
-    }
+    let query = SearchQuery {
+        terms,
+        videos: types.contains(&"video"),
+        channels: types.contains(&"channel"),
+        category,
+        channel_id: params.value("channelId"),
+        after: parse_time(params, "publishedAfter")?,
+        before: parse_time(params, "publishedBefore")?,
+    };
+    let mut hits = view.search_hits(&query, now);
 
     let published = |h: &Hit| match h {
-        Hit::Video(i) => corpus.videos[*i].published_at,
-        Hit::Channel(i) => corpus.channels[*i].published_at,
+        Hit::Video(v) => v.published_at,
+        Hit::Channel(c) => c.published_at,
     };
     let views = |h: &Hit| match h {
-        Hit::Video(i) => corpus.videos[*i].view_count,
-        Hit::Channel(i) => corpus.channels[*i].view_count,
+        Hit::Video(v) => v.view_count,
+        Hit::Channel(c) => c.view_count,
     };
     let likes = |h: &Hit| match h {
-        Hit::Video(i) => corpus.videos[*i].like_count,
-        Hit::Channel(i) => corpus.channels[*i].subscriber_count,
+        Hit::Video(v) => v.like_count,
+        Hit::Channel(c) => c.subscriber_count,
     };
-    let title = |h: &Hit| match h {
-        Hit::Video(i) => corpus.videos[*i].title.as_str(),
-        Hit::Channel(i) => corpus.channels[*i].title.as_str(),
-    };
-    let id = |h: &Hit| match h {
-        Hit::Video(i) => corpus.videos[*i].id.as_str(),
-        Hit::Channel(i) => corpus.channels[*i].id.as_str(),
-    };
+    fn title<'h>(h: &'h Hit) -> &'h str {
+        match h {
+            Hit::Video(v) => &v.title,
+            Hit::Channel(c) => &c.title,
+        }
+    }
+    fn id<'h>(h: &'h Hit) -> &'h str {
+        match h {
+            Hit::Video(v) => &v.id,
+            Hit::Channel(c) => &c.id,
+        }
+    }
     hits.sort_by(|a, b| {
         let primary = match order {
             "date" => published(&b.0).cmp(&published(&a.0)),
@@ -694,51 +623,45 @@ fn search(params: &Params, corpus: &Corpus, origin: &str) -> Result<String, Goog
     let with_snippet = parts.contains(&"snippet");
     let items: Vec<SearchResult> = hits[page.start..page.end]
         .iter()
-        .map(|(h, _, _)| match *h {
-            Hit::Video(i) => {
-                let v = &corpus.videos[i];
-                SearchResult {
-                    kind: "youtube#searchResult",
-                    etag: etag(&["searchResult", &v.id, &parts.join(",")]),
-                    id: ResourceId {
-                        kind: "youtube#video",
-                        video_id: Some(&v.id),
-                        channel_id: None,
-                    },
-                    snippet: with_snippet.then(|| SearchSnippet {
-                        published_at: rfc3339(v.published_at),
-                        channel_id: &v.channel_id,
-                        title: &v.title,
-                        description: short_description(&v.description),
-                        thumbnails: video_thumbnails(v, false, origin),
-                        channel_title: &v.channel_title,
-                        live_broadcast_content: "none",
-                        publish_time: rfc3339(v.published_at),
-                    }),
-                }
-            }
-            Hit::Channel(i) => {
-                let c = &corpus.channels[i];
-                SearchResult {
-                    kind: "youtube#searchResult",
-                    etag: etag(&["searchResult", &c.id, &parts.join(",")]),
-                    id: ResourceId {
-                        kind: "youtube#channel",
-                        video_id: None,
-                        channel_id: Some(&c.id),
-                    },
-                    snippet: with_snippet.then(|| SearchSnippet {
-                        published_at: rfc3339(c.published_at),
-                        channel_id: &c.id,
-                        title: &c.title,
-                        description: short_description(&c.description),
-                        thumbnails: channel_thumbnails(&c.id, false),
-                        channel_title: &c.title,
-                        live_broadcast_content: "none",
-                        publish_time: rfc3339(c.published_at),
-                    }),
-                }
-            }
+        .map(|(h, _, _)| match h {
+            Hit::Video(v) => SearchResult {
+                kind: "youtube#searchResult",
+                etag: etag(&["searchResult", &v.id, &parts.join(",")]),
+                id: ResourceId {
+                    kind: "youtube#video",
+                    video_id: Some(&v.id),
+                    channel_id: None,
+                },
+                snippet: with_snippet.then(|| SearchSnippet {
+                    published_at: rfc3339(v.published_at),
+                    channel_id: &v.channel_id,
+                    title: &v.title,
+                    description: short_description(&v.description),
+                    thumbnails: video_thumbnails(v, false, origin),
+                    channel_title: &v.channel_title,
+                    live_broadcast_content: "none",
+                    publish_time: rfc3339(v.published_at),
+                }),
+            },
+            Hit::Channel(c) => SearchResult {
+                kind: "youtube#searchResult",
+                etag: etag(&["searchResult", &c.id, &parts.join(",")]),
+                id: ResourceId {
+                    kind: "youtube#channel",
+                    video_id: None,
+                    channel_id: Some(&c.id),
+                },
+                snippet: with_snippet.then(|| SearchSnippet {
+                    published_at: rfc3339(c.published_at),
+                    channel_id: &c.id,
+                    title: &c.title,
+                    description: short_description(&c.description),
+                    thumbnails: channel_thumbnails(&c.id, false),
+                    channel_title: &c.title,
+                    live_broadcast_content: "none",
+                    publish_time: rfc3339(c.published_at),
+                }),
+            },
         })
         .collect();
     let per_page = if items.is_empty() { 0 } else { max };
@@ -875,17 +798,11 @@ fn video_item<'a>(v: &'a Video, parts: &[&str], origin: &str) -> VideoItem<'a> {
     }
 }
 
-/// mostPopular ranking: views damped by age, so the chart moves with the clock.
-fn chart_score(v: &Video, now: Timestamp) -> f64 {
-    let age_days = (now.as_second() - v.published_at.as_second()).max(0) as f64 / 86_400.0;
-    v.view_count as f64 / (1.0 + age_days / 7.0).powf(1.5)
-}
-
 const CHART_SIZE: usize = 200;
 
 fn videos(
     params: &Params,
-    corpus: &Corpus,
+    view: &View<'_>,
     now: Timestamp,
     origin: &str,
 ) -> Result<String, GoogleError> {
@@ -908,9 +825,9 @@ fn videos(
     let max = max_results(params)?;
     let token = page_token(params)?;
     if let Some(ids) = id_list(params, "id")? {
-        let items: Vec<VideoItem> = ids
+        let found: Vec<_> = ids.iter().filter_map(|id| view.video(id, now)).collect();
+        let items: Vec<VideoItem> = found
             .iter()
-            .filter_map(|id| corpus.video(id))
             .map(|v| video_item(v, &parts, origin))
             .collect();
         let found = items.len();
@@ -929,29 +846,14 @@ fn videos(
     }
     let category = params.value("videoCategoryId");
     // The chart is "popular now": videos published after the fake's now are not in it yet.
-    let mut ranked: Vec<(f64, usize)> = corpus
-        .videos
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| category.is_none_or(|c| v.category_id == c) && v.published_at <= now)
-        .map(|(i, v)| (chart_score(v, now), i))
-        .collect();
+    let ranked = view.chart(category, now, CHART_SIZE);
     if ranked.is_empty() {
         return Err(GoogleError::video_chart_not_found());
     }
-    let by_score = |a: &(f64, usize), b: &(f64, usize)| {
-        b.0.total_cmp(&a.0)
-            .then_with(|| corpus.videos[a.1].id.cmp(&corpus.videos[b.1].id))
-    };
-    if ranked.len() > CHART_SIZE {
-        ranked.select_nth_unstable_by(CHART_SIZE, by_score);
-        ranked.truncate(CHART_SIZE);
-    }
-    ranked.sort_by(by_score);
     let page = page_token::page(ranked.len(), max, token);
     let items: Vec<VideoItem> = ranked[page.start..page.end]
         .iter()
-        .map(|&(_, i)| video_item(&corpus.videos[i], &parts, origin))
+        .map(|v| video_item(v, &parts, origin))
         .collect();
     ListResponse::new("youtube#videoListResponse", Some(items))
         .page(&page)
@@ -1025,7 +927,7 @@ struct BrandingChannel<'a> {
     country: Option<&'a str>,
 }
 
-fn channels(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
+fn channels(params: &Params, view: &View<'_>, now: Timestamp) -> Result<String, GoogleError> {
     let parts = parts(
         params,
         &[
@@ -1043,14 +945,12 @@ fn channels(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
     )?;
     let max = max_results(params)?;
     page_token(params)?;
-    let found: Vec<usize> = if let Some(ids) = id_list(params, "id")? {
-        ids.iter()
-            .filter_map(|id| corpus.channel_index(id))
-            .collect()
+    let found: Vec<_> = if let Some(ids) = id_list(params, "id")? {
+        ids.iter().filter_map(|id| view.channel(id, now)).collect()
     } else if let Some(name) = params.value("forUsername") {
-        corpus.channel_by_handle(name).into_iter().collect()
+        view.channel_by_handle(name, now).into_iter().collect()
     } else if let Some(handle) = params.value("forHandle") {
-        corpus.channel_by_handle(handle).into_iter().collect()
+        view.channel_by_handle(handle, now).into_iter().collect()
     } else if params.value("mine").is_some() || params.value("managedByMe").is_some() {
         // Without OAuth there is no "mine": Google answers with no items.
         Vec::new()
@@ -1061,52 +961,44 @@ fn channels(params: &Params, corpus: &Corpus) -> Result<String, GoogleError> {
     };
     let items: Vec<ChannelItem> = found
         .iter()
-        .map(|&ci| {
-            let c = &corpus.channels[ci];
-            ChannelItem {
-                kind: "youtube#channel",
-                etag: etag(&[
-                    "channel",
-                    &c.id,
-                    &parts.join(","),
-                    &c.uploads.len().to_string(),
-                ]),
-                id: &c.id,
-                snippet: parts.contains(&"snippet").then(|| ChannelSnippet {
+        .map(|(c, video_count)| ChannelItem {
+            kind: "youtube#channel",
+            etag: etag(&["channel", &c.id, &parts.join(","), &video_count.to_string()]),
+            id: &c.id,
+            snippet: parts.contains(&"snippet").then(|| ChannelSnippet {
+                title: &c.title,
+                description: &c.description,
+                custom_url: &c.custom_url,
+                published_at: rfc3339(c.published_at),
+                thumbnails: channel_thumbnails(&c.id, true),
+                localized: Localized {
                     title: &c.title,
                     description: &c.description,
-                    custom_url: &c.custom_url,
-                    published_at: rfc3339(c.published_at),
-                    thumbnails: channel_thumbnails(&c.id, true),
-                    localized: Localized {
-                        title: &c.title,
-                        description: &c.description,
+                },
+                country: c.country.as_deref(),
+            }),
+            content_details: parts
+                .contains(&"contentDetails")
+                .then(|| ChannelContentDetails {
+                    related_playlists: RelatedPlaylists {
+                        likes: "",
+                        uploads: &c.uploads_playlist_id,
                     },
+                }),
+            statistics: parts.contains(&"statistics").then(|| ChannelStatistics {
+                view_count: c.view_count.to_string(),
+                subscriber_count: c.subscriber_count.to_string(),
+                hidden_subscriber_count: false,
+                video_count: video_count.to_string(),
+            }),
+            branding_settings: parts.contains(&"brandingSettings").then(|| Branding {
+                channel: BrandingChannel {
+                    title: &c.title,
+                    description: &c.description,
+                    keywords: &c.keywords,
                     country: c.country.as_deref(),
-                }),
-                content_details: parts
-                    .contains(&"contentDetails")
-                    .then(|| ChannelContentDetails {
-                        related_playlists: RelatedPlaylists {
-                            likes: "",
-                            uploads: &c.uploads_playlist_id,
-                        },
-                    }),
-                statistics: parts.contains(&"statistics").then(|| ChannelStatistics {
-                    view_count: c.view_count.to_string(),
-                    subscriber_count: c.subscriber_count.to_string(),
-                    hidden_subscriber_count: false,
-                    video_count: c.uploads.len().to_string(),
-                }),
-                branding_settings: parts.contains(&"brandingSettings").then(|| Branding {
-                    channel: BrandingChannel {
-                        title: &c.title,
-                        description: &c.description,
-                        keywords: &c.keywords,
-                        country: c.country.as_deref(),
-                    },
-                }),
-            }
+                },
+            }),
         })
         .collect();
     let total = items.len();
@@ -1162,30 +1054,31 @@ struct PlaylistItemStatus {
     privacy_status: &'static str,
 }
 
-fn playlist_items(params: &Params, corpus: &Corpus, origin: &str) -> Result<String, GoogleError> {
+fn playlist_items(
+    params: &Params,
+    view: &View<'_>,
+    now: Timestamp,
+    origin: &str,
+) -> Result<String, GoogleError> {
     let parts = parts(params, &["contentDetails", "id", "snippet", "status"])?;
     let max = max_results(params)?;
     let token = page_token(params)?;
     let Some(playlist_id) = params.value("playlistId") else {
         return Err(GoogleError::missing_filter("id, playlistId"));
     };
-    let ci = corpus
-        .channel_by_uploads(playlist_id)
-        .ok_or_else(GoogleError::playlist_not_found)?;
-    let channel = &corpus.channels[ci];
     let video_filter = params.value("videoId");
-    let entries: Vec<(usize, usize)> = channel
-        .uploads
-        .iter()
-        .enumerate()
-        .filter(|(_, vi)| video_filter.is_none_or(|id| corpus.videos[**vi].id == id))
-        .map(|(pos, vi)| (pos, *vi))
-        .collect();
+    let (channel, count, entries) = view
+        .uploads(playlist_id, video_filter, now)
+        .ok_or_else(GoogleError::playlist_not_found)?;
     let page = page_token::page(entries.len(), max, token);
-    let items: Vec<PlaylistItem> = entries[page.start..page.end]
+    let videos: Vec<(usize, _)> = entries[page.start..page.end]
         .iter()
-        .map(|&(position, vi)| {
-            let v = &corpus.videos[vi];
+        .map(|&position| (position, view.upload_at(&channel, count, position, now)))
+        .collect();
+    let items: Vec<PlaylistItem> = videos
+        .iter()
+        .map(|(position, v)| {
+            let position = *position;
             let id = crate::page_token::base64_standard(
                 format!("{}.{}", channel.uploads_playlist_id, v.id).as_bytes(),
             );

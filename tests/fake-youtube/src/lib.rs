@@ -8,6 +8,7 @@
 
 mod admin;
 mod api;
+mod catalog;
 pub mod corpus;
 mod google_error;
 pub mod page_token;
@@ -24,9 +25,12 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 
+use crate::catalog::Catalog;
+
 pub use corpus::{Channel, Corpus, Topic, Video};
 pub use google_error::GoogleError;
 pub use quota::{Counters, DayUsage, Limits, MethodCounters, pacific_date};
+pub use world::World;
 
 /// How the fake is set up; defaults are Google's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +44,10 @@ pub struct FakeConfig {
     /// Where the fake's clock starts; `None` = the real time.
     pub start_clock: Option<Timestamp>,
     pub channels: usize,
+    /// Serve a procedural [`World`] of this many channels instead of the corpus
+    /// (`channels` is then unused): uploads appear by each channel's cadence as the
+    /// clock moves.
+    pub world_channels: Option<u32>,
 }
 
 impl Default for FakeConfig {
@@ -53,6 +61,7 @@ impl Default for FakeConfig {
             max_units_per_minute: None,
             start_clock: None,
             channels: 3000,
+            world_channels: None,
         }
     }
 }
@@ -73,7 +82,7 @@ pub enum Fault {
 /// State shared by the handlers and the handle.
 pub(crate) struct Shared {
     pub(crate) api_key: String,
-    pub(crate) corpus: RwLock<Corpus>,
+    pub(crate) catalog: Catalog,
     pub(crate) meter: Mutex<quota::Meter>,
     /// now = system now + offset: the clock keeps ticking after it is moved,
     /// so per-second windows still see real time pass.
@@ -118,16 +127,31 @@ impl Shared {
         Some(f)
     }
 
+    /// The materialised corpus; a world-backed fake has none (a test's mistake).
     pub(crate) fn corpus(&self) -> RwLockReadGuard<'_, Corpus> {
-        self.corpus.read().expect("corpus lock")
+        match &self.catalog {
+            Catalog::Corpus(c) => c.read().expect("corpus lock"),
+            Catalog::World(_) => panic!("this fake serves a procedural world, not a corpus"),
+        }
     }
 
+    pub(crate) fn world(&self) -> Option<&World> {
+        match &self.catalog {
+            Catalog::World(w) => Some(w),
+            Catalog::Corpus(_) => None,
+        }
+    }
+
+    /// Publishes a test's upload into the corpus; a world publishes by its clock alone.
     pub(crate) fn publish(&self, channel_id: &str, title: &str, tags: &[String]) -> Option<String> {
         let now = self.now();
-        self.corpus
-            .write()
-            .expect("corpus lock")
-            .publish_upload(channel_id, title, tags, now)
+        match &self.catalog {
+            Catalog::Corpus(c) => c
+                .write()
+                .expect("corpus lock")
+                .publish_upload(channel_id, title, tags, now),
+            Catalog::World(_) => None,
+        }
     }
 }
 
@@ -142,7 +166,13 @@ pub struct FakeYoutube {
 impl FakeYoutube {
     fn build(config: &FakeConfig) -> Arc<Shared> {
         let t0 = std::time::Instant::now();
-        let corpus = Corpus::generate(config.seed, config.channels.max(1));
+        let catalog = match config.world_channels {
+            Some(n) => Catalog::World(World::new(config.seed, n, corpus::CORPUS_EPOCH_SECS)),
+            None => Catalog::Corpus(RwLock::new(Corpus::generate(
+                config.seed,
+                config.channels.max(1),
+            ))),
+        };
         let generation_time = t0.elapsed();
         let offset_ns = config
             .start_clock
@@ -155,7 +185,7 @@ impl FakeYoutube {
         };
         let shared = Arc::new(Shared {
             api_key: config.api_key.clone(),
-            corpus: RwLock::new(corpus),
+            catalog,
             meter: Mutex::new(quota::Meter::new(limits, Timestamp::now())),
             offset_ns: Mutex::new(offset_ns),
             faults: Mutex::new(VecDeque::new()),
@@ -314,7 +344,12 @@ impl FakeYoutube {
         self.shared.corpus()
     }
 
-    /// How long generating the corpus took.
+    /// The procedural world this fake serves, if it serves one.
+    pub fn world(&self) -> Option<&World> {
+        self.shared.world()
+    }
+
+    /// How long generating the corpus (or the world's tables) took.
     pub fn generation_time(&self) -> Duration {
         self.shared.generation_time
     }

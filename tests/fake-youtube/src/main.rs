@@ -20,6 +20,9 @@ usage: fake-youtube --listen ADDR:PORT [options]
   --max-units-per-minute N      short-window limit (default off)
   --clock RFC3339               start the fake clock at this instant (default: real time)
   --channels N                  corpus size in channels (default 3000)
+  --world N                     serve a procedural world of N channels instead
+                                (300000 or more for a realistic one); uploads
+                                appear by each channel's cadence as the clock moves
   --help                        this text
 ";
 
@@ -46,6 +49,7 @@ fn parse(args: &[String]) -> Result<Option<(SocketAddr, FakeConfig)>, String> {
             "--max-units-per-minute",
             "--clock",
             "--channels",
+            "--world",
         ];
         if !FLAGS.contains(&name) {
             return Err(format!("unknown flag {name}"));
@@ -85,6 +89,14 @@ fn parse(args: &[String]) -> Result<Option<(SocketAddr, FakeConfig)>, String> {
                 )
             }
             "--channels" => config.channels = num(&value)? as usize,
+            "--world" => {
+                let n = num(&value)?;
+                let max = u64::from(fake_youtube::world::MAX_CHANNELS);
+                if !(1..=max).contains(&n) {
+                    return Err(format!("--world: {n} channels is not in 1..={max}"));
+                }
+                config.world_channels = Some(n as u32);
+            }
             other => return Err(format!("unknown flag {other}")),
         }
         i += 1;

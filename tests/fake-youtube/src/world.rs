@@ -46,6 +46,8 @@ const SEQ_BITS: u32 = 40;
 const ZIPF_HEAD: u32 = 1024;
 /// Channel ranks are 24 bits: up to 16.7 million channels.
 pub const MAX_CHANNELS: u32 = 1 << 24;
+/// Channels per topic that search looks at.
+const TOPIC_HEAD: usize = 256;
 
 const ID_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 /// The last character of a video id carries 4 bits (as in real ids, which are 8 bytes
@@ -81,6 +83,9 @@ pub struct World {
     /// The topics' words, shared with the materialised corpus (text is made from them).
     topics: Vec<Topic>,
     vocab: Vocab,
+    /// Per topic, its most popular channels (ranks, most watched first): where search
+    /// looks, as YouTube's ranking favours the channels people watch.
+    topic_heads: Vec<Vec<u32>>,
 }
 
 /// What a channel is, derived from its rank.
@@ -128,7 +133,7 @@ impl World {
         // The tail's weights summed as an integral: sum_{r=K}^{N-1} 1/(r+1) ≈ ln((N+0.5)/(K+0.5)).
         let tail = (f64::from(channels) + 0.5).ln() - (f64::from(head) + 0.5).ln();
         let (topics, vocab) = topics_and_vocab();
-        World {
+        let mut world = World {
             seed,
             channels,
             topics,
@@ -137,7 +142,31 @@ impl World {
             total_weight: acc + tail.max(0.0),
             head_cdf,
             epoch_secs,
+            topic_heads: Vec::new(),
+        };
+        // The smallest topic has a share of about 0.3%: a few hundred thousand ranks fill
+        // every topic's head; the scan stops there, so a huge world starts as fast.
+        let mut heads = vec![Vec::with_capacity(TOPIC_HEAD); TOPICS.len()];
+        let mut short = heads.len();
+        for rank in 0..channels {
+            let head = &mut heads[world.channel_topic(rank)];
+            if head.len() < TOPIC_HEAD {
+                head.push(rank);
+                if head.len() == TOPIC_HEAD {
+                    short -= 1;
+                    if short == 0 {
+                        break;
+                    }
+                }
+            }
         }
+        world.topic_heads = heads;
+        world
+    }
+
+    /// The topics' names and words (index = a channel's `topic`).
+    pub fn topics(&self) -> &[Topic] {
+        &self.topics
     }
 
     pub fn channel_count(&self) -> u32 {
@@ -292,6 +321,12 @@ impl World {
     }
 }
 
+/// Channels whose uploads can make the `mostPopular` chart, and how far back it looks.
+pub const CHART_CHANNELS: u32 = 2_000;
+const CHART_WINDOW_SECS: i64 = 7 * 86_400;
+/// A video has half its lifetime views this long after its upload.
+const VIEWS_HALF_LIFE_SECS: f64 = 2.0 * 86_400.0;
+
 /// How popular the most watched channel is (the scale of view and subscriber counts);
 /// rank `r` gets this over `(r + 1)^0.6`.
 const TOP_CHANNEL_POPULARITY: f64 = 3.0e5;
@@ -343,9 +378,10 @@ impl World {
         }
     }
 
-    /// Upload `n` of the channel of `rank`, as published (its id from
-    /// [`World::video_id`], its time from [`World::upload_time`]).
-    pub fn video_details(&self, rank: u32, n: u64) -> Video {
+    /// Upload `n` of the channel of `rank` as it is at `now_secs` (its id from
+    /// [`World::video_id`], its time from [`World::upload_time`]); its counts grow with
+    /// its age ([`World::views_at`]).
+    pub fn video_details(&self, rank: u32, n: u64, now_secs: i64) -> Video {
         let spec = self.channel(rank);
         let topic = &self.topics[spec.topic];
         let (channel_title, _, _) = self.channel_name(rank);
@@ -361,7 +397,90 @@ impl World {
             |_, _| {},
         );
         video.id = self.video_id(rank, n);
+        let views = self.views_at(&spec, n, now_secs);
+        let scale = |count: u64| {
+            (count as f64 * views as f64 / video.view_count.max(1) as f64).round() as u64
+        };
+        video.like_count = scale(video.like_count);
+        video.comment_count = scale(video.comment_count);
+        video.view_count = views;
         video
+    }
+
+    /// A video's views at `now_secs`: its lifetime views (heavy-tailed around its
+    /// channel's popularity), most of them in its first days, so statistics and charts
+    /// move as time does.
+    pub fn views_at(&self, channel: &ChannelSpec, n: u64, now_secs: i64) -> u64 {
+        let age = (now_secs - self.upload_time(channel, n)).max(0) as f64;
+        let u = unit(self.hash(0x7135, u64::from(channel.rank), n)).max(1e-6);
+        let lifetime = (self.popularity(channel.rank) * (1.0 / u).powf(0.9)).min(3.0e9);
+        (lifetime * (1.0 - (-age / VIEWS_HALF_LIFE_SECS).exp2())) as u64
+    }
+
+    /// The `size` most popular uploads of the last week at `now_secs` (YouTube's
+    /// `mostPopular` chart), among the [`CHART_CHANNELS`] most watched channels: views so
+    /// far damped by age, so the chart changes through the day. `category` keeps one
+    /// category's (a topic's category id).
+    pub fn chart(&self, category: Option<&str>, now_secs: i64, size: usize) -> Vec<(u32, u64)> {
+        let mut ranked: Vec<(f64, u32, u64)> = Vec::new();
+        for rank in 0..self.channels.min(CHART_CHANNELS) {
+            if category.is_some_and(|c| self.topics[self.channel_topic(rank)].category_id != c) {
+                continue;
+            }
+            let spec = self.channel(rank);
+            let count = self.uploads_until(&spec, now_secs);
+            let first = self.uploads_until(&spec, now_secs - CHART_WINDOW_SECS);
+            for n in first..count {
+                let age_days = (now_secs - self.upload_time(&spec, n)) as f64 / 86_400.0;
+                let score =
+                    self.views_at(&spec, n, now_secs) as f64 / (1.0 + age_days / 7.0).powf(1.5);
+                ranked.push((score, rank, n));
+            }
+        }
+        let by_score = |a: &(f64, u32, u64), b: &(f64, u32, u64)| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| (a.1, a.2).cmp(&(b.1, b.2)))
+        };
+        if ranked.len() > size {
+            ranked.select_nth_unstable_by(size, by_score);
+            ranked.truncate(size);
+        }
+        ranked.sort_by(by_score);
+        ranked.into_iter().map(|(_, rank, n)| (rank, n)).collect()
+    }
+
+    /// The topics a query's words belong to, most words matched first (ties by topic
+    /// index): a topic matches a word of its name or of its vocabulary.
+    pub fn topics_for_query(&self, terms: &[String]) -> Vec<usize> {
+        let ids: Vec<u32> = terms.iter().filter_map(|t| self.vocab.get(t)).collect();
+        let mut matched: Vec<(usize, usize)> = self
+            .topics
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (ids.iter().filter(|w| t.words.contains(w)).count(), i))
+            .filter(|(hits, _)| *hits > 0)
+            .collect();
+        matched.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        matched.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// A topic's most watched channels (at most 256), most watched first.
+    pub fn topic_channels(&self, topic: usize) -> &[u32] {
+        &self.topic_heads[topic]
+    }
+
+    /// The channel whose handle (`@…`, as [`World::channel_details`] makes it) this is.
+    pub fn channel_by_handle(&self, handle: &str, now_secs: i64) -> Option<u32> {
+        let h = handle.trim_start_matches('@').to_lowercase();
+        let digits = h.len() - h.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let rank: u32 = h[h.len() - digits..].parse().ok()?;
+        (rank < self.channels
+            && self
+                .channel_details(rank, now_secs)
+                .custom_url
+                .to_lowercase()
+                == format!("@{h}"))
+        .then_some(rank)
     }
 
     /// A channel's title, the topic words it was made from, and its random stream after
@@ -671,14 +790,14 @@ mod tests {
                 tail_subs += c.subscriber_count;
             }
             let n = w.uploads_until(&spec, EPOCH) - 1;
-            let v = w.video_details(rank, n);
+            let v = w.video_details(rank, n, EPOCH);
             assert_eq!(v.id, w.video_id(rank, n));
             assert_eq!(v.channel_id, c.id);
             assert_eq!(v.channel_title, c.title);
             assert_eq!(v.topic, c.topic);
             assert_eq!(v.published_at.as_second(), w.upload_time(&spec, n));
             assert!(!v.title.is_empty() && v.duration_secs > 0);
-            let again = w.video_details(rank, n);
+            let again = w.video_details(rank, n, EPOCH);
             assert_eq!((again.title, again.view_count), (v.title, v.view_count));
         }
         // Popular channels have more subscribers (a tenth of the ranks each).
