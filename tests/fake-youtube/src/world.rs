@@ -272,6 +272,14 @@ impl World {
     /// The channel rank and upload number of a video id of this world, if it was
     /// published by `now_secs`.
     pub fn video(&self, id: &str, now_secs: i64) -> Option<(u32, u64)> {
+        let (rank, n) = self.decode_video(id)?;
+        let channel = self.channel(rank);
+        (n < self.uploads_until(&channel, now_secs)).then_some((rank, n))
+    }
+
+    /// The channel rank and upload number a video id of this world encodes, published
+    /// or not.
+    pub fn decode_video(&self, id: &str) -> Option<(u32, u64)> {
         if id.len() != 11 {
             return None;
         }
@@ -279,11 +287,7 @@ impl World {
         let bits = (read_bits(&id[..10])? << 4) | last;
         let plain = self.unpermute(bits);
         let (rank, n) = ((plain >> SEQ_BITS) as u32, plain & ((1 << SEQ_BITS) - 1));
-        if rank >= self.channels {
-            return None;
-        }
-        let channel = self.channel(rank);
-        (n < self.uploads_until(&channel, now_secs)).then_some((rank, n))
+        (rank < self.channels).then_some((rank, n))
     }
 
     /// A channel drawn by popularity (Zipf, exponent 1) from `u` in [0, 1): rank `r` with

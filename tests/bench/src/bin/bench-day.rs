@@ -30,6 +30,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use fake_youtube::World;
+use fake_youtube::corpus::CORPUS_EPOCH_SECS;
 use reco_bench::{Series, SplitMix, Zipf, line_chart, round1, round3, write_json};
 use reco_core::UserId;
 use reco_core::clock::Clock;
@@ -163,6 +165,58 @@ impl Index {
     }
 }
 
+/// What the simulation knows about a served video, whichever world it runs in: a key for
+/// "seen before", and the video's topic and channel for "related to this user".
+trait Judge: Sync {
+    /// A key for a video id of this world; `None` for an id it never made.
+    fn key(&self, id: &str) -> Option<u64>;
+    /// (topic, channel) of a video.
+    fn meta(&self, key: u64) -> (u16, u32);
+    fn video_id(&self, key: u64) -> String;
+    /// The search the earlier design runs for a user whose main topic this is.
+    fn topic_query(&self, topic: u16) -> String;
+}
+
+impl Judge for Index {
+    fn key(&self, id: &str) -> Option<u64> {
+        self.video_idx.get(id).map(|&v| u64::from(v))
+    }
+    fn meta(&self, key: u64) -> (u16, u32) {
+        self.video_meta[key as usize]
+    }
+    fn video_id(&self, key: u64) -> String {
+        self.video_ids[key as usize].clone()
+    }
+    fn topic_query(&self, topic: u16) -> String {
+        self.topic_names[topic as usize].clone()
+    }
+}
+
+/// The procedural world (`fake_youtube::World`): a video's key is its channel rank and
+/// upload number, decoded from its id; topics are the world's topic indices.
+struct WorldJudge {
+    world: World,
+}
+
+impl Judge for WorldJudge {
+    fn key(&self, id: &str) -> Option<u64> {
+        self.world
+            .decode_video(id)
+            .map(|(rank, n)| (u64::from(rank) << 40) | n)
+    }
+    fn meta(&self, key: u64) -> (u16, u32) {
+        let rank = (key >> 40) as u32;
+        (self.world.channel_topic(rank) as u16, rank)
+    }
+    fn video_id(&self, key: u64) -> String {
+        self.world
+            .video_id((key >> 40) as u32, key & ((1 << 40) - 1))
+    }
+    fn topic_query(&self, topic: u16) -> String {
+        self.world.topics()[topic as usize].name.clone()
+    }
+}
+
 struct Session {
     start: i64,
     refreshes: u8,
@@ -172,15 +226,16 @@ struct SimUser {
     id: UserId,
     topics: Vec<u16>,
     channels: Vec<u32>,
-    history: Vec<u32>,
+    /// Video keys ([`Judge::key`]).
+    history: Vec<u64>,
     sessions: Vec<Session>,
     /// (ms after sign-in) of each refresh, per session.
     gaps: Vec<Vec<u32>>,
 }
 
 impl SimUser {
-    fn relates(&self, index: &Index, video: u32) -> bool {
-        let (topic, channel) = index.video_meta[video as usize];
+    fn relates(&self, judge: &dyn Judge, video: u64) -> bool {
+        let (topic, channel) = judge.meta(video);
         self.topics.contains(&topic) || self.channels.contains(&channel)
     }
 }
@@ -191,6 +246,7 @@ const HOUR_WEIGHTS: [f64; 24] = [
     6.0, 6.0, 5.5, 4.5, 3.0,
 ];
 
+/// Users of the corpus: Zipf interests over its topics by size, channels by subscribers.
 fn make_users(index: &Index, n: usize, seed: u64, day_start: i64) -> Vec<SimUser> {
     let topic_zipf = Zipf::new(index.topic_names.len(), 1.0);
     let channel_zipfs: Vec<Zipf> = index
@@ -198,7 +254,6 @@ fn make_users(index: &Index, n: usize, seed: u64, day_start: i64) -> Vec<SimUser
         .iter()
         .map(|c| Zipf::new(c.len().max(1), 1.0))
         .collect();
-    let hour_total: f64 = HOUR_WEIGHTS.iter().sum();
     (0..n)
         .map(|i| {
             let mut rng = SplitMix::new(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
@@ -233,52 +288,14 @@ fn make_users(index: &Index, n: usize, seed: u64, day_start: i64) -> Vec<SimUser
                     let uploads = &index.channel_uploads[c as usize];
                     let upper = uploads.len().min(30) as u64 - 1;
                     for _ in 0..rng.range(2, 4) {
-                        let v = uploads[rng.range(5, upper) as usize];
+                        let v = u64::from(uploads[rng.range(5, upper) as usize]);
                         if !history.contains(&v) {
                             history.push(v);
                         }
                     }
                 }
             }
-            // Sessions: start hour by the diurnal weights, at least 20 minutes apart.
-            let n_sessions = rng.range(1, 3) as usize;
-            let mut starts: Vec<i64> = (0..n_sessions)
-                .map(|_| {
-                    let mut u = rng.f64() * hour_total;
-                    let mut hour = 0;
-                    while hour < 23 && u >= HOUR_WEIGHTS[hour] {
-                        u -= HOUR_WEIGHTS[hour];
-                        hour += 1;
-                    }
-                    let minute_ms = (rng.f64() * (HOUR_MS as f64 - 1.0)) as i64;
-                    day_start + hour as i64 * HOUR_MS + minute_ms
-                })
-                .collect();
-            starts.sort();
-            let mut sessions = Vec::new();
-            let mut gaps = Vec::new();
-            let mut last_end = i64::MIN;
-            for start in starts {
-                let refreshes = rng.range(4, 10) as u8;
-                let mut offsets = Vec::new();
-                let mut at = rng.range(5_000, 30_000) as u32;
-                for _ in 0..refreshes {
-                    offsets.push(at);
-                    at += rng.range(20_000, 120_000) as u32;
-                }
-                let length = i64::from(*offsets.last().unwrap());
-                let earliest = last_end.saturating_add(20 * 60_000);
-                // Late sessions move earlier so they end within the day; one that cannot
-                // fit after the previous session is dropped.
-                let start = start.max(earliest).min(day_start + DAY_MS - 1 - length);
-                if start < earliest {
-                    break;
-                }
-                let end = start + length;
-                last_end = end;
-                sessions.push(Session { start, refreshes });
-                gaps.push(offsets);
-            }
+            let (sessions, gaps) = plan_sessions(&mut rng, day_start);
             SimUser {
                 id: UserId::parse(&format!("sim-{i}")).unwrap(),
                 topics,
@@ -289,6 +306,89 @@ fn make_users(index: &Index, n: usize, seed: u64, day_start: i64) -> Vec<SimUser
             }
         })
         .collect()
+}
+
+/// Users of the procedural world (`World::user`: 1–3 topics, a heavy-tailed number of
+/// channels from the same long tail as everyone's); their history is one to three of
+/// each channel's older uploads (not its newest five) at the day's start.
+fn make_world_users(world: &World, n: usize, seed: u64, day_start: i64) -> Vec<SimUser> {
+    let at = day_start / 1000;
+    (0..n)
+        .map(|i| {
+            let spec = world.user(i as u64);
+            let mut rng = SplitMix::new(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+            let mut history = Vec::new();
+            for &rank in &spec.channels {
+                let count = world.uploads_until(&world.channel(rank), at);
+                if count < 7 {
+                    continue;
+                }
+                let upper = count - 6;
+                let lower = count.saturating_sub(30);
+                for _ in 0..rng.range(1, 3) {
+                    let key = (u64::from(rank) << 40) | rng.range(lower, upper);
+                    if !history.contains(&key) {
+                        history.push(key);
+                    }
+                }
+            }
+            let (sessions, gaps) = plan_sessions(&mut rng, day_start);
+            SimUser {
+                id: UserId::parse(&format!("sim-{i}")).unwrap(),
+                topics: spec.topics.iter().map(|&t| t as u16).collect(),
+                channels: spec.channels,
+                history,
+                sessions,
+                gaps,
+            }
+        })
+        .collect()
+}
+
+/// A user's sessions of the day: one to three, started by the diurnal weights at least
+/// 20 minutes apart, each of 4–10 refreshes 20 to 120 s apart; returns them and each
+/// refresh's offset (ms after the session's start).
+fn plan_sessions(rng: &mut SplitMix, day_start: i64) -> (Vec<Session>, Vec<Vec<u32>>) {
+    let hour_total: f64 = HOUR_WEIGHTS.iter().sum();
+    let n_sessions = rng.range(1, 3) as usize;
+    let mut starts: Vec<i64> = (0..n_sessions)
+        .map(|_| {
+            let mut u = rng.f64() * hour_total;
+            let mut hour = 0;
+            while hour < 23 && u >= HOUR_WEIGHTS[hour] {
+                u -= HOUR_WEIGHTS[hour];
+                hour += 1;
+            }
+            let minute_ms = (rng.f64() * (HOUR_MS as f64 - 1.0)) as i64;
+            day_start + hour as i64 * HOUR_MS + minute_ms
+        })
+        .collect();
+    starts.sort();
+    let mut sessions = Vec::new();
+    let mut gaps = Vec::new();
+    let mut last_end = i64::MIN;
+    for start in starts {
+        let refreshes = rng.range(4, 10) as u8;
+        let mut offsets = Vec::new();
+        let mut at = rng.range(5_000, 30_000) as u32;
+        for _ in 0..refreshes {
+            offsets.push(at);
+            at += rng.range(20_000, 120_000) as u32;
+        }
+        let length = i64::from(*offsets.last().unwrap());
+        let earliest = last_end.saturating_add(20 * 60_000);
+        // Late sessions move earlier so they end within the day; one that cannot
+        // fit after the previous session is dropped.
+        let start = start.max(earliest).min(day_start + DAY_MS - 1 - length);
+        if start < earliest {
+            break;
+        }
+        let end = start + length;
+        last_end = end;
+        sessions.push(Session { start, refreshes });
+        gaps.push(offsets);
+    }
+    (sessions, gaps)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -397,19 +497,19 @@ struct Tally {
 }
 
 impl Tally {
-    fn page(&mut self, user: &SimUser, index: &Index, seen: &mut HashSet<u32>, ids: &[String]) {
+    fn page(&mut self, user: &SimUser, judge: &dyn Judge, seen: &mut HashSet<u64>, ids: &[String]) {
         self.refreshes += 1;
         let mut all_new = ids.len() == PAGE;
         if ids.is_empty() {
             self.empty += 1;
         }
         for id in ids {
-            let Some(&v) = index.video_idx.get(id) else {
+            let Some(v) = judge.key(id) else {
                 all_new = false;
                 continue;
             };
             self.served += 1;
-            if user.relates(index, v) {
+            if user.relates(judge, v) {
                 self.related += 1;
             }
             if !seen.insert(v) {
@@ -526,7 +626,7 @@ const BATCH_MAX: usize = 64;
 /// The real pieces one event runs against.
 struct Sim<'a> {
     users: &'a [SimUser],
-    index: &'a Index,
+    judge: &'a dyn Judge,
     engine: &'a reco_core::engine::Engine,
     /// The API's instances: each refresh lands on one of them, each with its own item
     /// cache (the engine otherwise shared).
@@ -550,7 +650,7 @@ impl Sim<'_> {
                         .history
                         .iter()
                         .map(|&v| reco_core::WatchEvent {
-                            video_id: self.index.video_ids[v as usize].clone(),
+                            video_id: self.judge.video_id(v),
                             watched_at: None,
                             watch_seconds: Some(300),
                         })
@@ -726,16 +826,12 @@ impl Ev {
 /// simulated hour, so a run cut short still leaves its figures so far.
 async fn run_ours(
     users: &[SimUser],
-    index: &Index,
+    judge: &dyn Judge,
+    fake_config: FakeConfig,
     day_start: i64,
     file: &str,
 ) -> (serde_json::Value, Tally) {
-    let start = jiff::Timestamp::from_millisecond(day_start).unwrap();
-    let env = TestEnv::start_with(FakeConfig {
-        start_clock: Some(start),
-        ..FakeConfig::default()
-    })
-    .await;
+    let env = TestEnv::start_with(fake_config).await;
     let clock = Arc::new(SimClock::new(day_start));
     // Production's quota guard timeout (the harness lengthens it for loaded test runs).
     let config = config_with(&env, &[("YOUTUBE_QUOTA_TIMEOUT_MS", "200")]);
@@ -761,7 +857,7 @@ async fn run_ours(
         .collect();
     let sim = Sim {
         users,
-        index,
+        judge,
         engine: &apps.services.engine,
         api_instances: &api_instances,
         warmer: &warmer,
@@ -785,7 +881,7 @@ async fn run_ours(
             push(&mut heap, s.start, Ev::SignIn { u: i as u32, s: 0 });
         }
     }
-    let mut seen: Vec<HashSet<u32>> = (0..users.len()).map(|_| HashSet::new()).collect();
+    let mut seen: Vec<HashSet<u64>> = (0..users.len()).map(|_| HashSet::new()).collect();
     let mut tally = Tally::default();
     let mut next_hour = day_start + HOUR_MS;
     let day_end = day_start + DAY_MS;
@@ -859,7 +955,7 @@ async fn run_ours(
                 Effect::SignIn => tally.sign_ins += 1,
                 Effect::Page { u, ids, status } => {
                     *tally.statuses.entry(status).or_default() += 1;
-                    tally.page(&users[u as usize], index, &mut seen[u as usize], &ids);
+                    tally.page(&users[u as usize], judge, &mut seen[u as usize], &ids);
                 }
                 Effect::Warm(outcome) => {
                     *tally
@@ -913,14 +1009,11 @@ async fn run_ours(
 /// on a miss with one search and one videos.list, straight to YouTube.
 async fn run_baseline(
     users: &[SimUser],
-    index: &Index,
+    judge: &dyn Judge,
+    fake_config: FakeConfig,
     day_start: i64,
 ) -> (serde_json::Value, Tally) {
-    let start = jiff::Timestamp::from_millisecond(day_start).unwrap();
-    let fake = start_fake(FakeConfig {
-        start_clock: Some(start),
-        ..FakeConfig::default()
-    });
+    let fake = start_fake(fake_config);
     let redis = RedisServer::start();
     let mut conn = redis
         .client()
@@ -938,7 +1031,7 @@ async fn run_baseline(
             heap.push(Reverse((s.start, seq, Ev::SignIn { u: i as u32, s: 0 })));
         }
     }
-    let mut seen: Vec<HashSet<u32>> = (0..users.len()).map(|_| HashSet::new()).collect();
+    let mut seen: Vec<HashSet<u64>> = (0..users.len()).map(|_| HashSet::new()).collect();
     let mut tally = Tally::default();
     let mut next_hour = day_start + HOUR_MS;
     let day_end = day_start + DAY_MS;
@@ -976,8 +1069,8 @@ async fn run_baseline(
                 let (ids, status) = match cached {
                     Some((at, ids)) if t - at < FRESH_MS => (ids, "hit"),
                     _ => {
-                        let query = &index.topic_names[user.topics[0] as usize];
-                        let ids = regenerate(&http, &base, query).await;
+                        let query = judge.topic_query(user.topics[0]);
+                        let ids = regenerate(&http, &base, &query).await;
                         if !ids.is_empty() {
                             let _: () = redis::cmd("SET")
                                 .arg(&key)
@@ -990,7 +1083,7 @@ async fn run_baseline(
                     }
                 };
                 *tally.statuses.entry(status).or_default() += 1;
-                tally.page(user, index, &mut seen[u as usize], &ids);
+                tally.page(user, judge, &mut seen[u as usize], &ids);
                 let session = &user.sessions[s as usize];
                 if k + 1 < session.refreshes {
                     let gap =
@@ -1084,21 +1177,38 @@ async fn main() {
         reco_core::clock::pacific_date(jiff::Timestamp::from_millisecond(day_start).unwrap()),
         SIM_DAY
     );
-    let index_fake = start_fake(FakeConfig::default());
-    let index = Index::build(&index_fake);
-    index_fake.shutdown();
+    // `--world N`: the procedural world of N channels; 0, the fake's materialised corpus.
+    let world_channels: u32 = arg("--world", 0);
+    let fake_config = FakeConfig {
+        start_clock: Some(jiff::Timestamp::from_millisecond(day_start).unwrap()),
+        world_channels: (world_channels > 0).then_some(world_channels),
+        ..FakeConfig::default()
+    };
     let t = Instant::now();
-    let users = make_users(&index, n, seed, day_start);
+    let (judge, users): (Box<dyn Judge>, Vec<SimUser>) = if world_channels > 0 {
+        let world = World::new(fake_config.seed, world_channels, CORPUS_EPOCH_SECS);
+        let users = make_world_users(&world, n, seed, day_start);
+        (Box::new(WorldJudge { world }), users)
+    } else {
+        let index_fake = start_fake(FakeConfig::default());
+        let index = Index::build(&index_fake);
+        index_fake.shutdown();
+        let users = make_users(&index, n, seed, day_start);
+        (Box::new(index), users)
+    };
+    let judge = judge.as_ref();
     let sessions: usize = users.iter().map(|u| u.sessions.len()).sum();
     let refreshes: usize = users
         .iter()
         .flat_map(|u| u.sessions.iter())
         .map(|s| s.refreshes as usize)
         .sum();
-    let mut topic_users = vec![0usize; index.topic_names.len()];
+    let mut topic_users: HashMap<u16, usize> = HashMap::new();
     for u in &users {
-        topic_users[u.topics[0] as usize] += 1;
+        *topic_users.entry(u.topics[0]).or_default() += 1;
     }
+    let mut topic_users: Vec<usize> = topic_users.into_values().collect();
+    topic_users.sort_unstable_by(|a, b| b.cmp(a));
     let distinct_channels: HashSet<u32> = users
         .iter()
         .flat_map(|u| u.channels.iter().copied())
@@ -1118,12 +1228,17 @@ async fn main() {
         "sessions": sessions,
         "refreshes_planned": refreshes,
         "distinct_history_channels": distinct_channels.len(),
+        "world": if world_channels > 0 {
+            json!({"procedural_channels": world_channels, "seed": fake_config.seed})
+        } else {
+            json!({"corpus_channels": fake_config.channels, "seed": fake_config.seed})
+        },
         "day": "2026-11-26 (Pacific)",
     });
-    let file = if n == 100_000 {
-        "day".to_owned()
-    } else {
-        format!("day-{n}")
+    let file = match (world_channels, n) {
+        (0, 100_000) => "day".to_owned(),
+        (0, _) => format!("day-{n}"),
+        (_, _) => format!("world-day-{n}"),
     };
     // One after the other, each on its own Redis and fake YouTube (the harness starts
     // its servers with blocking waits, which would stall a design running beside it).
@@ -1132,14 +1247,14 @@ async fn main() {
             return None;
         }
         println!("\nbaseline (the earlier design): started");
-        Some(run_baseline(&users, &index, day_start).await)
+        Some(run_baseline(&users, judge, fake_config.clone(), day_start).await)
     };
     let ours = async {
         if only == "baseline" {
             return None;
         }
         println!("\nours: started");
-        Some(run_ours(&users, &index, day_start, &file).await)
+        Some(run_ours(&users, judge, fake_config.clone(), day_start, &file).await)
     };
     let baseline = baseline.await;
     let ours = ours.await;
