@@ -168,7 +168,7 @@ async fn handle(
             Method::Search => search(&params, &view, now, &origin),
             Method::Videos => videos(&params, &view, now, &origin),
             Method::Channels => channels(&params, &view, now),
-            Method::PlaylistItems => playlist_items(&params, &view, now, &origin),
+            Method::PlaylistItems => playlist_items(&params, &view, now, &origin, &s.meter),
             Method::VideoCategories => video_categories(&params),
         }
     };
@@ -1059,6 +1059,7 @@ fn playlist_items(
     view: &View<'_>,
     now: Timestamp,
     origin: &str,
+    meter: &std::sync::Mutex<crate::quota::Meter>,
 ) -> Result<String, GoogleError> {
     let parts = parts(params, &["contentDetails", "id", "snippet", "status"])?;
     let max = max_results(params)?;
@@ -1070,6 +1071,10 @@ fn playlist_items(
     let (channel, count, entries) = view
         .uploads(playlist_id, video_filter, now)
         .ok_or_else(GoogleError::playlist_not_found)?;
+    meter
+        .lock()
+        .expect("meter lock")
+        .note_playlist(playlist_id, now);
     let page = page_token::page(entries.len(), max, token);
     let videos: Vec<(usize, _)> = entries[page.start..page.end]
         .iter()

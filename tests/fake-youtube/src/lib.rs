@@ -29,7 +29,7 @@ use crate::catalog::Catalog;
 
 pub use corpus::{Channel, Corpus, Topic, Video};
 pub use google_error::GoogleError;
-pub use quota::{Counters, DayUsage, Limits, MethodCounters, pacific_date};
+pub use quota::{Counters, DayUsage, Limits, MeterState, MethodCounters, pacific_date};
 pub use world::World;
 
 /// How the fake is set up; defaults are Google's.
@@ -283,6 +283,17 @@ impl FakeYoutube {
     pub fn counters(&self) -> Counters {
         let now = self.now();
         self.shared.meter.lock().expect("meter lock").snapshot(now)
+    }
+
+    /// All the meter counted, for [`FakeYoutube::restore_meter`] on another fake.
+    pub fn meter_state(&self) -> MeterState {
+        self.shared.meter.lock().expect("meter lock").state()
+    }
+
+    /// Carries over what another fake metered (its days, methods and today's polled
+    /// playlists), as a resumed simulation needs.
+    pub fn restore_meter(&self, state: MeterState) {
+        self.shared.meter.lock().expect("meter lock").restore(state);
     }
 
     /// Zeroes the counters; the corpus and the clock stay.

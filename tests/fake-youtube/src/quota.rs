@@ -7,7 +7,7 @@
 //! not charged. Short windows (per second, per minute) are fixed windows of
 //! the fake clock too, so a test that moves time moves them as well.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -41,6 +41,12 @@ pub struct MethodCounters {
 pub struct DayUsage {
     pub units: u64,
     pub searches: u64,
+    /// The day's charged calls by Google's method name.
+    #[serde(default)]
+    pub per_method: BTreeMap<String, MethodCounters>,
+    /// Distinct uploads playlists served that day: how many sources were polled.
+    #[serde(default)]
+    pub distinct_playlists: u64,
 }
 
 /// A snapshot of what the fake metered.
@@ -87,6 +93,16 @@ pub(crate) struct Meter {
     counters: Counters,
     second: (i64, u64),
     minute: (i64, u64),
+    /// The uploads playlists served on the current day (`counters.day`).
+    playlists_today: BTreeSet<String>,
+}
+
+/// Everything the meter has counted, to carry it over to another fake (a simulation
+/// resumed from a checkpoint).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterState {
+    pub counters: Counters,
+    pub playlists_today: BTreeSet<String>,
 }
 
 impl Meter {
@@ -96,9 +112,34 @@ impl Meter {
             counters: Counters::default(),
             second: (i64::MIN, 0),
             minute: (i64::MIN, 0),
+            playlists_today: BTreeSet::new(),
         };
         m.roll(now);
         m
+    }
+
+    pub(crate) fn state(&self) -> MeterState {
+        MeterState {
+            counters: self.counters.clone(),
+            playlists_today: self.playlists_today.clone(),
+        }
+    }
+
+    pub(crate) fn restore(&mut self, state: MeterState) {
+        self.counters = state.counters;
+        self.playlists_today = state.playlists_today;
+    }
+
+    /// Counts an uploads playlist served now (once a day each).
+    pub(crate) fn note_playlist(&mut self, playlist_id: &str, now: Timestamp) {
+        self.roll(now);
+        if self.playlists_today.insert(playlist_id.to_owned()) {
+            self.counters
+                .days
+                .entry(self.counters.day.clone())
+                .or_default()
+                .distinct_playlists += 1;
+        }
     }
 
     fn roll(&mut self, now: Timestamp) {
@@ -108,6 +149,7 @@ impl Meter {
             self.counters.units_used = usage.units;
             self.counters.searches_used = usage.searches;
             self.counters.day = day;
+            self.playlists_today.clear();
         }
     }
 
@@ -169,11 +211,14 @@ impl Meter {
             .entry(method.to_string())
             .or_default();
         m.calls += 1;
+        let dm = day.per_method.entry(method.to_string()).or_default();
+        dm.calls += 1;
         match bucket {
             Bucket::Units => {
                 self.counters.units_used += 1;
                 day.units += 1;
                 m.units += 1;
+                dm.units += 1;
             }
             Bucket::Search => {
                 self.counters.searches_used += 1;
@@ -190,6 +235,7 @@ impl Meter {
 
     pub(crate) fn reset(&mut self, now: Timestamp) {
         self.counters = Counters::default();
+        self.playlists_today.clear();
         self.second = (i64::MIN, 0);
         self.minute = (i64::MIN, 0);
         self.roll(now);
@@ -252,5 +298,47 @@ mod tests {
             c.per_method["search.list"],
             MethodCounters { calls: 1, units: 0 }
         );
+    }
+
+    #[test]
+    fn days_keep_their_methods_and_polled_playlists_and_carry_over() {
+        let limits = Limits {
+            daily_units: 100,
+            daily_searches: 10,
+            max_calls_per_second: None,
+            max_units_per_minute: None,
+        };
+        let day1 = t("2026-11-25T12:00:00Z");
+        let day2 = t("2026-11-26T12:00:00Z");
+        let mut m = Meter::new(limits.clone(), day1);
+        for id in ["UUa", "UUb", "UUa"] {
+            m.charge("playlistItems.list", Bucket::Units, day1).unwrap();
+            m.note_playlist(id, day1);
+        }
+        m.charge("search.list", Bucket::Search, day1).unwrap();
+        m.charge("playlistItems.list", Bucket::Units, day2).unwrap();
+        m.note_playlist("UUa", day2);
+        let c = m.snapshot(day2);
+        let d1 = &c.days["2026-11-25"];
+        assert_eq!((d1.units, d1.searches, d1.distinct_playlists), (3, 1, 2));
+        assert_eq!(
+            d1.per_method["playlistItems.list"],
+            MethodCounters { calls: 3, units: 3 }
+        );
+        assert_eq!(
+            d1.per_method["search.list"],
+            MethodCounters { calls: 1, units: 0 }
+        );
+        assert_eq!(c.days["2026-11-26"].distinct_playlists, 1);
+
+        // Another meter given this one's state goes on counting where it stopped.
+        let mut resumed = Meter::new(limits, day2);
+        resumed.restore(m.state());
+        resumed.note_playlist("UUa", day2);
+        resumed.note_playlist("UUc", day2);
+        resumed.charge("videos.list", Bucket::Units, day2).unwrap();
+        let c = resumed.snapshot(day2);
+        assert_eq!(c.days["2026-11-26"].distinct_playlists, 2);
+        assert_eq!((c.units_used, c.days["2026-11-26"].units), (2, 2));
     }
 }
