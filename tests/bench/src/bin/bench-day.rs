@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use fake_youtube::World;
 use fake_youtube::corpus::CORPUS_EPOCH_SECS;
+use futures_util::StreamExt;
 use reco_bench::{Series, SplitMix, Zipf, line_chart, round1, round3, write_json};
 use reco_core::UserId;
 use reco_core::clock::Clock;
@@ -175,6 +176,10 @@ trait Judge: Sync {
     fn video_id(&self, key: u64) -> String;
     /// The search the earlier design runs for a user whose main topic this is.
     fn topic_query(&self, topic: u16) -> String;
+    /// When the video was published (seconds), where the world says (for upload latency).
+    fn upload_secs(&self, _key: u64) -> Option<i64> {
+        None
+    }
 }
 
 impl Judge for Index {
@@ -215,6 +220,13 @@ impl Judge for WorldJudge {
     fn topic_query(&self, topic: u16) -> String {
         self.world.topics()[topic as usize].name.clone()
     }
+    fn upload_secs(&self, key: u64) -> Option<i64> {
+        let rank = (key >> 40) as u32;
+        Some(
+            self.world
+                .upload_time(&self.world.channel(rank), key & ((1 << 40) - 1)),
+        )
+    }
 }
 
 struct Session {
@@ -222,22 +234,66 @@ struct Session {
     refreshes: u8,
 }
 
+/// Who a user is: what they follow and watched before their first sign-in, and how
+/// often they come back.
 struct SimUser {
     id: UserId,
     topics: Vec<u16>,
     channels: Vec<u32>,
-    /// Video keys ([`Judge::key`]).
+    /// Video keys ([`Judge::key`]) watched before the first sign-in (imported then).
     history: Vec<u64>,
+    /// The chance of a session-day on any day after the first.
+    activity: f64,
+    /// The day of the first sign-in, and the first day of no return (churn).
+    joined: u16,
+    leaves: u16,
+}
+
+/// A user's sessions of one day (none if they do not come that day).
+#[derive(Default)]
+struct Plan {
     sessions: Vec<Session>,
     /// (ms after sign-in) of each refresh, per session.
     gaps: Vec<Vec<u32>>,
+    /// The first sign-in ever: the history is imported (recorded) then.
+    first_sign_in: bool,
+}
+
+/// What the simulation learned about a user as the run went: what was served (the
+/// judge's record of "never served"), what they watched, and which uploads of their
+/// channels reached their pool (timed once each).
+#[derive(Default)]
+struct Learned {
+    seen: HashSet<u64>,
+    watched: Vec<u64>,
+    channels: Vec<u32>,
+    pooled: HashSet<u64>,
+    signed_in: bool,
 }
 
 impl SimUser {
-    fn relates(&self, judge: &dyn Judge, video: u64) -> bool {
+    fn relates(&self, learned: &Learned, judge: &dyn Judge, video: u64) -> bool {
         let (topic, channel) = judge.meta(video);
-        self.topics.contains(&topic) || self.channels.contains(&channel)
+        self.topics.contains(&topic)
+            || self.channels.contains(&channel)
+            || learned.channels.contains(&channel)
     }
+
+    fn watches_channel(&self, learned: &Learned, channel: u32) -> bool {
+        self.channels.contains(&channel) || learned.channels.contains(&channel)
+    }
+}
+
+/// How often users come back, as (share of users, chance of a session-day): a third
+/// nearly daily, a third every other day, the rest about weekly.
+const ACTIVITY: [(f64, f64); 3] = [(0.3, 0.95), (0.3, 0.55), (0.4, 0.2)];
+/// A user's chance of leaving for good on any day after the first; new sign-ups
+/// replace them (a share of the starting population a day).
+const CHURN_PER_DAY: f64 = 0.02;
+const SIGNUPS_PER_DAY: f64 = 0.02;
+
+fn mean_activity() -> f64 {
+    ACTIVITY.iter().map(|(share, p)| share * p).sum()
 }
 
 /// Sessions start more often in the (Pacific) evening than at night.
@@ -246,8 +302,9 @@ const HOUR_WEIGHTS: [f64; 24] = [
     6.0, 6.0, 5.5, 4.5, 3.0,
 ];
 
-/// Users of the corpus: Zipf interests over its topics by size, channels by subscribers.
-fn make_users(index: &Index, n: usize, seed: u64, day_start: i64) -> Vec<SimUser> {
+/// Users of the corpus: Zipf interests over its topics by size, channels by subscribers;
+/// all of them come on the (one) day, whose plans are returned beside them.
+fn make_users(index: &Index, n: usize, seed: u64, day_start: i64) -> (Vec<SimUser>, Vec<Plan>) {
     let topic_zipf = Zipf::new(index.topic_names.len(), 1.0);
     let channel_zipfs: Vec<Zipf> = index
         .topic_channels
@@ -296,53 +353,89 @@ fn make_users(index: &Index, n: usize, seed: u64, day_start: i64) -> Vec<SimUser
                 }
             }
             let (sessions, gaps) = plan_sessions(&mut rng, day_start);
-            SimUser {
+            let user = SimUser {
                 id: UserId::parse(&format!("sim-{i}")).unwrap(),
                 topics,
                 channels,
                 history,
+                activity: 1.0,
+                joined: 0,
+                leaves: u16::MAX,
+            };
+            let plan = Plan {
                 sessions,
                 gaps,
-            }
+                first_sign_in: true,
+            };
+            (user, plan)
         })
-        .collect()
+        .unzip()
 }
 
-/// Users of the procedural world (`World::user`: 1–3 topics, a heavy-tailed number of
-/// channels from the same long tail as everyone's); their history is one to three of
-/// each channel's older uploads (not its newest five) at the day's start.
-fn make_world_users(world: &World, n: usize, seed: u64, day_start: i64) -> Vec<SimUser> {
-    let at = day_start / 1000;
-    (0..n)
-        .map(|i| {
-            let spec = world.user(i as u64);
-            let mut rng = SplitMix::new(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
-            let mut history = Vec::new();
-            for &rank in &spec.channels {
-                let count = world.uploads_until(&world.channel(rank), at);
-                if count < 7 {
-                    continue;
-                }
-                let upper = count - 6;
-                let lower = count.saturating_sub(30);
-                for _ in 0..rng.range(1, 3) {
-                    let key = (u64::from(rank) << 40) | rng.range(lower, upper);
-                    if !history.contains(&key) {
-                        history.push(key);
-                    }
-                }
+/// User `i` of the procedural world (`World::user`: 1–3 topics, a heavy-tailed number
+/// of channels from the same long tail as everyone's), first signing in on day `joined`;
+/// their history is one to three of each channel's older uploads (not its newest five)
+/// at `at_ms`. How often they come back and when they leave are drawn from the seed.
+fn make_world_user(world: &World, i: u32, seed: u64, joined: u16, at_ms: i64) -> SimUser {
+    let spec = world.user(u64::from(i));
+    let mut rng = SplitMix::new(seed ^ u64::from(i).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let mut history = Vec::new();
+    for &rank in &spec.channels {
+        let count = world.uploads_until(&world.channel(rank), at_ms / 1000);
+        if count < 7 {
+            continue;
+        }
+        let (lower, upper) = (count.saturating_sub(30), count - 6);
+        for _ in 0..rng.range(1, 3) {
+            let key = (u64::from(rank) << 40) | rng.range(lower, upper);
+            if !history.contains(&key) {
+                history.push(key);
             }
-            let (sessions, gaps) = plan_sessions(&mut rng, day_start);
-            SimUser {
-                id: UserId::parse(&format!("sim-{i}")).unwrap(),
-                topics: spec.topics.iter().map(|&t| t as u16).collect(),
-                channels: spec.channels,
-                history,
-                sessions,
-                gaps,
-            }
+        }
+    }
+    let mut pick = rng.f64();
+    let activity = ACTIVITY
+        .iter()
+        .find(|(share, _)| {
+            pick -= share;
+            pick < 0.0
         })
-        .collect()
+        .map_or(ACTIVITY[ACTIVITY.len() - 1].1, |(_, p)| *p);
+    // Days until leaving: geometric with CHURN_PER_DAY.
+    let stay = (rng.f64().max(1e-12).ln() / (1.0 - CHURN_PER_DAY).ln()).floor() as u64 + 1;
+    SimUser {
+        id: UserId::parse(&format!("sim-{i}")).unwrap(),
+        topics: spec.topics.iter().map(|&t| t as u16).collect(),
+        channels: spec.channels,
+        history,
+        activity,
+        joined,
+        leaves: (u64::from(joined) + stay).min(u64::from(u16::MAX)) as u16,
+    }
+}
+
+/// Whether user `u` comes on `day` and, if so, their sessions: a new sign-up always
+/// comes on their first day; later, with their activity, until they leave.
+fn plan_day(user: &SimUser, u: u32, seed: u64, day: u16, day_start: i64) -> Option<Plan> {
+    if day < user.joined || day >= user.leaves {
+        return None;
+    }
+    let mut rng = SplitMix::new(
+        seed ^ 0xDA7_5EED
+            ^ u64::from(u).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (u64::from(day) << 48),
+    );
+    // A sign-up comes on their first day; everyone else by their activity.
+    let signs_up_today = day == user.joined && day > 0;
+    if !signs_up_today && rng.f64() >= user.activity {
+        return None;
+    }
+    let (sessions, gaps) = plan_sessions(&mut rng, day_start);
+    Some(Plan {
+        sessions,
+        gaps,
+        first_sign_in: false,
+    })
 }
 
 /// A user's sessions of the day: one to three, started by the diurnal weights at least
@@ -398,9 +491,6 @@ enum Ev {
     SessionEnd { u: u32, s: u8 },
     Warm { u: u32, reason: u8 },
 }
-
-/// At the end of an hour: units used, searches used, refreshes, full-new refreshes.
-type Hour = (u64, u64, u64, u64);
 
 /// The simulation's clock: event time, moved forward by the event loop and by the YouTube
 /// client's pacing sleeps (a sleep moves the clock to its end at once, so a per-second
@@ -475,9 +565,9 @@ async fn deferral_sink() -> (String, Arc<AtomicU64>) {
     (url, sent)
 }
 
-/// What one design did over the day.
-#[derive(Default)]
-struct Tally {
+/// One simulated day's counts, cumulative within the day.
+#[derive(Default, Clone)]
+struct Counts {
     sign_ins: u64,
     refreshes: u64,
     full_new: u64,
@@ -485,48 +575,130 @@ struct Tally {
     related: u64,
     repeats: u64,
     empty: u64,
+    watches: u64,
+    warms: u64,
+    deferred: u64,
+}
+
+/// What one design did over one simulated day.
+#[derive(Default)]
+struct Tally {
+    /// The day's Pacific date (the fake's quota day), and its start (seconds).
+    date: String,
+    day_start_s: i64,
+    counts: Counts,
     statuses: HashMap<&'static str, u64>,
     warm_outcomes: HashMap<String, u64>,
     transient_examples: Vec<String>,
     /// Sum of the pool sizes of the warms that built one.
     warmed_pool_sizes: u64,
-    /// Per hour: (units used, searches used, refreshes, full-new refreshes) at its end.
-    hourly: Vec<Hour>,
+    /// At the end of each hour: the day's counts and the fake's usage so far.
+    hourly: Vec<(Counts, fake_youtube::DayUsage)>,
     /// Redis memory at the end of [`CENSUS_HOUR`] (`reco_bench::memory_census`).
     census: Option<serde_json::Value>,
+    /// Seconds from an upload of a channel the user watches (published during the run)
+    /// to its entry in their pool, and to its first appearance in one of their pages.
+    to_pool_s: Vec<f64>,
+    to_page_s: Vec<f64>,
+    /// Distinct such uploads that reached a watcher's pool this day.
+    reached_pool: HashSet<u64>,
 }
 
 impl Tally {
-    fn page(&mut self, user: &SimUser, judge: &dyn Judge, seen: &mut HashSet<u64>, ids: &[String]) {
-        self.refreshes += 1;
+    fn new(date: String, day_start_s: i64) -> Self {
+        Tally {
+            date,
+            day_start_s,
+            ..Tally::default()
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn page(
+        &mut self,
+        user: &SimUser,
+        learned: &mut Learned,
+        judge: &dyn Judge,
+        ids: &[String],
+        at_ms: i64,
+        run_start_s: i64,
+    ) {
+        let c = &mut self.counts;
+        c.refreshes += 1;
         let mut all_new = ids.len() == PAGE;
         if ids.is_empty() {
-            self.empty += 1;
+            c.empty += 1;
         }
         for id in ids {
             let Some(v) = judge.key(id) else {
                 all_new = false;
                 continue;
             };
-            self.served += 1;
-            if user.relates(judge, v) {
-                self.related += 1;
+            c.served += 1;
+            if user.relates(learned, judge, v) {
+                c.related += 1;
             }
-            if !seen.insert(v) {
+            if !learned.seen.insert(v) {
                 all_new = false;
-                self.repeats += 1;
+                c.repeats += 1;
+            } else if user.watches_channel(learned, judge.meta(v).1)
+                && let Some(up) = judge.upload_secs(v).filter(|&up| up >= run_start_s)
+            {
+                self.to_page_s.push((at_ms / 1000 - up) as f64);
             }
-            if user.history.contains(&v) {
+            if user.history.contains(&v) || learned.watched.contains(&v) {
                 all_new = false;
             }
         }
         if all_new {
-            self.full_new += 1;
+            c.full_new += 1;
         }
+    }
+
+    /// A warm left these entries in the user's pool at `at_ms`: the uploads of their
+    /// channels published during the run are timed, once each per user.
+    fn pool(
+        &mut self,
+        user: &SimUser,
+        learned: &mut Learned,
+        judge: &dyn Judge,
+        ids: &[String],
+        at_ms: i64,
+        run_start_s: i64,
+    ) {
+        for id in ids {
+            let Some(v) = judge.key(id) else { continue };
+            if !user.watches_channel(learned, judge.meta(v).1) {
+                continue;
+            }
+            if let Some(up) = judge.upload_secs(v).filter(|&up| up >= run_start_s)
+                && learned.pooled.insert(v)
+            {
+                self.to_pool_s.push((at_ms / 1000 - up) as f64);
+                if (self.day_start_s..self.day_start_s + DAY_MS / 1000).contains(&up) {
+                    self.reached_pool.insert(v);
+                }
+            }
+        }
+    }
+
+    fn usage(&self, fake: &Fake) -> fake_youtube::DayUsage {
+        fake.counters()
+            .days
+            .get(&self.date)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn snapshot(&mut self, fake: &Fake) {
+        let usage = self.usage(fake);
+        self.hourly.push((self.counts.clone(), usage));
     }
 
     fn summary(&self, fake: &Fake, users: usize, wall: Duration) -> serde_json::Value {
         let c = fake.counters();
+        let day = self.usage(fake);
+        let counts = &self.counts;
         let share = |a: u64, b: u64| {
             if b == 0 {
                 0.0
@@ -534,46 +706,86 @@ impl Tally {
                 round3(a as f64 / b as f64)
             }
         };
+        let per_method = |m: &std::collections::BTreeMap<String, fake_youtube::MethodCounters>| {
+            m.iter()
+                .map(|(k, m)| (k.clone(), json!({"calls": m.calls, "units": m.units})))
+                .collect::<serde_json::Map<_, _>>()
+        };
+        let mut prev = (Counts::default(), fake_youtube::DayUsage::default());
+        let hourly: Vec<serde_json::Value> = self
+            .hourly
+            .iter()
+            .enumerate()
+            .map(|(h, (c, u))| {
+                let (pc, pu) = &prev;
+                let refreshes = c.refreshes - pc.refreshes;
+                let units_by_method: serde_json::Map<_, _> = u
+                    .per_method
+                    .iter()
+                    .map(|(k, m)| {
+                        let before = pu.per_method.get(k).map_or(0, |p| p.units);
+                        (k.clone(), json!(m.units - before))
+                    })
+                    .collect();
+                let row = json!({
+                    "hour": h + 1,
+                    "units": u.units,
+                    "searches": u.searches,
+                    "refreshes": c.refreshes,
+                    "full_new": c.full_new,
+                    "hour_refreshes": refreshes,
+                    "hour_share_full_new": share(c.full_new - pc.full_new, refreshes),
+                    "hour_empty_pages": c.empty - pc.empty,
+                    "hour_share_related": share(c.related - pc.related, c.served - pc.served),
+                    "hour_units": u.units - pu.units,
+                    "hour_searches": u.searches - pu.searches,
+                    "hour_units_by_method": units_by_method,
+                    "hour_warms": c.warms - pc.warms,
+                    "hour_deferrals": c.deferred - pc.deferred,
+                    "distinct_playlists_so_far": u.distinct_playlists,
+                });
+                prev = (c.clone(), u.clone());
+                row
+            })
+            .collect();
+        let latency = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            let q = |p: f64| {
+                v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+                    .map(|s| round1(*s / 60.0))
+            };
+            json!({"count": v.len(), "median_min": q(0.5), "p90_min": q(0.9)})
+        };
         json!({
+            "date": self.date,
             "users": users,
-            "sign_ins": self.sign_ins,
-            "refreshes": self.refreshes,
-            "units_used": sim_day(&c).units,
-            "searches_used": sim_day(&c).searches,
+            "sign_ins": counts.sign_ins,
+            "refreshes": counts.refreshes,
+            "units_used": day.units,
+            "searches_used": day.searches,
             "quota_refusals": c.quota_violations,
             "rate_refusals": c.rate_violations,
             "youtube_requests": c.requests,
-            "per_method": c.per_method.iter().map(|(k, m)| (k.clone(), json!({"calls": m.calls, "units": m.units}))).collect::<serde_json::Map<_, _>>(),
-            "share_full_page_never_served": share(self.full_new, self.refreshes),
-            "share_served_related": share(self.related, self.served),
-            "videos_served": self.served,
-            "repeats_served": self.repeats,
-            "empty_pages": self.empty,
-            "units_per_1000_users": round1(sim_day(&c).units as f64 * 1000.0 / users as f64),
+            "per_method": per_method(&day.per_method),
+            "distinct_playlists_polled": day.distinct_playlists,
+            "share_full_page_never_served": share(counts.full_new, counts.refreshes),
+            "share_served_related": share(counts.related, counts.served),
+            "videos_served": counts.served,
+            "repeats_served": counts.repeats,
+            "empty_pages": counts.empty,
+            "watches": counts.watches,
+            "units_per_1000_users": round1(day.units as f64 * 1000.0 / users.max(1) as f64),
             "cache_statuses": self.statuses,
             "warm_outcomes": self.warm_outcomes,
             "transient_examples": self.transient_examples,
             "mean_warmed_pool": round1(self.warmed_pool_sizes as f64 / self.warm_outcomes.get("warmed").copied().unwrap_or(0).max(1) as f64),
+            "upload_to_pool": latency(&self.to_pool_s),
+            "upload_to_page": latency(&self.to_page_s),
             "wall_s": round1(wall.as_secs_f64()),
-            "hourly": self.hourly.iter().enumerate().map(|(h, (u, s, r, f))| json!({"hour": h + 1, "units": u, "searches": s, "refreshes": r, "full_new": f})).collect::<Vec<_>>(),
+            "hourly": hourly,
         })
     }
-}
-
-/// The simulated day's usage at the fake: its current-day counters would read the next
-/// day's zero once a late event's clock passes Pacific midnight.
-fn sim_day(c: &fake_youtube::Counters) -> fake_youtube::DayUsage {
-    c.days.get(SIM_DAY).cloned().unwrap_or_default()
-}
-
-fn snapshot(tally: &mut Tally, fake: &Fake) {
-    let c = fake.counters();
-    tally.hourly.push((
-        sim_day(&c).units,
-        sim_day(&c).searches,
-        tally.refreshes,
-        tally.full_new,
-    ));
 }
 
 fn sqs_event(body: String, seq: u64) -> SqsEvent {
@@ -592,20 +804,25 @@ fn sqs_event(body: String, seq: u64) -> SqsEvent {
     event
 }
 
-fn progress(label: &str, hour: usize, t0: Instant, tally: &Tally) {
-    let (u, s, r, f) = *tally.hourly.last().unwrap();
+fn progress(label: &str, day: usize, hour: usize, t0: Instant, tally: &Tally) {
+    let (c, u) = tally.hourly.last().unwrap();
     println!(
-        "  [{label}] hour {hour:>2}: {:>6.0} s wall, {r:>8} refreshes ({:.1}% full & new), {u:>5} units, {s:>3} searches",
+        "  [{label}] day {} hour {hour:>2}: {:>6.0} s wall, {:>8} refreshes ({:.1}% full & new, {} empty), {:>5} units, {:>3} searches",
+        day + 1,
         t0.elapsed().as_secs_f64(),
-        if r == 0 {
+        c.refreshes,
+        if c.refreshes == 0 {
             0.0
         } else {
-            f as f64 * 100.0 / r as f64
+            c.full_new as f64 * 100.0 / c.refreshes as f64
         },
+        c.empty,
+        u.units,
+        u.searches,
     );
 }
 
-/// What one event did, applied to the simulation's state after its batch.
+/// What one event did, applied to the simulation's state when it completes.
 enum Effect {
     Push(i64, Ev),
     SignIn,
@@ -614,18 +831,32 @@ enum Effect {
         ids: Vec<String>,
         status: &'static str,
     },
+    Watched {
+        u: u32,
+        id: String,
+    },
     Warm(ItemOutcome),
-    Forget(u32),
+    /// The user's pool after a warm (only when upload latency is timed).
+    Pool {
+        u: u32,
+        ids: Vec<String>,
+    },
 }
 
-/// Events whose times fall within this much of the batch's first run concurrently (as
-/// they would on many Lambda instances), at most one per user and [`BATCH_MAX`] in all.
-const BATCH_MS: i64 = 2_000;
-const BATCH_MAX: usize = 64;
+/// Events run concurrently (as they would on many Lambda instances) while they fall
+/// within this much of the oldest one still running, at most one per user and
+/// [`WINDOW_MAX`] at once. A sliding window, not batches: a slow warm holds back only
+/// the events more than this much later than it.
+const WINDOW_MS: i64 = 2_000;
+const WINDOW_MAX: usize = 64;
+/// The chance that a user watches one video of a page (recorded through the history
+/// endpoint's code path, so their history grows with what they were served).
+const WATCH_CHANCE: f64 = 0.4;
 
 /// The real pieces one event runs against.
 struct Sim<'a> {
     users: &'a [SimUser],
+    plans: &'a [Option<Plan>],
     judge: &'a dyn Judge,
     engine: &'a reco_core::engine::Engine,
     /// The API's instances: each refresh lands on one of them, each with its own item
@@ -635,17 +866,59 @@ struct Sim<'a> {
     conn: reco_core::store::RedisConn,
     clock: &'a SimClock,
     request: PageRequest,
+    seed: u64,
+    /// Read the pool after each warm (upload latency), in the procedural world.
+    time_uploads: bool,
 }
 
 impl Sim<'_> {
+    /// The user watches one of the page's videos now and then (one of their channels' if
+    /// there is one, else the first), recorded as the history endpoint records it.
+    async fn watch(&self, u: u32, t: i64, ids: &[String]) -> Option<Effect> {
+        let user = &self.users[u as usize];
+        let mut rng = SplitMix::new(
+            self.seed ^ 0x3A7C ^ (u64::from(u) << 20) ^ (t as u64).wrapping_mul(0x9E37_79B9),
+        );
+        if ids.is_empty() || rng.f64() >= WATCH_CHANCE {
+            return None;
+        }
+        let id = ids
+            .iter()
+            .find(|id| {
+                self.judge
+                    .key(id)
+                    .is_some_and(|v| user.channels.contains(&self.judge.meta(v).1))
+            })
+            .unwrap_or(&ids[0])
+            .clone();
+        let event = reco_core::WatchEvent {
+            video_id: id.clone(),
+            watched_at: None,
+            watch_seconds: Some(240),
+        };
+        self.engine
+            .history
+            .record(&user.id, std::slice::from_ref(&event), t)
+            .await
+            .expect("record a watch");
+        Some(Effect::Watched { u, id })
+    }
+
+    fn plan(&self, u: u32) -> &Plan {
+        self.plans[u as usize]
+            .as_ref()
+            .expect("events only for users who come today")
+    }
+
     async fn step(&self, t: i64, ev: Ev, warm_seq: u64) -> Vec<Effect> {
         let mut effects = Vec::new();
         let engine = self.engine;
         match ev {
             Ev::SignIn { u, s } => {
                 let user = &self.users[u as usize];
+                let plan = self.plan(u);
                 effects.push(Effect::SignIn);
-                if s == 0 {
+                if s == 0 && plan.first_sign_in {
                     let events: Vec<reco_core::WatchEvent> = user
                         .history
                         .iter()
@@ -671,7 +944,7 @@ impl Sim<'_> {
                         },
                     ));
                 }
-                let first = user.gaps[s as usize][0];
+                let first = plan.gaps[s as usize][0];
                 effects.push(Effect::Push(
                     t + i64::from(first),
                     Ev::Refresh { u, s, k: 0 },
@@ -679,6 +952,7 @@ impl Sim<'_> {
             }
             Ev::Refresh { u, s, k } => {
                 let user = &self.users[u as usize];
+                let plan = self.plan(u);
                 let instance = &self.api_instances
                     [(u as usize * 31 + s as usize * 7 + k as usize) % self.api_instances.len()];
                 let page = instance
@@ -720,7 +994,9 @@ impl Sim<'_> {
                         status,
                     )
                 };
+                let watch = self.watch(u, t, &ids).await;
                 effects.push(Effect::Page { u, ids, status });
+                effects.extend(watch);
                 if page.should_enqueue_warm {
                     let reason = if page.generated_at_ms.is_none() {
                         WarmReason::PoolMissing
@@ -737,10 +1013,10 @@ impl Sim<'_> {
                         },
                     ));
                 }
-                let session = &user.sessions[s as usize];
+                let session = &plan.sessions[s as usize];
                 if k + 1 < session.refreshes {
                     let gap =
-                        user.gaps[s as usize][k as usize + 1] - user.gaps[s as usize][k as usize];
+                        plan.gaps[s as usize][k as usize + 1] - plan.gaps[s as usize][k as usize];
                     effects.push(Effect::Push(
                         t + i64::from(gap),
                         Ev::Refresh { u, s, k: k + 1 },
@@ -751,13 +1027,12 @@ impl Sim<'_> {
             }
             Ev::SessionEnd { u, s } => {
                 let user = &self.users[u as usize];
-                let next = user.sessions.get(s as usize + 1).map(|n| n.start);
+                let next = self.plan(u).sessions.get(s as usize + 1).map(|n| n.start);
                 let mut conn = self.conn.clone();
                 // Memory only: a pool left for longer than its freshness is rebuilt at the
-                // next sign-in anyway (claim_warm), so it is dropped here; the served set
-                // (what makes pages new) stays until the user's last session ends. It is
-                // dropped as a warm replaces it — the cut's shown ids marked served, the
-                // rest given back — then its keys go.
+                // next sign-in anyway (claim_warm), so it is dropped here, as a warm
+                // replaces it (the cut's shown ids marked served, the rest given back).
+                // The served marks and the history stay: they carry over to later days.
                 if next.is_none_or(|n| n - t > FRESH_MS) {
                     engine.pool.replace(&user.id, &[]).await.unwrap();
                     let _: () = redis::cmd("DEL")
@@ -768,17 +1043,8 @@ impl Sim<'_> {
                         .await
                         .unwrap();
                 }
-                match next {
-                    Some(n) => effects.push(Effect::Push(n, Ev::SignIn { u, s: s + 1 })),
-                    None => {
-                        let _: () = redis::cmd("DEL")
-                            .arg(keys::served(&user.id))
-                            .arg(keys::history(&user.id))
-                            .query_async(&mut conn)
-                            .await
-                            .unwrap();
-                        effects.push(Effect::Forget(u));
-                    }
+                if let Some(n) = next {
+                    effects.push(Effect::Push(n, Ev::SignIn { u, s: s + 1 }));
                 }
             }
             Ev::Warm { u, reason } => {
@@ -803,6 +1069,17 @@ impl Sim<'_> {
                             },
                         ));
                     }
+                    if self.time_uploads && matches!(outcome, ItemOutcome::Warmed(_)) {
+                        let ids = engine
+                            .pool
+                            .entries(&user.id)
+                            .await
+                            .expect("read the pool")
+                            .iter()
+                            .map(|e| e.video_id().to_owned())
+                            .collect();
+                        effects.push(Effect::Pool { u, ids });
+                    }
                     effects.push(Effect::Warm(outcome));
                 }
             }
@@ -822,17 +1099,69 @@ impl Ev {
     }
 }
 
-/// Our design over the day; writes `<file>-ours-partial.json` at the end of every
+/// The users of a run and who comes on which day: the corpus's (all on its one day) or
+/// the procedural world's population (churn, sign-ups, activity).
+struct Population {
+    users: Vec<SimUser>,
+    learned: Vec<Learned>,
+    /// The corpus's users come with their one day planned.
+    corpus_plans: Option<Vec<Plan>>,
+    world: Option<World>,
+    seed: u64,
+    /// The starting population (sign-ups per day are a share of it).
+    initial: u32,
+}
+
+impl Population {
+    /// The day's plans (one per user, `None` for those who do not come), after adding
+    /// the day's sign-ups.
+    fn plan_day(&mut self, day: u16, day_start: i64) -> Vec<Option<Plan>> {
+        if let Some(plans) = self.corpus_plans.take() {
+            assert_eq!(day, 0, "the corpus's users have one day");
+            return plans.into_iter().map(Some).collect();
+        }
+        let world = self.world.as_ref().expect("a world or a corpus");
+        if day > 0 {
+            let signups = (f64::from(self.initial) * SIGNUPS_PER_DAY).round() as u32;
+            for _ in 0..signups {
+                let i = self.users.len() as u32;
+                self.users
+                    .push(make_world_user(world, i, self.seed, day, day_start));
+                self.learned.push(Learned::default());
+            }
+        }
+        self.users
+            .iter()
+            .enumerate()
+            .map(|(u, user)| {
+                let mut plan = plan_day(user, u as u32, self.seed, day, day_start)?;
+                let learned = &mut self.learned[u];
+                plan.first_sign_in = !learned.signed_in;
+                learned.signed_in = true;
+                Some(plan)
+            })
+            .collect()
+    }
+}
+
+/// A run's figures: one tally per simulated day.
+struct RunResult {
+    summary: serde_json::Value,
+    days: Vec<Tally>,
+}
+
+/// Our design over `days` days; writes `<file>-ours-partial.json` at the end of every
 /// simulated hour, so a run cut short still leaves its figures so far.
 async fn run_ours(
-    users: &[SimUser],
+    population: &mut Population,
     judge: &dyn Judge,
     fake_config: FakeConfig,
-    day_start: i64,
+    run_start: i64,
+    days: u16,
     file: &str,
-) -> (serde_json::Value, Tally) {
+) -> RunResult {
     let env = TestEnv::start_with(fake_config).await;
-    let clock = Arc::new(SimClock::new(day_start));
+    let clock = Arc::new(SimClock::new(run_start));
     // Production's quota guard timeout (the harness lengthens it for loaded test runs).
     let config = config_with(&env, &[("YOUTUBE_QUOTA_TIMEOUT_MS", "200")]);
     let apps = Apps::build_with(&env, config, Some(clock.clone()), AuthMode::None).await;
@@ -855,135 +1184,215 @@ async fn run_ours(
             engine
         })
         .collect();
-    let sim = Sim {
-        users,
-        judge,
-        engine: &apps.services.engine,
-        api_instances: &api_instances,
-        warmer: &warmer,
-        conn: apps.services.redis.clone(),
-        clock: &clock,
-        request: PageRequest {
-            max_results: PAGE,
-            category_id: None,
-            include_trending: true,
-        },
-    };
-
+    let run_start_s = run_start / 1000;
+    let t0 = Instant::now();
     let mut heap: BinaryHeap<Reverse<(i64, u64, Ev)>> = BinaryHeap::new();
     let mut seq = 0u64;
-    let mut push = |heap: &mut BinaryHeap<Reverse<(i64, u64, Ev)>>, t: i64, ev: Ev| {
-        seq += 1;
-        heap.push(Reverse((t, seq, ev)));
-    };
-    for (i, u) in users.iter().enumerate() {
-        if let Some(s) = u.sessions.first() {
-            push(&mut heap, s.start, Ev::SignIn { u: i as u32, s: 0 });
-        }
-    }
-    let mut seen: Vec<HashSet<u64>> = (0..users.len()).map(|_| HashSet::new()).collect();
-    let mut tally = Tally::default();
-    let mut next_hour = day_start + HOUR_MS;
-    let day_end = day_start + DAY_MS;
-    let t0 = Instant::now();
     let mut warm_seq = 0u64;
-    let mut next_tick = day_start + TICK_MS;
-    let mut batch: Vec<(i64, Ev)> = Vec::with_capacity(BATCH_MAX);
-    let mut held: Vec<Reverse<(i64, u64, Ev)>> = Vec::new();
-    let mut in_batch: HashSet<u32> = HashSet::new();
-    while let Some(Reverse((first, _, _))) = heap.peek() {
-        let first = *first;
-        while first >= next_tick && next_tick < day_end {
-            eprintln!(
-                "    [ours] {:>5.2} h: {:>6.0} s wall, {} refreshes ({:.1}% full & new), {} units, {} searches, warms {:?}",
-                (next_tick - day_start) as f64 / HOUR_MS as f64,
-                t0.elapsed().as_secs_f64(),
-                tally.refreshes,
-                tally.full_new as f64 * 100.0 / tally.refreshes.max(1) as f64,
-                sim_day(&env.fake.counters()).units,
-                sim_day(&env.fake.counters()).searches,
-                tally.warm_outcomes
-            );
-            next_tick += TICK_MS;
-        }
-        while first >= next_hour && next_hour <= day_end {
-            snapshot(&mut tally, &env.fake);
-            progress("ours", tally.hourly.len(), t0, &tally);
-            if tally.hourly.len() == CENSUS_HOUR {
-                let census = reco_bench::memory_census(&apps.services.redis).await;
-                eprintln!("    [ours] memory at {CENSUS_HOUR}:00: {census}");
-                tally.census = Some(census);
-            }
-            next_hour += HOUR_MS;
-            let mut partial = tally.summary(&env.fake, users.len(), t0.elapsed());
-            partial["simulated_hours"] = json!(tally.hourly.len());
-            write_json(&format!("{file}-ours-partial"), &partial);
-        }
-        if first >= day_end {
-            break;
-        }
-        // One batch: the events of the next BATCH_MS, one per user.
-        while batch.len() < BATCH_MAX {
-            let Some(Reverse((t, _, _))) = heap.peek() else {
-                break;
-            };
-            if *t >= first + BATCH_MS || *t >= next_hour {
-                break;
-            }
-            let Reverse((t, s, ev)) = heap.pop().unwrap();
-            if in_batch.insert(ev.user()) {
-                batch.push((t, ev));
-            } else {
-                held.push(Reverse((t, s, ev)));
+    let mut tallies: Vec<Tally> = Vec::new();
+    let mut day_summaries: Vec<serde_json::Value> = Vec::new();
+    for day in 0..days {
+        let day_start = run_start + i64::from(day) * DAY_MS;
+        let day_end = day_start + DAY_MS;
+        let plans = population.plan_day(day, day_start);
+        let active = plans.iter().filter(|p| p.is_some()).count();
+        for (u, plan) in plans.iter().enumerate() {
+            if let Some(first) = plan.as_ref().and_then(|p| p.sessions.first()) {
+                seq += 1;
+                heap.push(Reverse((
+                    first.start,
+                    seq,
+                    Ev::SignIn { u: u as u32, s: 0 },
+                )));
             }
         }
-        heap.extend(held.drain(..));
-        in_batch.clear();
-        clock.advance_to(first);
-        env.fake.set_clock(clock.now());
-        let steps = batch.drain(..).map(|(t, ev)| {
-            warm_seq += 1;
-            sim.step(t.max(first), ev, warm_seq)
-        });
-        for effect in futures_util::future::join_all(steps)
-            .await
-            .into_iter()
-            .flatten()
-        {
-            match effect {
-                Effect::Push(t, ev) => push(&mut heap, t, ev),
-                Effect::SignIn => tally.sign_ins += 1,
-                Effect::Page { u, ids, status } => {
-                    *tally.statuses.entry(status).or_default() += 1;
-                    tally.page(&users[u as usize], judge, &mut seen[u as usize], &ids);
+        let date =
+            reco_core::clock::pacific_date(jiff::Timestamp::from_millisecond(day_start).unwrap());
+        println!("\n[ours] day {} ({date}): {active} users come", day + 1);
+        let mut tally = Tally::new(date, day_start / 1000);
+        let sim = Sim {
+            users: &population.users,
+            plans: &plans,
+            judge,
+            engine: &apps.services.engine,
+            api_instances: &api_instances,
+            warmer: &warmer,
+            conn: apps.services.redis.clone(),
+            clock: &clock,
+            request: PageRequest {
+                max_results: PAGE,
+                category_id: None,
+                include_trending: true,
+            },
+            seed: population.seed,
+            time_uploads: population.world.is_some(),
+        };
+        let learned = &mut population.learned;
+        let mut next_hour = day_start + HOUR_MS;
+        let mut next_tick = day_start + TICK_MS;
+        let mut in_flight = futures_util::stream::FuturesUnordered::new();
+        // Start times of the events in flight (a multiset), and their users.
+        let mut running: std::collections::BTreeMap<(i64, u64), ()> = Default::default();
+        let mut busy: HashSet<u32> = HashSet::new();
+        let mut held: Vec<Reverse<(i64, u64, Ev)>> = Vec::new();
+        loop {
+            // Start what the window allows.
+            while in_flight.len() < WINDOW_MAX {
+                let Some(Reverse((t, _, _))) = heap.peek() else {
+                    break;
+                };
+                let t = *t;
+                let oldest = running.keys().next().map_or(t, |k| k.0);
+                if t >= oldest + WINDOW_MS || t >= next_hour || t >= day_end {
+                    break;
                 }
-                Effect::Warm(outcome) => {
-                    *tally
-                        .warm_outcomes
-                        .entry(outcome.kind().to_owned())
-                        .or_default() += 1;
-                    match outcome {
-                        ItemOutcome::Warmed(w) => {
-                            tally.warmed_pool_sizes += w.pool_size as u64;
+                let Reverse((t, s, ev)) = heap.pop().unwrap();
+                if !busy.insert(ev.user()) {
+                    held.push(Reverse((t, s, ev)));
+                    continue;
+                }
+                running.insert((t, s), ());
+                let now = clock.advance_to(t);
+                env.fake.set_clock(clock.now());
+                warm_seq += 1;
+                let step = sim.step(now.max(t), ev, warm_seq);
+                in_flight.push(async move { ((t, s, ev), step.await) });
+            }
+            heap.extend(held.drain(..));
+            if in_flight.is_empty() {
+                // Quiet: the hour (or the day) is over, or nothing is left.
+                let next = heap.peek().map(|Reverse((t, _, _))| *t);
+                if next.is_some_and(|t| t < next_hour && t < day_end) {
+                    continue;
+                }
+                while next_tick <= next.unwrap_or(i64::MAX).min(next_hour) && next_tick < day_end {
+                    next_tick += TICK_MS;
+                }
+                if next_hour > day_end {
+                    break;
+                }
+                clock.advance_to(next_hour);
+                tally.snapshot(&env.fake);
+                progress("ours", usize::from(day), tally.hourly.len(), t0, &tally);
+                if tally.hourly.len() == CENSUS_HOUR {
+                    let census = reco_bench::memory_census(&apps.services.redis).await;
+                    eprintln!("    [ours] memory at {CENSUS_HOUR}:00: {census}");
+                    tally.census = Some(census);
+                }
+                next_hour += HOUR_MS;
+                let mut partial = json!({
+                    "days_done": day_summaries,
+                    "day": tally.summary(&env.fake, active, t0.elapsed()),
+                    "simulated_hours": i64::from(day) * 24 + tally.hourly.len() as i64,
+                });
+                partial["wall_s"] = json!(round1(t0.elapsed().as_secs_f64()));
+                write_json(&format!("{file}-ours-partial"), &partial);
+                continue;
+            }
+            let Some(((t, s, ev), effects)) = in_flight.next().await else {
+                unreachable!()
+            };
+            running.remove(&(t, s));
+            busy.remove(&ev.user());
+            while t >= next_tick && next_tick < day_end {
+                eprintln!(
+                    "    [ours] day {} {:>5.2} h: {:>6.0} s wall, {} refreshes ({:.1}% full & new), {} units, warms {:?}",
+                    day + 1,
+                    (next_tick - day_start) as f64 / HOUR_MS as f64,
+                    t0.elapsed().as_secs_f64(),
+                    tally.counts.refreshes,
+                    tally.counts.full_new as f64 * 100.0 / tally.counts.refreshes.max(1) as f64,
+                    tally.usage(&env.fake).units,
+                    tally.warm_outcomes
+                );
+                next_tick += TICK_MS;
+            }
+            for effect in effects {
+                match effect {
+                    Effect::Push(at, ev) => {
+                        seq += 1;
+                        heap.push(Reverse((at, seq, ev)));
+                    }
+                    Effect::SignIn => tally.counts.sign_ins += 1,
+                    Effect::Page { u, ids, status } => {
+                        *tally.statuses.entry(status).or_default() += 1;
+                        tally.page(
+                            &population.users[u as usize],
+                            &mut learned[u as usize],
+                            judge,
+                            &ids,
+                            t,
+                            run_start_s,
+                        );
+                    }
+                    Effect::Watched { u, id } => {
+                        tally.counts.watches += 1;
+                        if let Some(v) = judge.key(&id) {
+                            let l = &mut learned[u as usize];
+                            l.watched.push(v);
+                            let channel = judge.meta(v).1;
+                            if !population.users[u as usize].channels.contains(&channel)
+                                && !l.channels.contains(&channel)
+                            {
+                                l.channels.push(channel);
+                            }
                         }
-                        ItemOutcome::Transient(e) | ItemOutcome::Poison(e)
-                            if tally.transient_examples.len() < 5 =>
-                        {
-                            tally.transient_examples.push(e);
+                    }
+                    Effect::Pool { u, ids } => tally.pool(
+                        &population.users[u as usize],
+                        &mut learned[u as usize],
+                        judge,
+                        &ids,
+                        t,
+                        run_start_s,
+                    ),
+                    Effect::Warm(outcome) => {
+                        tally.counts.warms += 1;
+                        *tally
+                            .warm_outcomes
+                            .entry(outcome.kind().to_owned())
+                            .or_default() += 1;
+                        match outcome {
+                            ItemOutcome::Warmed(w) => {
+                                tally.warmed_pool_sizes += w.pool_size as u64;
+                            }
+                            ItemOutcome::Deferred { .. } => tally.counts.deferred += 1,
+                            ItemOutcome::Transient(e) | ItemOutcome::Poison(e)
+                                if tally.transient_examples.len() < 5 =>
+                            {
+                                tally.transient_examples.push(e);
+                            }
+                            _ => {}
                         }
-                        _ => {}
                     }
                 }
-                Effect::Forget(u) => seen[u as usize] = HashSet::new(),
             }
         }
+        drop(in_flight);
+        drop(sim);
+        // Events left for later days are the day's spill (deferred warms); sessions end
+        // within their day.
+        let mut summary = tally.summary(&env.fake, active, t0.elapsed());
+        summary["redis_memory_at_census_hour"] =
+            json!({"hour": CENSUS_HOUR, "census": tally.census});
+        if let Some(world) = &population.world {
+            summary["uploads_of_watched_channels"] = watched_uploads(
+                world,
+                &population.users,
+                &plans,
+                &population.learned,
+                day_start,
+                &tally,
+            );
+        }
+        day_summaries.push(summary);
+        tallies.push(tally);
     }
-    while tally.hourly.len() < 24 {
-        snapshot(&mut tally, &env.fake);
-        progress("ours", tally.hourly.len(), t0, &tally);
-    }
-    let mut summary = tally.summary(&env.fake, users.len(), t0.elapsed());
-    summary["redis_memory_at_census_hour"] = json!({"hour": CENSUS_HOUR, "census": tally.census});
+    let mut summary = if days == 1 {
+        day_summaries[0].clone()
+    } else {
+        json!({"days": day_summaries})
+    };
     let (mut hits, mut reads, mut round_trips, mut missing) = (0, 0, 0, 0);
     for instance in &api_instances {
         let stats = instance.catalog.stats();
@@ -1002,17 +1411,54 @@ async fn run_ours(
         "entries_gone_from_catalog": missing,
     });
     summary["deferrals_sent"] = json!(deferrals_sent.load(Ordering::Relaxed));
-    (summary, tally)
+    summary["wall_s"] = json!(round1(t0.elapsed().as_secs_f64()));
+    RunResult {
+        summary,
+        days: tallies,
+    }
+}
+
+/// The day's uploads by the channels its users watch, and how many of them reached at
+/// least one watcher's pool.
+fn watched_uploads(
+    world: &World,
+    users: &[SimUser],
+    plans: &[Option<Plan>],
+    learned: &[Learned],
+    day_start: i64,
+    tally: &Tally,
+) -> serde_json::Value {
+    let mut channels: HashSet<u32> = HashSet::new();
+    for (u, plan) in plans.iter().enumerate() {
+        if plan.is_some() {
+            channels.extend(users[u].channels.iter().copied());
+            channels.extend(learned[u].channels.iter().copied());
+        }
+    }
+    let (from, to) = (day_start / 1000, (day_start + DAY_MS) / 1000);
+    let published: u64 = channels
+        .iter()
+        .map(|&rank| {
+            let spec = world.channel(rank);
+            world.uploads_until(&spec, to) - world.uploads_until(&spec, from)
+        })
+        .sum();
+    json!({
+        "watched_channels": channels.len(),
+        "published": published,
+        "reached_a_watchers_pool": tally.reached_pool.len(),
+    })
 }
 
 /// The earlier design: a per-(user, parameters) page cached for 15 minutes, regenerated
 /// on a miss with one search and one videos.list, straight to YouTube.
 async fn run_baseline(
-    users: &[SimUser],
+    population: &mut Population,
     judge: &dyn Judge,
     fake_config: FakeConfig,
-    day_start: i64,
-) -> (serde_json::Value, Tally) {
+    run_start: i64,
+    days: u16,
+) -> RunResult {
     let fake = start_fake(fake_config);
     let redis = RedisServer::start();
     let mut conn = redis
@@ -1022,98 +1468,127 @@ async fn run_baseline(
         .unwrap();
     let http = reqwest::Client::new();
     let base = fake.base_url();
-
-    let mut heap: BinaryHeap<Reverse<(i64, u64, Ev)>> = BinaryHeap::new();
-    let mut seq = 0u64;
-    for (i, u) in users.iter().enumerate() {
-        if let Some(s) = u.sessions.first() {
-            seq += 1;
-            heap.push(Reverse((s.start, seq, Ev::SignIn { u: i as u32, s: 0 })));
-        }
-    }
-    let mut seen: Vec<HashSet<u64>> = (0..users.len()).map(|_| HashSet::new()).collect();
-    let mut tally = Tally::default();
-    let mut next_hour = day_start + HOUR_MS;
-    let day_end = day_start + DAY_MS;
     let t0 = Instant::now();
-    while let Some(Reverse((t, _, ev))) = heap.pop() {
-        while t >= next_hour && next_hour <= day_end {
-            snapshot(&mut tally, &fake);
-            progress("baseline", tally.hourly.len(), t0, &tally);
-            next_hour += HOUR_MS;
-        }
-        if t >= day_end {
-            break;
-        }
-        fake.set_clock(jiff::Timestamp::from_millisecond(t).unwrap());
-        let mut next = |heap: &mut BinaryHeap<Reverse<(i64, u64, Ev)>>, at: i64, ev: Ev| {
-            seq += 1;
-            heap.push(Reverse((at, seq, ev)));
-        };
-        match ev {
-            Ev::SignIn { u, s } => {
-                tally.sign_ins += 1;
-                let first = users[u as usize].gaps[s as usize][0];
-                next(&mut heap, t + i64::from(first), Ev::Refresh { u, s, k: 0 });
+    let mut seq = 0u64;
+    let mut tallies = Vec::new();
+    let mut day_summaries = Vec::new();
+    for day in 0..days {
+        let day_start = run_start + i64::from(day) * DAY_MS;
+        let day_end = day_start + DAY_MS;
+        let plans = population.plan_day(day, day_start);
+        let active = plans.iter().filter(|p| p.is_some()).count();
+        let users = &population.users;
+        let learned = &mut population.learned;
+        let mut heap: BinaryHeap<Reverse<(i64, u64, Ev)>> = BinaryHeap::new();
+        for (u, plan) in plans.iter().enumerate() {
+            if let Some(first) = plan.as_ref().and_then(|p| p.sessions.first()) {
+                seq += 1;
+                heap.push(Reverse((
+                    first.start,
+                    seq,
+                    Ev::SignIn { u: u as u32, s: 0 },
+                )));
             }
-            Ev::Refresh { u, s, k } => {
-                let user = &users[u as usize];
-                let key = format!("baseline:{{u:{}}}:max=20:trending=1:category=", user.id);
-                let cached: Option<String> = redis::cmd("GET")
-                    .arg(&key)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                let cached: Option<(i64, Vec<String>)> =
-                    cached.and_then(|c| serde_json::from_str(&c).ok());
-                let (ids, status) = match cached {
-                    Some((at, ids)) if t - at < FRESH_MS => (ids, "hit"),
-                    _ => {
-                        let query = judge.topic_query(user.topics[0]);
-                        let ids = regenerate(&http, &base, &query).await;
-                        if !ids.is_empty() {
-                            let _: () = redis::cmd("SET")
-                                .arg(&key)
-                                .arg(serde_json::to_string(&(t, &ids)).unwrap())
-                                .query_async(&mut conn)
-                                .await
-                                .unwrap();
+        }
+        let date =
+            reco_core::clock::pacific_date(jiff::Timestamp::from_millisecond(day_start).unwrap());
+        let mut tally = Tally::new(date, day_start / 1000);
+        let mut next_hour = day_start + HOUR_MS;
+        let plan = |u: u32| plans[u as usize].as_ref().expect("a user who comes today");
+        loop {
+            let next = heap.peek().map(|Reverse((t, _, _))| *t);
+            while next.is_none_or(|t| t >= next_hour) && next_hour <= day_end {
+                tally.snapshot(&fake);
+                progress("baseline", usize::from(day), tally.hourly.len(), t0, &tally);
+                next_hour += HOUR_MS;
+            }
+            let Some(Reverse((t, _, ev))) = heap.pop() else {
+                break;
+            };
+            if t >= day_end {
+                break;
+            }
+            fake.set_clock(jiff::Timestamp::from_millisecond(t).unwrap());
+            let mut next = |heap: &mut BinaryHeap<Reverse<(i64, u64, Ev)>>, at: i64, ev: Ev| {
+                seq += 1;
+                heap.push(Reverse((at, seq, ev)));
+            };
+            match ev {
+                Ev::SignIn { u, s } => {
+                    tally.counts.sign_ins += 1;
+                    let first = plan(u).gaps[s as usize][0];
+                    next(&mut heap, t + i64::from(first), Ev::Refresh { u, s, k: 0 });
+                }
+                Ev::Refresh { u, s, k } => {
+                    let user = &users[u as usize];
+                    let key = format!("baseline:{{u:{}}}:max=20:trending=1:category=", user.id);
+                    let cached: Option<String> = redis::cmd("GET")
+                        .arg(&key)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap();
+                    let cached: Option<(i64, Vec<String>)> =
+                        cached.and_then(|c| serde_json::from_str(&c).ok());
+                    let (ids, status) = match cached {
+                        Some((at, ids)) if t - at < FRESH_MS => (ids, "hit"),
+                        _ => {
+                            let query = judge.topic_query(user.topics[0]);
+                            let ids = regenerate(&http, &base, &query).await;
+                            if !ids.is_empty() {
+                                let _: () = redis::cmd("SET")
+                                    .arg(&key)
+                                    .arg(serde_json::to_string(&(t, &ids)).unwrap())
+                                    .query_async(&mut conn)
+                                    .await
+                                    .unwrap();
+                            }
+                            (ids, "miss")
                         }
-                        (ids, "miss")
-                    }
-                };
-                *tally.statuses.entry(status).or_default() += 1;
-                tally.page(user, judge, &mut seen[u as usize], &ids);
-                let session = &user.sessions[s as usize];
-                if k + 1 < session.refreshes {
-                    let gap =
-                        user.gaps[s as usize][k as usize + 1] - user.gaps[s as usize][k as usize];
-                    next(
-                        &mut heap,
-                        t + i64::from(gap),
-                        Ev::Refresh { u, s, k: k + 1 },
+                    };
+                    *tally.statuses.entry(status).or_default() += 1;
+                    tally.page(
+                        user,
+                        &mut learned[u as usize],
+                        judge,
+                        &ids,
+                        t,
+                        run_start / 1000,
                     );
-                } else {
-                    next(&mut heap, t + 1, Ev::SessionEnd { u, s });
+                    let p = plan(u);
+                    if k + 1 < p.sessions[s as usize].refreshes {
+                        let gap =
+                            p.gaps[s as usize][k as usize + 1] - p.gaps[s as usize][k as usize];
+                        next(
+                            &mut heap,
+                            t + i64::from(gap),
+                            Ev::Refresh { u, s, k: k + 1 },
+                        );
+                    } else {
+                        next(&mut heap, t + 1, Ev::SessionEnd { u, s });
+                    }
                 }
-            }
-            Ev::SessionEnd { u, s } => {
-                let user = &users[u as usize];
-                match user.sessions.get(s as usize + 1) {
-                    Some(n) => next(&mut heap, n.start, Ev::SignIn { u, s: s + 1 }),
-                    None => seen[u as usize] = HashSet::new(),
+                Ev::SessionEnd { u, s } => {
+                    if let Some(n) = plan(u).sessions.get(s as usize + 1) {
+                        next(&mut heap, n.start, Ev::SignIn { u, s: s + 1 });
+                    }
                 }
+                Ev::Warm { .. } => unreachable!("the earlier design has no warms"),
             }
-            Ev::Warm { .. } => unreachable!("the earlier design has no warms"),
         }
+        day_summaries.push(tally.summary(&fake, active, t0.elapsed()));
+        tallies.push(tally);
     }
-    while tally.hourly.len() < 24 {
-        snapshot(&mut tally, &fake);
-        progress("baseline", tally.hourly.len(), t0, &tally);
-    }
-    let summary = tally.summary(&fake, users.len(), t0.elapsed());
     fake.shutdown();
-    (summary, tally)
+    let mut summary = if days == 1 {
+        day_summaries[0].clone()
+    } else {
+        json!({"days": day_summaries})
+    };
+    summary["wall_s"] = json!(round1(t0.elapsed().as_secs_f64()));
+    RunResult {
+        summary,
+        days: tallies,
+    }
 }
 
 /// search.list (q, 20 videos) then videos.list for their details; empty on any refusal.
@@ -1169,168 +1644,221 @@ async fn main() {
     let n: usize = arg("--users", 100_000);
     let seed: u64 = arg("--seed", 7);
     let only: String = arg("--only", "both".to_owned());
+    // `--world N`: the procedural world of N channels; 0, the fake's materialised corpus.
+    let world_channels: u32 = arg("--world", 0);
+    let days: u16 = arg("--days", 1);
+    assert!(
+        days == 1 || world_channels > 0,
+        "--days needs --world: the corpus's users have one day"
+    );
     // Thursday 26 November 2026, 00:00 Pacific (PST, UTC-8): one whole quota day.
-    let day_start = jiff::Timestamp::from_second(1_795_680_000)
+    let run_start = jiff::Timestamp::from_second(1_795_680_000)
         .unwrap()
         .as_millisecond();
     assert_eq!(
-        reco_core::clock::pacific_date(jiff::Timestamp::from_millisecond(day_start).unwrap()),
+        reco_core::clock::pacific_date(jiff::Timestamp::from_millisecond(run_start).unwrap()),
         SIM_DAY
     );
-    // `--world N`: the procedural world of N channels; 0, the fake's materialised corpus.
-    let world_channels: u32 = arg("--world", 0);
     let fake_config = FakeConfig {
-        start_clock: Some(jiff::Timestamp::from_millisecond(day_start).unwrap()),
+        start_clock: Some(jiff::Timestamp::from_millisecond(run_start).unwrap()),
         world_channels: (world_channels > 0).then_some(world_channels),
         ..FakeConfig::default()
     };
     let t = Instant::now();
-    let (judge, users): (Box<dyn Judge>, Vec<SimUser>) = if world_channels > 0 {
-        let world = World::new(fake_config.seed, world_channels, CORPUS_EPOCH_SECS);
-        let users = make_world_users(&world, n, seed, day_start);
-        (Box::new(WorldJudge { world }), users)
-    } else {
+    let corpus_index = (world_channels == 0).then(|| {
         let index_fake = start_fake(FakeConfig::default());
         let index = Index::build(&index_fake);
         index_fake.shutdown();
-        let users = make_users(&index, n, seed, day_start);
-        (Box::new(index), users)
+        index
+    });
+    let world = (world_channels > 0)
+        .then(|| World::new(fake_config.seed, world_channels, CORPUS_EPOCH_SECS));
+    // In the world, `n` is the daily users: the population is larger, as not everyone
+    // comes every day.
+    let initial = if world.is_some() {
+        (n as f64 / mean_activity()).round() as u32
+    } else {
+        n as u32
     };
-    let judge = judge.as_ref();
-    let sessions: usize = users.iter().map(|u| u.sessions.len()).sum();
-    let refreshes: usize = users
-        .iter()
-        .flat_map(|u| u.sessions.iter())
-        .map(|s| s.refreshes as usize)
-        .sum();
+    let population = || match (&corpus_index, &world) {
+        (Some(index), _) => {
+            let (users, plans) = make_users(index, n, seed, run_start);
+            Population {
+                learned: (0..users.len()).map(|_| Learned::default()).collect(),
+                users,
+                corpus_plans: Some(plans),
+                world: None,
+                seed,
+                initial,
+            }
+        }
+        (None, Some(world)) => {
+            let users: Vec<SimUser> = (0..initial)
+                .map(|i| make_world_user(world, i, seed, 0, run_start))
+                .collect();
+            Population {
+                learned: (0..users.len()).map(|_| Learned::default()).collect(),
+                users,
+                corpus_plans: None,
+                world: Some(world.clone()),
+                seed,
+                initial,
+            }
+        }
+        (None, None) => unreachable!("a corpus or a world"),
+    };
+    let world_judge = world.clone().map(|world| WorldJudge { world });
+    let judge: &dyn Judge = match (&corpus_index, &world_judge) {
+        (Some(index), _) => index,
+        (None, Some(world)) => world,
+        (None, None) => unreachable!("a corpus or a world"),
+    };
+    let probe = population();
     let mut topic_users: HashMap<u16, usize> = HashMap::new();
-    for u in &users {
+    for u in &probe.users {
         *topic_users.entry(u.topics[0]).or_default() += 1;
     }
     let mut topic_users: Vec<usize> = topic_users.into_values().collect();
     topic_users.sort_unstable_by(|a, b| b.cmp(a));
-    let distinct_channels: HashSet<u32> = users
+    let distinct_channels: HashSet<u32> = probe
+        .users
         .iter()
         .flat_map(|u| u.channels.iter().copied())
         .collect();
     println!(
-        "{n} users (seed {seed}) in {:.1} s: {sessions} sessions, {refreshes} refreshes planned, \
-         {} distinct history channels; main-topic users, top 5: {:?}",
+        "{n} daily users (seed {seed}; a population of {} over {days} day(s)) in {:.1} s: \
+         {} distinct history channels among them; main-topic users, top 5: {:?}",
+        probe.users.len(),
         t.elapsed().as_secs_f64(),
         distinct_channels.len(),
         topic_users.iter().take(5).collect::<Vec<_>>()
     );
+    drop(probe);
 
     let mut results = json!({
         "commit": reco_bench::git_describe(),
         "users": n,
         "seed": seed,
-        "sessions": sessions,
-        "refreshes_planned": refreshes,
-        "distinct_history_channels": distinct_channels.len(),
+        "days": days,
+        "population_at_start": initial,
+        "distinct_history_channels_at_start": distinct_channels.len(),
         "world": if world_channels > 0 {
-            json!({"procedural_channels": world_channels, "seed": fake_config.seed})
+            json!({"procedural_channels": world_channels, "seed": fake_config.seed,
+                   "activity": ACTIVITY.iter().map(|(s, p)| json!({"share": s, "daily_chance": p})).collect::<Vec<_>>(),
+                   "churn_per_day": CHURN_PER_DAY, "signups_per_day": SIGNUPS_PER_DAY,
+                   "watch_chance_per_refresh": WATCH_CHANCE})
         } else {
             json!({"corpus_channels": fake_config.channels, "seed": fake_config.seed})
         },
-        "day": "2026-11-26 (Pacific)",
+        "first_day": "2026-11-26 (Pacific)",
     });
-    let file = match (world_channels, n) {
-        (0, 100_000) => "day".to_owned(),
-        (0, _) => format!("day-{n}"),
-        (_, _) => format!("world-day-{n}"),
+    if world_channels == 0 {
+        results["distinct_history_channels"] = json!(distinct_channels.len());
+    }
+    let file = match (world_channels, n, days) {
+        (0, 100_000, _) => "day".to_owned(),
+        (0, _, _) => format!("day-{n}"),
+        (_, _, 1) => format!("world-day-{n}"),
+        (_, _, d) => format!("world-{d}days-{n}"),
     };
     // One after the other, each on its own Redis and fake YouTube (the harness starts
     // its servers with blocking waits, which would stall a design running beside it).
-    let baseline = async {
-        if only == "ours" {
-            return None;
-        }
+    let mut runs: Vec<(&str, RunResult)> = Vec::new();
+    if only != "ours" {
         println!("\nbaseline (the earlier design): started");
-        Some(run_baseline(&users, judge, fake_config.clone(), day_start).await)
-    };
-    let ours = async {
-        if only == "baseline" {
-            return None;
-        }
+        let mut p = population();
+        let r = run_baseline(&mut p, judge, fake_config.clone(), run_start, days).await;
+        runs.push(("baseline", r));
+    }
+    if only != "baseline" {
         println!("\nours: started");
-        Some(run_ours(&users, judge, fake_config.clone(), day_start, &file).await)
-    };
-    let baseline = baseline.await;
-    let ours = ours.await;
-    let mut tallies: Vec<(&str, Tally)> = Vec::new();
-    if let Some((summary, tally)) = baseline {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary["per_method"]).unwrap()
-        );
-        results["baseline"] = summary;
-        tallies.push(("baseline", tally));
+        let mut p = population();
+        let r = run_ours(&mut p, judge, fake_config.clone(), run_start, days, &file).await;
+        runs.push(("ours", r));
     }
-    if let Some((summary, tally)) = ours {
-        results["ours"] = summary;
-        tallies.push(("ours", tally));
-    }
-    for (name, _) in &tallies {
-        let r = &results[*name];
-        println!(
-            "\n{name}: {} users, {} refreshes: {} units, {} searches, {} quota refusals, \
-             {:.1}% full pages of never-served videos, {:.1}% of served videos related, \
-             {} units per 1,000 daily users",
-            r["users"],
-            r["refreshes"],
-            r["units_used"],
-            r["searches_used"],
-            r["quota_refusals"],
-            r["share_full_page_never_served"].as_f64().unwrap() * 100.0,
-            r["share_served_related"].as_f64().unwrap() * 100.0,
-            r["units_per_1000_users"],
-        );
+    for (name, run) in &runs {
+        results[*name] = run.summary.clone();
+        for (d, tally) in run.days.iter().enumerate() {
+            let c = &tally.counts;
+            let units = tally.hourly.last().map_or(0, |(_, u)| u.units);
+            println!(
+                "\n{name}, day {}: {} refreshes: {units} units, {} empty pages, \
+                 {:.1}% full pages of never-served videos, {:.1}% of served videos related",
+                d + 1,
+                c.refreshes,
+                c.empty,
+                c.full_new as f64 * 100.0 / c.refreshes.max(1) as f64,
+                c.related as f64 * 100.0 / c.served.max(1) as f64,
+            );
+        }
     }
     write_json(&file, &results);
+    plot(&file, n, &runs);
+}
 
-    if tallies.len() == 2 {
-        let hours = |t: &Tally, f: &dyn Fn(&Hour) -> f64| -> Vec<(f64, f64)> {
-            std::iter::once((0.0, 0.0))
-                .chain(
-                    t.hourly
-                        .iter()
-                        .enumerate()
-                        .map(|(h, x)| ((h + 1) as f64, f(x))),
-                )
-                .collect()
-        };
-        let names = ["earlier design (baseline)", "ours"];
-        let units: Vec<Series> = tallies
-            .iter()
-            .enumerate()
-            .map(|(i, (_, t))| Series::new(names[i], 1 - i, hours(t, &|x| x.0 as f64)))
-            .collect();
-        let max_units = tallies
-            .iter()
-            .filter_map(|(_, t)| t.hourly.last().map(|x| x.0))
-            .max()
-            .unwrap_or(0)
-            .max(10_000) as f64;
-        let mut units = units;
-        units.push(Series::new(
-            "daily quota (10,000 units)",
+/// Per-hour freshness for each day (ours, and the baseline's first day), searches and
+/// units over the run, beside the file's JSON.
+fn plot(file: &str, n: usize, runs: &[(&str, RunResult)]) {
+    let name = |r: &str| {
+        if r == "ours" {
+            "ours"
+        } else {
+            "earlier design (baseline)"
+        }
+    };
+    let colour = |r: &str| usize::from(r != "ours");
+    let days = runs.first().map_or(0, |(_, r)| r.days.len());
+    let hours = (days * 24) as f64;
+    // Cumulative units over the whole run (each day's quota starts at zero).
+    let units: Vec<Series> = runs
+        .iter()
+        .map(|(r, run)| {
+            let mut total = 0u64;
+            let mut pts = vec![(0.0, 0.0)];
+            for (d, tally) in run.days.iter().enumerate() {
+                for (h, (_, u)) in tally.hourly.iter().enumerate() {
+                    pts.push(((d * 24 + h + 1) as f64, (total + u.units) as f64));
+                }
+                total += tally.hourly.last().map_or(0, |(_, u)| u.units);
+            }
+            Series::new(name(r), colour(r), pts)
+        })
+        .chain(std::iter::once(Series::new(
+            "daily quotas (10,000 units a day)",
             3,
-            vec![(0.0, 10_000.0), (24.0, 10_000.0)],
-        ));
-        line_chart(
-            &format!("{file}-units.png"),
-            &format!("YouTube units spent over the simulated day, {n} users"),
-            "hour of the Pacific day",
-            "units spent (cumulative)",
-            (0.0, 24.0),
-            (0.0, max_units * 1.1),
-            &units,
-        );
-        let searches: Vec<Series> = tallies
+            (0..=days)
+                .map(|d| ((d * 24) as f64, (d * 10_000) as f64))
+                .collect(),
+        )))
+        .collect();
+    let max_units = units
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(10_000.0, f64::max);
+    line_chart(
+        &format!("{file}-units.png"),
+        &format!("YouTube units spent over the simulated run, {n} daily users"),
+        "hour of the run (Pacific days)",
+        "units spent (cumulative)",
+        (0.0, hours),
+        (0.0, max_units * 1.1),
+        &units,
+    );
+    if days == 1 {
+        let searches: Vec<Series> = runs
             .iter()
-            .enumerate()
-            .map(|(i, (_, t))| Series::new(names[i], 1 - i, hours(t, &|x| x.1 as f64)))
+            .map(|(r, run)| {
+                let pts = std::iter::once((0.0, 0.0))
+                    .chain(
+                        run.days[0]
+                            .hourly
+                            .iter()
+                            .enumerate()
+                            .map(|(h, (_, u))| ((h + 1) as f64, u.searches as f64)),
+                    )
+                    .collect();
+                Series::new(name(r), colour(r), pts)
+            })
             .chain(std::iter::once(Series::new(
                 "daily search bucket (100)",
                 3,
@@ -1346,37 +1874,46 @@ async fn main() {
             (0.0, 120.0),
             &searches,
         );
-        let share: Vec<Series> = tallies
+    }
+    let per_hour = |tally: &Tally| -> Vec<(f64, f64)> {
+        let mut prev = (0u64, 0u64);
+        tally
+            .hourly
             .iter()
             .enumerate()
-            .map(|(i, (_, t))| {
-                let mut prev = (0u64, 0u64);
-                let pts = t
-                    .hourly
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(h, x)| {
-                        let (r, f) = (x.2 - prev.0, x.3 - prev.1);
-                        prev = (x.2, x.3);
-                        (r > 0).then(|| (h as f64 + 0.5, f as f64 * 100.0 / r as f64))
-                    })
-                    .collect();
-                Series::new(names[i], 1 - i, pts)
+            .filter_map(|(h, (c, _))| {
+                let (r, f) = (c.refreshes - prev.0, c.full_new - prev.1);
+                prev = (c.refreshes, c.full_new);
+                (r > 0).then(|| (h as f64 + 0.5, f as f64 * 100.0 / r as f64))
             })
-            .chain(std::iter::once(Series::new(
-                "target (95%)",
-                3,
-                vec![(0.0, 95.0), (24.0, 95.0)],
-            )))
-            .collect();
-        line_chart(
-            &format!("{file}-all-new.png"),
-            &format!("Refreshes with a full page of never-served videos, per hour, {n} users"),
-            "hour of the Pacific day",
-            "share of refreshes (%)",
-            (0.0, 24.0),
-            (0.0, 105.0),
-            &share,
-        );
+            .collect()
+    };
+    let mut share: Vec<Series> = Vec::new();
+    for (r, run) in runs {
+        if days == 1 {
+            share.push(Series::new(name(r), colour(r), per_hour(&run.days[0])));
+        } else if *r == "ours" {
+            for (d, tally) in run.days.iter().enumerate() {
+                share.push(Series::new(
+                    format!("ours, day {}", d + 1),
+                    d % 7,
+                    per_hour(tally),
+                ));
+            }
+        }
     }
+    share.push(Series::new(
+        "target (97%)",
+        if days == 1 { 3 } else { 7 },
+        vec![(0.0, 97.0), (24.0, 97.0)],
+    ));
+    line_chart(
+        &format!("{file}-all-new.png"),
+        &format!("Refreshes with a full page of never-served videos, per hour, {n} daily users"),
+        "hour of the Pacific day",
+        "share of refreshes (%)",
+        (0.0, 24.0),
+        (0.0, 105.0),
+        &share,
+    );
 }
