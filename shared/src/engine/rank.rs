@@ -151,6 +151,11 @@ struct Scored {
     video: Video,
     score: f64,
     trending: bool,
+    /// What [`reason`] needs, kept so only the picks are explained.
+    origin: Origin,
+    affinity: f64,
+    similarity: f64,
+    terms: HashSet<String>,
 }
 
 /// Ranks `candidates` and returns at most `limit`, diverse by channel, with at most
@@ -215,11 +220,14 @@ pub fn rank(
                 + 0.5 * freshness
                 + 0.3 * popularity;
             video.trending = trending;
-            video.reason = reason(profile, &video, origin, affinity, similarity, &terms);
             Scored {
                 video,
                 score,
                 trending,
+                origin,
+                affinity,
+                similarity,
+                terms,
             }
         })
         .collect();
@@ -238,6 +246,8 @@ pub fn rank(
     // the last `DIVERSITY_WINDOW`, so every page mixes channels while a channel the user
     // loves still fills a good share of the whole pool.
     let mut picked: Vec<Video> = Vec::with_capacity(limit.min(scored.len()));
+    // The watched videos' terms, once: every "like …" reason compares against them all.
+    let mut watched_terms: Option<Vec<HashSet<String>>> = None;
     let mut in_window: HashMap<String, usize> = HashMap::new();
     let mut trending_taken = 0;
     let mut remaining: Vec<Option<Scored>> = scored.into_iter().map(Some).collect();
@@ -272,7 +282,17 @@ pub fn rank(
         if s.trending {
             trending_taken += 1;
         }
-        picked.push(s.video);
+        let mut video = s.video;
+        video.reason = reason(
+            profile,
+            &video,
+            s.origin,
+            s.affinity,
+            s.similarity,
+            &s.terms,
+            &mut watched_terms,
+        );
+        picked.push(video);
     }
     picked
 }
@@ -284,17 +304,22 @@ fn reason(
     affinity: f64,
     similarity: f64,
     terms: &HashSet<String>,
+    watched_terms: &mut Option<Vec<HashSet<String>>>,
 ) -> String {
     if affinity > 0.0 {
         return format!("from a channel you watch: {}", video.channel_title);
     }
-    if similarity > 0.2
-        && let Some(like) = profile
+    if similarity > 0.2 {
+        let watched_terms =
+            watched_terms.get_or_insert_with(|| profile.watched.iter().map(video_terms).collect());
+        if let Some((like, _)) = profile
             .watched
             .iter()
-            .max_by_key(|w| video_terms(w).intersection(terms).count())
-    {
-        return format!("like \"{}\"", like.title);
+            .zip(watched_terms.iter())
+            .max_by_key(|(_, w)| w.intersection(terms).count())
+        {
+            return format!("like \"{}\"", like.title);
+        }
     }
     let category = category_name(&video.category_id).unwrap_or("your region");
     match origin {
