@@ -1637,7 +1637,9 @@ async fn regenerate(http: &reqwest::Client, base: &str, query: &str) -> Vec<Stri
     ids
 }
 
-#[tokio::main(flavor = "current_thread")]
+/// Two workers: the warmer's concurrent warms (spawned tasks) and the Redis and HTTP
+/// connections' drivers run beside the event loop, on the machine's two cores.
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // A day's worth of EMF lines would bury the figures; the fake meters what was spent.
     reco_core::metrics::install(reco_core::metrics::Sink::Off);
