@@ -334,7 +334,13 @@ impl TestEnv {
     }
 
     pub async fn start_with(fake_config: FakeConfig) -> Self {
-        let redis = RedisServer::start();
+        Self::start_with_redis_args(fake_config, &[]).await
+    }
+
+    /// With extra `redis-server` arguments: `["--dir", d, "--dbfilename", f]` starts from
+    /// a saved RDB file (a resumed simulation).
+    pub async fn start_with_redis_args(fake_config: FakeConfig, redis_args: &[&str]) -> Self {
+        let redis = RedisServer::start_with(redis_args);
         let sqs = MotoSqs::start();
         let fake = start_fake(fake_config);
         let (queue_url, dlq_url) = sqs.create_queue_with_dlq("reco-warm", 3, 30).await;

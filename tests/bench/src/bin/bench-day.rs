@@ -45,6 +45,7 @@ use reco_tests::apps::{Apps, config_with};
 use reco_tests::services::FakeConfig;
 use reco_tests::services::{RedisServer, TEST_API_KEY, TestEnv, start_fake};
 use reco_warmer::ItemOutcome;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 const DAY_MS: i64 = 86_400_000;
@@ -262,7 +263,7 @@ struct Plan {
 /// What the simulation learned about a user as the run went: what was served (the
 /// judge's record of "never served"), what they watched, and which uploads of their
 /// channels reached their pool (timed once each).
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Learned {
     seen: HashSet<u64>,
     watched: Vec<u64>,
@@ -484,7 +485,7 @@ fn plan_sessions(rng: &mut SplitMix, day_start: i64) -> (Vec<Session>, Vec<Vec<u
     (sessions, gaps)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Ev {
     SignIn { u: u32, s: u8 },
     Refresh { u: u32, s: u8, k: u8 },
@@ -566,7 +567,7 @@ async fn deferral_sink() -> (String, Arc<AtomicU64>) {
 }
 
 /// One simulated day's counts, cumulative within the day.
-#[derive(Default, Clone)]
+#[derive(Default, Clone, Serialize, Deserialize)]
 struct Counts {
     sign_ins: u64,
     refreshes: u64,
@@ -581,13 +582,13 @@ struct Counts {
 }
 
 /// What one design did over one simulated day.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Tally {
     /// The day's Pacific date (the fake's quota day), and its start (seconds).
     date: String,
     day_start_s: i64,
     counts: Counts,
-    statuses: HashMap<&'static str, u64>,
+    statuses: std::collections::BTreeMap<String, u64>,
     warm_outcomes: HashMap<String, u64>,
     transient_examples: Vec<String>,
     /// Sum of the pool sizes of the warms that built one.
@@ -1130,17 +1131,116 @@ impl Population {
                 self.learned.push(Learned::default());
             }
         }
+        let plans = self.plans(day, day_start, |learned| !learned.signed_in);
+        for (learned, plan) in self.learned.iter_mut().zip(&plans) {
+            learned.signed_in |= plan.is_some();
+        }
+        plans
+    }
+
+    /// The day's plans of the users as they are (no sign-ups added); `first_sign_in`
+    /// says whose first sign-in ever it is.
+    fn plans(
+        &self,
+        day: u16,
+        day_start: i64,
+        first_sign_in: impl Fn(&Learned) -> bool,
+    ) -> Vec<Option<Plan>> {
         self.users
             .iter()
+            .zip(&self.learned)
             .enumerate()
-            .map(|(u, user)| {
+            .map(|(u, (user, learned))| {
                 let mut plan = plan_day(user, u as u32, self.seed, day, day_start)?;
-                let learned = &mut self.learned[u];
-                plan.first_sign_in = !learned.signed_in;
-                learned.signed_in = true;
+                plan.first_sign_in = first_sign_in(learned);
                 Some(plan)
             })
             .collect()
+    }
+
+    /// The world's population as a checkpoint left it: each user is remade from the seed
+    /// and the day they joined; what was learned about them is the checkpoint's.
+    fn restore(&mut self, joined: &[u16], learned: Vec<Learned>, run_start: i64) {
+        let world = self.world.as_ref().expect("checkpoints are of world runs");
+        self.users = joined
+            .iter()
+            .enumerate()
+            .map(|(i, &day)| {
+                make_world_user(
+                    world,
+                    i as u32,
+                    self.seed,
+                    day,
+                    run_start + i64::from(day) * DAY_MS,
+                )
+            })
+            .collect();
+        self.learned = learned;
+    }
+}
+
+/// What a run is: enough to start it again from a checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunArgs {
+    users: usize,
+    seed: u64,
+    world_channels: u32,
+    days: u16,
+    file: String,
+}
+
+/// A run's whole state at the end of a simulated hour, when no event is running: the
+/// simulation's own record here, Redis in the RDB file it names (saved at the same
+/// instant), the fake's meter, and the clock. The world and the users are remade from
+/// the seed. Lost on resume, as in a cold start of every Lambda instance: the API
+/// instances' item caches and last good pages.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    args: RunArgs,
+    day: u16,
+    next_hour: i64,
+    clock_ms: i64,
+    heap: Vec<(i64, u64, Ev)>,
+    seq: u64,
+    warm_seq: u64,
+    /// The day's tally so far; `None` when the checkpoint is of a day not yet begun.
+    tally: Option<Tally>,
+    done: Vec<Tally>,
+    day_summaries: Vec<serde_json::Value>,
+    joined: Vec<u16>,
+    learned: Vec<Learned>,
+    /// Users whose first sign-in ever is planned for the checkpoint's day.
+    first_sign_in_today: Vec<u32>,
+    meter: fake_youtube::MeterState,
+    deferrals_sent: u64,
+    redis_file: String,
+    wall_s: f64,
+}
+
+const CHECKPOINT_FILE: &str = "checkpoint.json";
+
+impl Checkpoint {
+    fn read(dir: &std::path::Path) -> Checkpoint {
+        let path = dir.join(CHECKPOINT_FILE);
+        let file = std::fs::File::open(&path)
+            .unwrap_or_else(|e| panic!("cannot read the checkpoint {}: {e}", path.display()));
+        serde_json::from_reader(std::io::BufReader::new(file))
+            .unwrap_or_else(|e| panic!("{} is not a checkpoint: {e}", path.display()))
+    }
+
+    /// Written beside its RDB file, then moved into place, so a run killed while
+    /// writing leaves the previous checkpoint whole; the previous RDB file goes after.
+    fn write(&self, dir: &std::path::Path, previous_redis_file: Option<&str>) {
+        let tmp = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
+        let file = std::fs::File::create(&tmp).expect("create the checkpoint");
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer(&mut out, self).expect("write the checkpoint");
+        std::io::Write::flush(&mut out).expect("flush the checkpoint");
+        drop(out);
+        std::fs::rename(&tmp, dir.join(CHECKPOINT_FILE)).expect("move the checkpoint in place");
+        if let Some(old) = previous_redis_file.filter(|old| *old != self.redis_file) {
+            let _ = std::fs::remove_file(dir.join(old));
+        }
     }
 }
 
@@ -1150,8 +1250,16 @@ struct RunResult {
     days: Vec<Tally>,
 }
 
+/// Where a run's checkpoints go, and the run they are of.
+struct Checkpointing {
+    dir: std::path::PathBuf,
+    args: RunArgs,
+}
+
 /// Our design over `days` days; writes `<file>-ours-partial.json` at the end of every
-/// simulated hour, so a run cut short still leaves its figures so far.
+/// simulated hour, so a run cut short still leaves its figures so far, and a checkpoint
+/// when `checkpoints` says where. `resume` continues from one.
+#[allow(clippy::too_many_arguments)]
 async fn run_ours(
     population: &mut Population,
     judge: &dyn Judge,
@@ -1159,9 +1267,34 @@ async fn run_ours(
     run_start: i64,
     days: u16,
     file: &str,
+    checkpoints: Option<&Checkpointing>,
+    resume: Option<Checkpoint>,
 ) -> RunResult {
-    let env = TestEnv::start_with(fake_config).await;
-    let clock = Arc::new(SimClock::new(run_start));
+    // Redis works in the checkpoint directory: its saves land there, and a resumed run
+    // starts from the checkpoint's file.
+    // A copy of the checkpoint's file: the server's own saves replace `dump.rdb`, never
+    // a checkpoint's file, which stays whole until a newer checkpoint is in place.
+    let env = match checkpoints {
+        Some(cp) => {
+            if let Some(c) = &resume {
+                std::fs::copy(cp.dir.join(&c.redis_file), cp.dir.join(REDIS_DUMP))
+                    .expect("copy the checkpoint's Redis file");
+            } else {
+                let _ = std::fs::remove_file(cp.dir.join(REDIS_DUMP));
+            }
+            let dir = cp.dir.to_str().expect("a UTF-8 checkpoint path");
+            TestEnv::start_with_redis_args(fake_config, &["--dir", dir, "--dbfilename", REDIS_DUMP])
+                .await
+        }
+        None => TestEnv::start_with(fake_config).await,
+    };
+    let clock = Arc::new(SimClock::new(
+        resume.as_ref().map_or(run_start, |c| c.clock_ms),
+    ));
+    if let Some(c) = &resume {
+        env.fake.set_clock(clock.now());
+        env.fake.restore_meter(c.meter.clone());
+    }
     // Production's quota guard timeout (the harness lengthens it for loaded test runs).
     let config = config_with(&env, &[("YOUTUBE_QUOTA_TIMEOUT_MS", "200")]);
     let apps = Apps::build_with(&env, config, Some(clock.clone()), AuthMode::None).await;
@@ -1191,25 +1324,82 @@ async fn run_ours(
     let mut warm_seq = 0u64;
     let mut tallies: Vec<Tally> = Vec::new();
     let mut day_summaries: Vec<serde_json::Value> = Vec::new();
-    for day in 0..days {
+    let mut wall_before = 0.0;
+    let mut first_day = 0;
+    // A resumed day: its plans, events and tally as the checkpoint left them.
+    let mut resumed: Option<(Vec<Option<Plan>>, Tally, i64)> = None;
+    let mut redis_file: Option<String> = None;
+    if let Some(c) = resume {
+        population.restore(&c.joined, c.learned, run_start);
+        let day_start = run_start + i64::from(c.day) * DAY_MS;
+        heap.extend(c.heap.into_iter().map(Reverse));
+        (seq, warm_seq) = (c.seq, c.warm_seq);
+        tallies = c.done;
+        day_summaries = c.day_summaries;
+        wall_before = c.wall_s;
+        first_day = c.day;
+        deferrals_sent.store(c.deferrals_sent, Ordering::Relaxed);
+        println!(
+            "resumed from {} at day {} hour {} (after {:.0} s of earlier runs)",
+            checkpoints.map_or(String::new(), |cp| cp.dir.display().to_string()),
+            c.day + 1,
+            c.tally.as_ref().map_or(0, |t| t.hourly.len()),
+            c.wall_s
+        );
+        if let Some(tally) = c.tally {
+            let today: HashSet<u32> = c.first_sign_in_today.iter().copied().collect();
+            let plans: Vec<Option<Plan>> = population
+                .plans(c.day, day_start, |_| false)
+                .into_iter()
+                .enumerate()
+                .map(|(u, plan)| {
+                    plan.map(|mut p| {
+                        p.first_sign_in = today.contains(&(u as u32));
+                        p
+                    })
+                })
+                .collect();
+            resumed = Some((plans, tally, c.next_hour));
+        }
+        redis_file = Some(c.redis_file);
+    }
+    let wall = |t0: Instant| wall_before + t0.elapsed().as_secs_f64();
+    for day in first_day..days {
         let day_start = run_start + i64::from(day) * DAY_MS;
         let day_end = day_start + DAY_MS;
-        let plans = population.plan_day(day, day_start);
-        let active = plans.iter().filter(|p| p.is_some()).count();
-        for (u, plan) in plans.iter().enumerate() {
-            if let Some(first) = plan.as_ref().and_then(|p| p.sessions.first()) {
-                seq += 1;
-                heap.push(Reverse((
-                    first.start,
-                    seq,
-                    Ev::SignIn { u: u as u32, s: 0 },
-                )));
+        let (plans, mut tally, mut next_hour) = match resumed.take() {
+            Some(r) => r,
+            None => {
+                let plans = population.plan_day(day, day_start);
+                // Only deferred warms outlive their day (sessions end within it); the rest
+                // of yesterday's events would refer to yesterday's plans.
+                heap.retain(|Reverse((_, _, ev))| matches!(ev, Ev::Warm { .. }));
+                for (u, plan) in plans.iter().enumerate() {
+                    if let Some(first) = plan.as_ref().and_then(|p| p.sessions.first()) {
+                        seq += 1;
+                        heap.push(Reverse((
+                            first.start,
+                            seq,
+                            Ev::SignIn { u: u as u32, s: 0 },
+                        )));
+                    }
+                }
+                let date = reco_core::clock::pacific_date(
+                    jiff::Timestamp::from_millisecond(day_start).unwrap(),
+                );
+                (
+                    plans,
+                    Tally::new(date, day_start / 1000),
+                    day_start + HOUR_MS,
+                )
             }
-        }
-        let date =
-            reco_core::clock::pacific_date(jiff::Timestamp::from_millisecond(day_start).unwrap());
-        println!("\n[ours] day {} ({date}): {active} users come", day + 1);
-        let mut tally = Tally::new(date, day_start / 1000);
+        };
+        let active = plans.iter().filter(|p| p.is_some()).count();
+        println!(
+            "\n[ours] day {} ({}): {active} users come",
+            day + 1,
+            tally.date
+        );
         let sim = Sim {
             users: &population.users,
             plans: &plans,
@@ -1228,8 +1418,7 @@ async fn run_ours(
             time_uploads: population.world.is_some(),
         };
         let learned = &mut population.learned;
-        let mut next_hour = day_start + HOUR_MS;
-        let mut next_tick = day_start + TICK_MS;
+        let mut next_tick = next_hour - HOUR_MS + TICK_MS;
         let mut in_flight = futures_util::stream::FuturesUnordered::new();
         // Start times of the events in flight (a multiset), and their users.
         let mut running: std::collections::BTreeMap<(i64, u64), ()> = Default::default();
@@ -1285,8 +1474,52 @@ async fn run_ours(
                     "day": tally.summary(&env.fake, active, t0.elapsed()),
                     "simulated_hours": i64::from(day) * 24 + tally.hourly.len() as i64,
                 });
-                partial["wall_s"] = json!(round1(t0.elapsed().as_secs_f64()));
+                partial["wall_s"] = json!(round1(wall(t0)));
                 write_json(&format!("{file}-ours-partial"), &partial);
+                // The day's last hour is checkpointed as the next day not yet begun, below.
+                if let Some(cp) = checkpoints
+                    && next_hour <= day_end
+                {
+                    let saved = Instant::now();
+                    let name = format!("redis-day{}-hour{}.rdb", day + 1, tally.hourly.len());
+                    save_redis(&apps.services.redis, &cp.dir, &name).await;
+                    let first_today: Vec<u32> = plans
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, p)| p.as_ref().is_some_and(|p| p.first_sign_in))
+                        .map(|(u, _)| u as u32)
+                        .collect();
+                    let checkpoint = Checkpoint {
+                        args: cp.args.clone(),
+                        day,
+                        next_hour,
+                        clock_ms: clock.now().as_millisecond(),
+                        heap: heap.iter().map(|Reverse(e)| *e).collect(),
+                        seq,
+                        warm_seq,
+                        tally: Some(std::mem::take(&mut tally)),
+                        done: std::mem::take(&mut tallies),
+                        day_summaries: day_summaries.clone(),
+                        joined: population.users.iter().map(|u| u.joined).collect(),
+                        learned: std::mem::take(learned),
+                        first_sign_in_today: first_today,
+                        meter: env.fake.meter_state(),
+                        deferrals_sent: deferrals_sent.load(Ordering::Relaxed),
+                        redis_file: name,
+                        wall_s: wall(t0),
+                    };
+                    checkpoint.write(&cp.dir, redis_file.as_deref());
+                    redis_file = Some(checkpoint.redis_file);
+                    tally = checkpoint.tally.expect("just put");
+                    tallies = checkpoint.done;
+                    *learned = checkpoint.learned;
+                    eprintln!(
+                        "    [ours] checkpoint at day {} hour {}: {:.1} s",
+                        day + 1,
+                        tally.hourly.len(),
+                        saved.elapsed().as_secs_f64()
+                    );
+                }
                 continue;
             }
             let Some(((t, s, ev), effects)) = in_flight.next().await else {
@@ -1315,7 +1548,7 @@ async fn run_ours(
                     }
                     Effect::SignIn => tally.counts.sign_ins += 1,
                     Effect::Page { u, ids, status } => {
-                        *tally.statuses.entry(status).or_default() += 1;
+                        *tally.statuses.entry(status.to_owned()).or_default() += 1;
                         tally.page(
                             &population.users[u as usize],
                             &mut learned[u as usize],
@@ -1387,6 +1620,35 @@ async fn run_ours(
         }
         day_summaries.push(summary);
         tallies.push(tally);
+        if let Some(cp) = checkpoints
+            && day + 1 < days
+        {
+            let name = format!("redis-day{}-end.rdb", day + 1);
+            save_redis(&apps.services.redis, &cp.dir, &name).await;
+            let checkpoint = Checkpoint {
+                args: cp.args.clone(),
+                day: day + 1,
+                next_hour: day_end + HOUR_MS,
+                clock_ms: clock.now().as_millisecond(),
+                heap: heap.iter().map(|Reverse(e)| *e).collect(),
+                seq,
+                warm_seq,
+                tally: None,
+                done: std::mem::take(&mut tallies),
+                day_summaries: day_summaries.clone(),
+                joined: population.users.iter().map(|u| u.joined).collect(),
+                learned: std::mem::take(&mut population.learned),
+                first_sign_in_today: Vec::new(),
+                meter: env.fake.meter_state(),
+                deferrals_sent: deferrals_sent.load(Ordering::Relaxed),
+                redis_file: name,
+                wall_s: wall(t0),
+            };
+            checkpoint.write(&cp.dir, redis_file.as_deref());
+            redis_file = Some(checkpoint.redis_file);
+            tallies = checkpoint.done;
+            population.learned = checkpoint.learned;
+        }
     }
     let mut summary = if days == 1 {
         day_summaries[0].clone()
@@ -1411,11 +1673,25 @@ async fn run_ours(
         "entries_gone_from_catalog": missing,
     });
     summary["deferrals_sent"] = json!(deferrals_sent.load(Ordering::Relaxed));
-    summary["wall_s"] = json!(round1(t0.elapsed().as_secs_f64()));
+    summary["wall_s"] = json!(round1(wall(t0)));
     RunResult {
         summary,
         days: tallies,
     }
+}
+
+/// The file Redis saves to in the checkpoint directory.
+const REDIS_DUMP: &str = "dump.rdb";
+
+/// Saves Redis as it is now (the server's own `SAVE`, blocking, as the simulation is
+/// between events) and names the file for its checkpoint.
+async fn save_redis(conn: &reco_core::store::RedisConn, dir: &std::path::Path, name: &str) {
+    let mut conn = conn.clone();
+    let _: () = redis::cmd("SAVE")
+        .query_async(&mut conn)
+        .await
+        .expect("SAVE");
+    std::fs::rename(dir.join(REDIS_DUMP), dir.join(name)).expect("name the Redis file");
 }
 
 /// The day's uploads by the channels its users watch, and how many of them reached at
@@ -1545,7 +1821,7 @@ async fn run_baseline(
                             (ids, "miss")
                         }
                     };
-                    *tally.statuses.entry(status).or_default() += 1;
+                    *tally.statuses.entry(status.to_owned()).or_default() += 1;
                     tally.page(
                         user,
                         &mut learned[u as usize],
@@ -1643,12 +1919,40 @@ async fn regenerate(http: &reqwest::Client, base: &str, query: &str) -> Vec<Stri
 async fn main() {
     // A day's worth of EMF lines would bury the figures; the fake meters what was spent.
     reco_core::metrics::install(reco_core::metrics::Sink::Off);
-    let n: usize = arg("--users", 100_000);
-    let seed: u64 = arg("--seed", 7);
-    let only: String = arg("--only", "both".to_owned());
-    // `--world N`: the procedural world of N channels; 0, the fake's materialised corpus.
-    let world_channels: u32 = arg("--world", 0);
-    let days: u16 = arg("--days", 1);
+    // `--resume DIR`: go on from the checkpoint there, with its run's arguments.
+    let resume_dir: String = arg("--resume", String::new());
+    let resume =
+        (!resume_dir.is_empty()).then(|| Checkpoint::read(std::path::Path::new(&resume_dir)));
+    let (n, seed, world_channels, days) = match &resume {
+        Some(c) => (
+            c.args.users,
+            c.args.seed,
+            c.args.world_channels,
+            c.args.days,
+        ),
+        // `--world N`: the procedural world of N channels; 0, the fake's corpus.
+        None => (
+            arg("--users", 100_000),
+            arg("--seed", 7),
+            arg("--world", 0),
+            arg("--days", 1),
+        ),
+    };
+    let only: String = if resume.is_some() {
+        "ours".to_owned()
+    } else {
+        arg("--only", "both".to_owned())
+    };
+    // `--checkpoint DIR`: checkpoint ours there at every simulated hour.
+    let checkpoint_dir: String = if resume.is_some() {
+        resume_dir.clone()
+    } else {
+        arg("--checkpoint", String::new())
+    };
+    assert!(
+        checkpoint_dir.is_empty() || world_channels > 0,
+        "checkpoints are of runs in the world (--world N)"
+    );
     assert!(
         days == 1 || world_channels > 0,
         "--days needs --world: the corpus's users have one day"
@@ -1763,6 +2067,19 @@ async fn main() {
         (_, _, 1) => format!("world-day-{n}"),
         (_, _, d) => format!("world-{d}days-{n}"),
     };
+    let checkpoints = (!checkpoint_dir.is_empty()).then(|| {
+        std::fs::create_dir_all(&checkpoint_dir).expect("create the checkpoint directory");
+        Checkpointing {
+            dir: std::fs::canonicalize(&checkpoint_dir).expect("the checkpoint directory"),
+            args: RunArgs {
+                users: n,
+                seed,
+                world_channels,
+                days,
+                file: file.clone(),
+            },
+        }
+    });
     // One after the other, each on its own Redis and fake YouTube (the harness starts
     // its servers with blocking waits, which would stall a design running beside it).
     let mut runs: Vec<(&str, RunResult)> = Vec::new();
@@ -1775,7 +2092,17 @@ async fn main() {
     if only != "baseline" {
         println!("\nours: started");
         let mut p = population();
-        let r = run_ours(&mut p, judge, fake_config.clone(), run_start, days, &file).await;
+        let r = run_ours(
+            &mut p,
+            judge,
+            fake_config.clone(),
+            run_start,
+            days,
+            &file,
+            checkpoints.as_ref(),
+            resume,
+        )
+        .await;
         runs.push(("ours", r));
     }
     for (name, run) in &runs {
