@@ -261,7 +261,7 @@ fn adopt_orphans() {
 /// process adopted (as subreaper) from sessions other than its own, then reaps this
 /// process's dead children. The services a test starts itself stay in the test's own
 /// session and are left to their own drops.
-fn kill_session(sid: u32) {
+pub fn kill_session(sid: u32) {
     let me = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;

@@ -1119,6 +1119,7 @@ impl Population {
     fn plan_day(&mut self, day: u16, day_start: i64) -> Vec<Option<Plan>> {
         if let Some(plans) = self.corpus_plans.take() {
             assert_eq!(day, 0, "the corpus's users have one day");
+            self.learned.iter_mut().for_each(|l| l.signed_in = true);
             return plans.into_iter().map(Some).collect();
         }
         let world = self.world.as_ref().expect("a world or a corpus");
@@ -1673,11 +1674,64 @@ async fn run_ours(
         "entries_gone_from_catalog": missing,
     });
     summary["deferrals_sent"] = json!(deferrals_sent.load(Ordering::Relaxed));
+    summary["judge_vs_store"] = judge_vs_store(&apps.services.engine, population, judge).await;
     summary["wall_s"] = json!(round1(wall(t0)));
     RunResult {
         summary,
         days: tallies,
     }
+}
+
+/// The simulation's own record of what each user was served against the store's served
+/// marks: every video the judge saw served must be marked, and every mark must be a
+/// video served, watched or imported from the history. Both counts must be 0.
+async fn judge_vs_store(
+    engine: &reco_core::engine::Engine,
+    population: &Population,
+    judge: &dyn Judge,
+) -> serde_json::Value {
+    let (mut users, mut served_not_marked, mut marked_not_served) = (0u64, 0u64, 0u64);
+    let mut examples: Vec<String> = Vec::new();
+    for (user, learned) in population.users.iter().zip(&population.learned) {
+        if !learned.signed_in {
+            continue;
+        }
+        users += 1;
+        let marked: HashSet<String> = engine
+            .pool
+            .served_ids(&user.id)
+            .await
+            .expect("read the served marks")
+            .into_iter()
+            .collect();
+        for &v in &learned.seen {
+            if !marked.contains(&judge.video_id(v)) {
+                served_not_marked += 1;
+                if examples.len() < 5 {
+                    examples.push(format!("{} served {} unmarked", user.id, judge.video_id(v)));
+                }
+            }
+        }
+        for id in &marked {
+            let known = judge.key(id).is_some_and(|v| {
+                learned.seen.contains(&v)
+                    || learned.watched.contains(&v)
+                    || user.history.contains(&v)
+            });
+            if !known {
+                marked_not_served += 1;
+                if examples.len() < 5 {
+                    examples.push(format!("{} marked {id} never served", user.id));
+                }
+            }
+        }
+    }
+    json!({
+        "users_checked": users,
+        "served_not_marked": served_not_marked,
+        "marked_not_served": marked_not_served,
+        "examples": examples,
+    })
 }
 
 /// The file Redis saves to in the checkpoint directory.
