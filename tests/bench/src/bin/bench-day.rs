@@ -1483,7 +1483,7 @@ async fn run_ours(
                 {
                     let saved = Instant::now();
                     let name = format!("redis-day{}-hour{}.rdb", day + 1, tally.hourly.len());
-                    save_redis(&apps.services.redis, &cp.dir, &name).await;
+                    save_redis(&env.redis, &cp.dir, &name);
                     let first_today: Vec<u32> = plans
                         .iter()
                         .enumerate()
@@ -1625,7 +1625,7 @@ async fn run_ours(
             && day + 1 < days
         {
             let name = format!("redis-day{}-end.rdb", day + 1);
-            save_redis(&apps.services.redis, &cp.dir, &name).await;
+            save_redis(&env.redis, &cp.dir, &name);
             let checkpoint = Checkpoint {
                 args: cp.args.clone(),
                 day: day + 1,
@@ -1738,13 +1738,13 @@ async fn judge_vs_store(
 const REDIS_DUMP: &str = "dump.rdb";
 
 /// Saves Redis as it is now (the server's own `SAVE`, blocking, as the simulation is
-/// between events) and names the file for its checkpoint.
-async fn save_redis(conn: &reco_core::store::RedisConn, dir: &std::path::Path, name: &str) {
-    let mut conn = conn.clone();
-    let _: () = redis::cmd("SAVE")
-        .query_async(&mut conn)
-        .await
-        .expect("SAVE");
+/// between events) and names the file for its checkpoint. A connection of its own: the
+/// engine's has a response timeout far below what saving gigabytes takes.
+fn save_redis(redis: &RedisServer, dir: &std::path::Path, name: &str) {
+    tokio::task::block_in_place(|| {
+        let mut conn = redis.client().get_connection().expect("connect to save");
+        let _: () = redis::cmd("SAVE").query(&mut conn).expect("SAVE");
+    });
     std::fs::rename(dir.join(REDIS_DUMP), dir.join(name)).expect("name the Redis file");
 }
 
@@ -2173,6 +2173,26 @@ async fn main() {
                 c.full_new as f64 * 100.0 / c.refreshes.max(1) as f64,
                 c.related as f64 * 100.0 / c.served.max(1) as f64,
             );
+        }
+    }
+    // A run of one design keeps the other's figures from an earlier run of the same
+    // users, world and days.
+    if runs.len() == 1
+        && let Ok(text) =
+            std::fs::read_to_string(reco_bench::out_dir().join(format!("{file}.json")))
+        && let Ok(earlier) = serde_json::from_str::<serde_json::Value>(&text)
+    {
+        let same = ["users", "seed", "days", "world"]
+            .iter()
+            .all(|k| earlier[*k] == results[*k]);
+        let other = if runs[0].0 == "ours" {
+            "baseline"
+        } else {
+            "ours"
+        };
+        if same && !earlier[other].is_null() {
+            results[other] = earlier[other].clone();
+            results[format!("commit_{other}")] = earlier["commit"].clone();
         }
     }
     write_json(&file, &results);
