@@ -1229,18 +1229,70 @@ impl Checkpoint {
             .unwrap_or_else(|e| panic!("{} is not a checkpoint: {e}", path.display()))
     }
 
-    /// Written beside its RDB file, then moved into place, so a run killed while
-    /// writing leaves the previous checkpoint whole; the previous RDB file goes after.
-    fn write(&self, dir: &std::path::Path, previous_redis_file: Option<&str>) {
-        let tmp = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
-        let file = std::fs::File::create(&tmp).expect("create the checkpoint");
-        let mut out = std::io::BufWriter::new(file);
-        serde_json::to_writer(&mut out, self).expect("write the checkpoint");
-        std::io::Write::flush(&mut out).expect("flush the checkpoint");
-        drop(out);
-        std::fs::rename(&tmp, dir.join(CHECKPOINT_FILE)).expect("move the checkpoint in place");
-        if let Some(old) = previous_redis_file.filter(|old| *old != self.redis_file) {
-            let _ = std::fs::remove_file(dir.join(old));
+    /// Written as pending: it is moved into place by [`Checkpoints::commit`] once
+    /// Redis's background save of the same instant has finished.
+    fn write_pending(&self, dir: &std::path::Path) {
+        let bytes = serde_json::to_vec(self).expect("serialise the checkpoint");
+        std::fs::write(dir.join(PENDING_FILE), bytes).expect("write the checkpoint");
+    }
+}
+
+const PENDING_FILE: &str = "checkpoint.json.pending";
+
+/// A run's checkpoints: each one's Redis file is saved in the background (`BGSAVE`, a
+/// fork's snapshot of the instant the simulation paused), and the checkpoint becomes
+/// the one a resume reads only when that save is complete, at the next checkpoint or
+/// the run's end. A run killed in between leaves the previous checkpoint whole.
+struct Checkpoints {
+    dir: std::path::PathBuf,
+    /// The Redis file of the checkpoint in place, and of the pending one.
+    committed: Option<String>,
+    pending: Option<String>,
+}
+
+impl Checkpoints {
+    /// Snapshots Redis now and writes the simulation's record as pending, after
+    /// committing the previous checkpoint.
+    fn take(&mut self, redis: &RedisServer, checkpoint: &Checkpoint) {
+        self.commit(redis);
+        let mut conn = redis.client().get_connection().expect("connect to save");
+        let _: String = redis::cmd("BGSAVE").query(&mut conn).expect("BGSAVE");
+        checkpoint.write_pending(&self.dir);
+        self.pending = Some(checkpoint.redis_file.clone());
+    }
+
+    /// Waits for the pending checkpoint's save, names its file, and moves it in place.
+    fn commit(&mut self, redis: &RedisServer) {
+        let Some(name) = self.pending.take() else {
+            return;
+        };
+        tokio::task::block_in_place(|| {
+            let mut conn = redis.client().get_connection().expect("connect to Redis");
+            loop {
+                let info: String = redis::cmd("INFO")
+                    .arg("persistence")
+                    .query(&mut conn)
+                    .expect("INFO persistence");
+                if info.contains("rdb_bgsave_in_progress:0") {
+                    assert!(
+                        info.contains("rdb_last_bgsave_status:ok"),
+                        "Redis's background save failed: {info}"
+                    );
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        std::fs::rename(self.dir.join(REDIS_DUMP), self.dir.join(&name))
+            .expect("name the Redis file");
+        std::fs::rename(self.dir.join(PENDING_FILE), self.dir.join(CHECKPOINT_FILE))
+            .expect("move the checkpoint in place");
+        if let Some(old) = self
+            .committed
+            .replace(name.clone())
+            .filter(|old| *old != name)
+        {
+            let _ = std::fs::remove_file(self.dir.join(old));
         }
     }
 }
@@ -1329,7 +1381,11 @@ async fn run_ours(
     let mut first_day = 0;
     // A resumed day: its plans, events and tally as the checkpoint left them.
     let mut resumed: Option<(Vec<Option<Plan>>, Tally, i64)> = None;
-    let mut redis_file: Option<String> = None;
+    let mut saving = Checkpoints {
+        dir: checkpoints.map_or_else(Default::default, |cp| cp.dir.clone()),
+        committed: resume.as_ref().map(|c| c.redis_file.clone()),
+        pending: None,
+    };
     if let Some(c) = resume {
         population.restore(&c.joined, c.learned, run_start);
         let day_start = run_start + i64::from(c.day) * DAY_MS;
@@ -1362,7 +1418,6 @@ async fn run_ours(
                 .collect();
             resumed = Some((plans, tally, c.next_hour));
         }
-        redis_file = Some(c.redis_file);
     }
     let wall = |t0: Instant| wall_before + t0.elapsed().as_secs_f64();
     for day in first_day..days {
@@ -1483,7 +1538,6 @@ async fn run_ours(
                 {
                     let saved = Instant::now();
                     let name = format!("redis-day{}-hour{}.rdb", day + 1, tally.hourly.len());
-                    save_redis(&env.redis, &cp.dir, &name);
                     let first_today: Vec<u32> = plans
                         .iter()
                         .enumerate()
@@ -1509,8 +1563,7 @@ async fn run_ours(
                         redis_file: name,
                         wall_s: wall(t0),
                     };
-                    checkpoint.write(&cp.dir, redis_file.as_deref());
-                    redis_file = Some(checkpoint.redis_file);
+                    saving.take(&env.redis, &checkpoint);
                     tally = checkpoint.tally.expect("just put");
                     tallies = checkpoint.done;
                     *learned = checkpoint.learned;
@@ -1625,7 +1678,6 @@ async fn run_ours(
             && day + 1 < days
         {
             let name = format!("redis-day{}-end.rdb", day + 1);
-            save_redis(&env.redis, &cp.dir, &name);
             let checkpoint = Checkpoint {
                 args: cp.args.clone(),
                 day: day + 1,
@@ -1645,12 +1697,12 @@ async fn run_ours(
                 redis_file: name,
                 wall_s: wall(t0),
             };
-            checkpoint.write(&cp.dir, redis_file.as_deref());
-            redis_file = Some(checkpoint.redis_file);
+            saving.take(&env.redis, &checkpoint);
             tallies = checkpoint.done;
             population.learned = checkpoint.learned;
         }
     }
+    saving.commit(&env.redis);
     let mut summary = if days == 1 {
         day_summaries[0].clone()
     } else {
@@ -1736,17 +1788,6 @@ async fn judge_vs_store(
 
 /// The file Redis saves to in the checkpoint directory.
 const REDIS_DUMP: &str = "dump.rdb";
-
-/// Saves Redis as it is now (the server's own `SAVE`, blocking, as the simulation is
-/// between events) and names the file for its checkpoint. A connection of its own: the
-/// engine's has a response timeout far below what saving gigabytes takes.
-fn save_redis(redis: &RedisServer, dir: &std::path::Path, name: &str) {
-    tokio::task::block_in_place(|| {
-        let mut conn = redis.client().get_connection().expect("connect to save");
-        let _: () = redis::cmd("SAVE").query(&mut conn).expect("SAVE");
-    });
-    std::fs::rename(dir.join(REDIS_DUMP), dir.join(name)).expect("name the Redis file");
-}
 
 /// The day's uploads by the channels its users watch, and how many of them reached at
 /// least one watcher's pool.
