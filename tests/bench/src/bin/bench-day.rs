@@ -1239,6 +1239,32 @@ impl Checkpoint {
 
 const PENDING_FILE: &str = "checkpoint.json.pending";
 
+/// Waits while Redis loads a checkpoint's file: it accepts connections at once but
+/// answers `LOADING` until the whole dataset is in memory (seconds for a week's).
+fn wait_until_loaded(redis: &RedisServer) {
+    let started = Instant::now();
+    let mut conn = redis.client().get_connection().expect("connect to Redis");
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("persistence")
+            .query(&mut conn)
+            .expect("INFO persistence");
+        // Its own line: `async_loading:0` is there during a load too.
+        if info.lines().any(|line| line.trim() == "loading:0") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "Redis still loading the checkpoint after 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "Redis loaded the checkpoint in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 /// A run's checkpoints: each one's Redis file is saved in the background (`BGSAVE`, a
 /// fork's snapshot of the instant the simulation paused), and the checkpoint becomes
 /// the one a resume reads only when that save is complete, at the next checkpoint or
@@ -1273,9 +1299,10 @@ impl Checkpoints {
                     .arg("persistence")
                     .query(&mut conn)
                     .expect("INFO persistence");
-                if info.contains("rdb_bgsave_in_progress:0") {
+                if info.lines().any(|l| l.trim() == "rdb_bgsave_in_progress:0") {
                     assert!(
-                        info.contains("rdb_last_bgsave_status:ok"),
+                        info.lines()
+                            .any(|l| l.trim() == "rdb_last_bgsave_status:ok"),
                         "Redis's background save failed: {info}"
                     );
                     break;
@@ -1341,6 +1368,9 @@ async fn run_ours(
         }
         None => TestEnv::start_with(fake_config).await,
     };
+    if resume.is_some() {
+        wait_until_loaded(&env.redis);
+    }
     let clock = Arc::new(SimClock::new(
         resume.as_ref().map_or(run_start, |c| c.clock_ms),
     ));
