@@ -1557,7 +1557,7 @@ async fn run_ours(
                 next_hour += HOUR_MS;
                 let mut partial = json!({
                     "days_done": day_summaries,
-                    "day": tally.summary(&env.fake, active, t0.elapsed()),
+                    "day": tally.summary(&env.fake, active, Duration::from_secs_f64(wall(t0))),
                     "simulated_hours": i64::from(day) * 24 + tally.hourly.len() as i64,
                 });
                 partial["wall_s"] = json!(round1(wall(t0)));
@@ -1689,7 +1689,7 @@ async fn run_ours(
         drop(sim);
         // Events left for later days are the day's spill (deferred warms); sessions end
         // within their day.
-        let mut summary = tally.summary(&env.fake, active, t0.elapsed());
+        let mut summary = tally.summary(&env.fake, active, Duration::from_secs_f64(wall(t0)));
         summary["redis_memory_at_census_hour"] =
             json!({"hour": CENSUS_HOUR, "census": tally.census});
         if let Some(world) = &population.world {
