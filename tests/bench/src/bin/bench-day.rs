@@ -1239,29 +1239,36 @@ impl Checkpoint {
 
 const PENDING_FILE: &str = "checkpoint.json.pending";
 
+/// Polls `INFO persistence` until it has the line `field` (a line of its own:
+/// `async_loading:0` is there while `loading` is 1); returns that INFO and the wait.
+fn wait_for_persistence(redis: &RedisServer, field: &str) -> (String, Duration) {
+    let started = Instant::now();
+    tokio::task::block_in_place(|| {
+        let mut conn = redis.client().get_connection().expect("connect to Redis");
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("persistence")
+                .query(&mut conn)
+                .expect("INFO persistence");
+            if info.lines().any(|line| line.trim() == field) {
+                return (info, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "Redis has not reached {field} after 10 minutes"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
+
 /// Waits while Redis loads a checkpoint's file: it accepts connections at once but
 /// answers `LOADING` until the whole dataset is in memory (seconds for a week's).
 fn wait_until_loaded(redis: &RedisServer) {
-    let started = Instant::now();
-    let mut conn = redis.client().get_connection().expect("connect to Redis");
-    loop {
-        let info: String = redis::cmd("INFO")
-            .arg("persistence")
-            .query(&mut conn)
-            .expect("INFO persistence");
-        // Its own line: `async_loading:0` is there during a load too.
-        if info.lines().any(|line| line.trim() == "loading:0") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "Redis still loading the checkpoint after 10 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_, waited) = wait_for_persistence(redis, "loading:0");
     println!(
         "Redis loaded the checkpoint in {:.1} s",
-        started.elapsed().as_secs_f64()
+        waited.as_secs_f64()
     );
 }
 
@@ -1292,24 +1299,12 @@ impl Checkpoints {
         let Some(name) = self.pending.take() else {
             return;
         };
-        tokio::task::block_in_place(|| {
-            let mut conn = redis.client().get_connection().expect("connect to Redis");
-            loop {
-                let info: String = redis::cmd("INFO")
-                    .arg("persistence")
-                    .query(&mut conn)
-                    .expect("INFO persistence");
-                if info.lines().any(|l| l.trim() == "rdb_bgsave_in_progress:0") {
-                    assert!(
-                        info.lines()
-                            .any(|l| l.trim() == "rdb_last_bgsave_status:ok"),
-                        "Redis's background save failed: {info}"
-                    );
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
+        let (info, _) = wait_for_persistence(redis, "rdb_bgsave_in_progress:0");
+        assert!(
+            info.lines()
+                .any(|l| l.trim() == "rdb_last_bgsave_status:ok"),
+            "Redis's background save failed: {info}"
+        );
         std::fs::rename(self.dir.join(REDIS_DUMP), self.dir.join(&name))
             .expect("name the Redis file");
         std::fs::rename(self.dir.join(PENDING_FILE), self.dir.join(CHECKPOINT_FILE))
