@@ -587,6 +587,8 @@ struct Tally {
     /// The day's Pacific date (the fake's quota day), and its start (seconds).
     date: String,
     day_start_s: i64,
+    /// When the run began (seconds): uploads from then on are the ones timed.
+    run_start_s: i64,
     counts: Counts,
     statuses: std::collections::BTreeMap<String, u64>,
     warm_outcomes: HashMap<String, u64>,
@@ -605,16 +607,31 @@ struct Tally {
     reached_pool: HashSet<u64>,
 }
 
+/// When video `v` was uploaded, if it is an upload of one of the user's channels
+/// published since the run began: the uploads whose latency is timed.
+fn timed_upload(
+    run_start_s: i64,
+    user: &SimUser,
+    learned: &Learned,
+    judge: &dyn Judge,
+    v: u64,
+) -> Option<i64> {
+    if !user.watches_channel(learned, judge.meta(v).1) {
+        return None;
+    }
+    judge.upload_secs(v).filter(|&up| up >= run_start_s)
+}
+
 impl Tally {
-    fn new(date: String, day_start_s: i64) -> Self {
+    fn new(date: String, day_start_s: i64, run_start_s: i64) -> Self {
         Tally {
             date,
             day_start_s,
+            run_start_s,
             ..Tally::default()
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn page(
         &mut self,
         user: &SimUser,
@@ -622,8 +639,8 @@ impl Tally {
         judge: &dyn Judge,
         ids: &[String],
         at_ms: i64,
-        run_start_s: i64,
     ) {
+        let run_start_s = self.run_start_s;
         let c = &mut self.counts;
         c.refreshes += 1;
         let mut all_new = ids.len() == PAGE;
@@ -642,9 +659,7 @@ impl Tally {
             if !learned.seen.insert(v) {
                 all_new = false;
                 c.repeats += 1;
-            } else if user.watches_channel(learned, judge.meta(v).1)
-                && let Some(up) = judge.upload_secs(v).filter(|&up| up >= run_start_s)
-            {
+            } else if let Some(up) = timed_upload(run_start_s, user, learned, judge, v) {
                 self.to_page_s.push((at_ms / 1000 - up) as f64);
             }
             if user.history.contains(&v) || learned.watched.contains(&v) {
@@ -665,14 +680,10 @@ impl Tally {
         judge: &dyn Judge,
         ids: &[String],
         at_ms: i64,
-        run_start_s: i64,
     ) {
         for id in ids {
             let Some(v) = judge.key(id) else { continue };
-            if !user.watches_channel(learned, judge.meta(v).1) {
-                continue;
-            }
-            if let Some(up) = judge.upload_secs(v).filter(|&up| up >= run_start_s)
+            if let Some(up) = timed_upload(self.run_start_s, user, learned, judge, v)
                 && learned.pooled.insert(v)
             {
                 self.to_pool_s.push((at_ms / 1000 - up) as f64);
@@ -1395,7 +1406,6 @@ async fn run_ours(
             engine
         })
         .collect();
-    let run_start_s = run_start / 1000;
     let t0 = Instant::now();
     let mut heap: BinaryHeap<Reverse<(i64, u64, Ev)>> = BinaryHeap::new();
     let mut seq = 0u64;
@@ -1470,7 +1480,7 @@ async fn run_ours(
                 );
                 (
                     plans,
-                    Tally::new(date, day_start / 1000),
+                    Tally::new(date, day_start / 1000, run_start / 1000),
                     day_start + HOUR_MS,
                 )
             }
@@ -1634,7 +1644,6 @@ async fn run_ours(
                             judge,
                             &ids,
                             t,
-                            run_start_s,
                         );
                     }
                     Effect::Watched { u, id } => {
@@ -1656,7 +1665,6 @@ async fn run_ours(
                         judge,
                         &ids,
                         t,
-                        run_start_s,
                     ),
                     Effect::Warm(outcome) => {
                         tally.counts.warms += 1;
@@ -1888,7 +1896,7 @@ async fn run_baseline(
         }
         let date =
             reco_core::clock::pacific_date(jiff::Timestamp::from_millisecond(day_start).unwrap());
-        let mut tally = Tally::new(date, day_start / 1000);
+        let mut tally = Tally::new(date, day_start / 1000, run_start / 1000);
         let mut next_hour = day_start + HOUR_MS;
         let plan = |u: u32| plans[u as usize].as_ref().expect("a user who comes today");
         loop {
@@ -1942,14 +1950,7 @@ async fn run_baseline(
                         }
                     };
                     *tally.statuses.entry(status.to_owned()).or_default() += 1;
-                    tally.page(
-                        user,
-                        &mut learned[u as usize],
-                        judge,
-                        &ids,
-                        t,
-                        run_start / 1000,
-                    );
+                    tally.page(user, &mut learned[u as usize], judge, &ids, t);
                     let p = plan(u);
                     if k + 1 < p.sessions[s as usize].refreshes {
                         let gap =
