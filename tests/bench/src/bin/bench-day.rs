@@ -1143,7 +1143,7 @@ impl Population {
                 self.learned.push(Learned::default());
             }
         }
-        let plans = self.plans(day, day_start, |learned| !learned.signed_in);
+        let plans = self.plans(day, day_start, |_, learned| !learned.signed_in);
         for (learned, plan) in self.learned.iter_mut().zip(&plans) {
             learned.signed_in |= plan.is_some();
         }
@@ -1151,12 +1151,12 @@ impl Population {
     }
 
     /// The day's plans of the users as they are (no sign-ups added); `first_sign_in`
-    /// says whose first sign-in ever it is.
+    /// says whose (by index) first sign-in ever it is.
     fn plans(
         &self,
         day: u16,
         day_start: i64,
-        first_sign_in: impl Fn(&Learned) -> bool,
+        first_sign_in: impl Fn(u32, &Learned) -> bool,
     ) -> Vec<Option<Plan>> {
         self.users
             .iter()
@@ -1164,7 +1164,7 @@ impl Population {
             .enumerate()
             .map(|(u, (user, learned))| {
                 let mut plan = plan_day(user, u as u32, self.seed, day, day_start)?;
-                plan.first_sign_in = first_sign_in(learned);
+                plan.first_sign_in = first_sign_in(u as u32, learned);
                 Some(plan)
             })
             .collect()
@@ -1440,17 +1440,7 @@ async fn run_ours(
         );
         if let Some(tally) = c.tally {
             let today: HashSet<u32> = c.first_sign_in_today.iter().copied().collect();
-            let plans: Vec<Option<Plan>> = population
-                .plans(c.day, day_start, |_| false)
-                .into_iter()
-                .enumerate()
-                .map(|(u, plan)| {
-                    plan.map(|mut p| {
-                        p.first_sign_in = today.contains(&(u as u32));
-                        p
-                    })
-                })
-                .collect();
+            let plans = population.plans(c.day, day_start, |u, _| today.contains(&u));
             resumed = Some((plans, tally, c.next_hour));
         }
     }
