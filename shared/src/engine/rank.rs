@@ -2,7 +2,9 @@
 //! tags, category), freshness and popularity, then MMR-style diversity so a page is not
 //! one channel. Each pick carries the reason it was chosen.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 
@@ -28,16 +30,79 @@ const STOPWORDS: &[&str] = &[
 ];
 
 pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() > 1)
-        .map(str::to_lowercase)
-        .filter(|w| !STOPWORDS.contains(&w.as_str()) && !w.chars().all(|c| c.is_ascii_digit()))
+    words(text).map(Cow::into_owned)
 }
 
-fn video_terms(video: &Video) -> HashSet<String> {
-    tokens(&video.title)
-        .chain(video.tags.iter().flat_map(|t| tokens(t)))
-        .collect()
+/// [`tokens`], borrowed from `text` where a word is lower case already (most are): a
+/// warm ranks hundreds of candidates, and their words were an allocation each.
+fn words(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() > 1)
+        .map(|w| {
+            if w.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
+                Cow::Borrowed(w)
+            } else {
+                Cow::Owned(w.to_lowercase())
+            }
+        })
+        .filter(|w| !STOPWORDS.contains(&w.as_ref()) && !w.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// A video as ranking reads it, with its distinct terms (title and tags, sorted) worked
+/// out once, when the instance parsed it: a warm ranks hundreds of candidates, and most
+/// were offered to the warms before it too.
+#[derive(Debug)]
+pub struct Candidate {
+    pub video: Video,
+    terms: Box<[Box<str>]>,
+}
+
+impl Candidate {
+    pub fn new(video: Video) -> Self {
+        let mut terms: Vec<Cow<'_, str>> = words(&video.title)
+            .chain(video.tags.iter().flat_map(|t| words(t)))
+            .collect();
+        terms.sort_unstable();
+        terms.dedup();
+        let terms = terms.into_iter().map(|t| t.into()).collect();
+        Self { video, terms }
+    }
+
+    pub fn terms(&self) -> &[Box<str>] {
+        &self.terms
+    }
+
+    /// About how much memory it holds.
+    pub fn approximate_bytes(&self) -> usize {
+        self.video.approximate_bytes() + self.terms.iter().map(|t| t.len() + 16).sum::<usize>()
+    }
+}
+
+impl std::ops::Deref for Candidate {
+    type Target = Video;
+
+    fn deref(&self) -> &Video {
+        &self.video
+    }
+}
+
+/// How many terms two sorted term lists share.
+fn shared_terms(a: &[Box<str>], b: &[Box<str>]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
 }
 
 /// What the history says about the user's interests.
@@ -46,15 +111,17 @@ pub struct Profile {
     pub channel_weight: HashMap<String, f64>,
     pub category_weight: HashMap<String, f64>,
     pub term_weight: HashMap<String, f64>,
-    pub watched: Vec<Video>,
+    pub watched: Vec<Arc<Candidate>>,
 }
 
 impl Profile {
     /// Weights each watched video by how long it was watched (capped), so a skim counts
     /// less than a full viewing.
-    pub fn from_history(events: &[WatchEvent], watched: &[Video]) -> Self {
-        let by_id: HashMap<&str, &Video> =
-            watched.iter().map(|v| (v.video_id.as_str(), v)).collect();
+    pub fn from_history(events: &[WatchEvent], watched: &[Arc<Candidate>]) -> Self {
+        let by_id: HashMap<&str, &Candidate> = watched
+            .iter()
+            .map(|v| (v.video_id.as_str(), v.as_ref()))
+            .collect();
         let mut profile = Profile::default();
         let mut term_docs: HashMap<String, f64> = HashMap::new();
         for (i, event) in events.iter().enumerate() {
@@ -74,8 +141,8 @@ impl Profile {
                 .category_weight
                 .entry(video.category_id.clone())
                 .or_default() += w;
-            for term in video_terms(video) {
-                *term_docs.entry(term).or_default() += w;
+            for term in video.terms() {
+                *term_docs.entry(term.to_string()).or_default() += w;
             }
         }
         normalise(&mut profile.channel_weight);
@@ -147,39 +214,39 @@ const DIVERSITY_WINDOW: usize = 10;
 /// Score a pick loses per same-channel pick in the window.
 const CHANNEL_REPEAT_PENALTY: f64 = 1.0;
 
-struct Scored {
-    video: Video,
+struct Scored<'a> {
+    video: &'a Candidate,
     score: f64,
     trending: bool,
     /// What [`reason`] needs, kept so only the picks are explained.
     origin: Origin,
     affinity: f64,
     similarity: f64,
-    terms: HashSet<String>,
+    terms: &'a [Box<str>],
 }
 
 /// Ranks `candidates` and returns at most `limit`, diverse by channel, with at most
-/// `trending_share` of them from charts when the user has a history.
+/// `trending_share` of them from charts when the user has a history. Only the picks are
+/// copied out of the shared candidates.
 pub fn rank(
     profile: &Profile,
-    candidates: Vec<(Video, Origin)>,
+    candidates: Vec<(Arc<Candidate>, Origin)>,
     now: Timestamp,
     limit: usize,
     trending_share: f64,
 ) -> Vec<Video> {
     // Inverse document frequency over the candidate set, so common words weigh little.
     let n = candidates.len().max(1) as f64;
-    let mut df: HashMap<String, f64> = HashMap::new();
-    let terms: Vec<HashSet<String>> = candidates.iter().map(|(v, _)| video_terms(v)).collect();
-    for set in &terms {
-        for t in set {
-            *df.entry(t.clone()).or_default() += 1.0;
+    let mut df: HashMap<&str, f64> = HashMap::new();
+    for (c, _) in &candidates {
+        for t in c.terms() {
+            *df.entry(t.as_ref()).or_default() += 1.0;
         }
     }
-    let mut scored: Vec<Scored> = candidates
-        .into_iter()
-        .zip(terms)
-        .map(|((mut video, origin), terms)| {
+    let mut scored: Vec<Scored<'_>> = candidates
+        .iter()
+        .map(|(video, origin)| {
+            let (origin, terms) = (*origin, video.terms());
             let affinity = profile
                 .channel_weight
                 .get(&video.channel_id)
@@ -192,13 +259,13 @@ pub fn rank(
                 .unwrap_or(0.0);
             let mut similarity = 0.0;
             let mut norm = 0.0;
-            for t in &terms {
-                let idf = (n / (1.0 + df.get(t).copied().unwrap_or(0.0)))
+            for t in terms {
+                let idf = (n / (1.0 + df.get(t.as_ref()).copied().unwrap_or(0.0)))
                     .ln()
                     .max(0.0)
                     + 1.0;
                 norm += idf * idf;
-                similarity += profile.term_weight.get(t).copied().unwrap_or(0.0) * idf;
+                similarity += profile.term_weight.get(t.as_ref()).copied().unwrap_or(0.0) * idf;
             }
             let similarity = if norm > 0.0 {
                 similarity / norm.sqrt()
@@ -219,9 +286,8 @@ pub fn rank(
                 + 1.0 * category
                 + 0.5 * freshness
                 + 0.3 * popularity;
-            video.trending = trending;
             Scored {
-                video,
+                video: video.as_ref(),
                 score,
                 trending,
                 origin,
@@ -246,11 +312,9 @@ pub fn rank(
     // the last `DIVERSITY_WINDOW`, so every page mixes channels while a channel the user
     // loves still fills a good share of the whole pool.
     let mut picked: Vec<Video> = Vec::with_capacity(limit.min(scored.len()));
-    // The watched videos' terms, once: every "like …" reason compares against them all.
-    let mut watched_terms: Option<Vec<HashSet<String>>> = None;
-    let mut in_window: HashMap<String, usize> = HashMap::new();
+    let mut in_window: HashMap<&str, usize> = HashMap::new();
     let mut trending_taken = 0;
-    let mut remaining: Vec<Option<Scored>> = scored.into_iter().map(Some).collect();
+    let mut remaining: Vec<Option<Scored<'_>>> = scored.into_iter().map(Some).collect();
     while picked.len() < limit {
         let mut best: Option<(usize, f64)> = None;
         for (i, slot) in remaining.iter().enumerate() {
@@ -258,7 +322,10 @@ pub fn rank(
             if s.trending && trending_taken >= trending_cap {
                 continue;
             }
-            let repeats = in_window.get(&s.video.channel_id).copied().unwrap_or(0) as f64;
+            let repeats = in_window
+                .get(s.video.channel_id.as_str())
+                .copied()
+                .unwrap_or(0) as f64;
             let adjusted = s.score - CHANNEL_REPEAT_PENALTY * repeats;
             if best.is_none_or(|(_, b)| adjusted > b) {
                 best = Some((i, adjusted));
@@ -272,9 +339,9 @@ pub fn rank(
         }
         let Some((i, _)) = best else { break };
         let s = remaining[i].take().expect("picked slot is present");
-        *in_window.entry(s.video.channel_id.clone()).or_default() += 1;
+        *in_window.entry(s.video.channel_id.as_str()).or_default() += 1;
         if picked.len() >= DIVERSITY_WINDOW {
-            let leaving = &picked[picked.len() - DIVERSITY_WINDOW].channel_id;
+            let leaving = picked[picked.len() - DIVERSITY_WINDOW].channel_id.as_str();
             if let Some(n) = in_window.get_mut(leaving) {
                 *n -= 1;
             }
@@ -282,16 +349,9 @@ pub fn rank(
         if s.trending {
             trending_taken += 1;
         }
-        let mut video = s.video;
-        video.reason = reason(
-            profile,
-            &video,
-            s.origin,
-            s.affinity,
-            s.similarity,
-            &s.terms,
-            &mut watched_terms,
-        );
+        let mut video = s.video.video.clone();
+        video.trending = s.trending;
+        video.reason = reason(profile, &video, s.origin, s.affinity, s.similarity, s.terms);
         picked.push(video);
     }
     picked
@@ -303,23 +363,18 @@ fn reason(
     origin: Origin,
     affinity: f64,
     similarity: f64,
-    terms: &HashSet<String>,
-    watched_terms: &mut Option<Vec<HashSet<String>>>,
+    terms: &[Box<str>],
 ) -> String {
     if affinity > 0.0 {
         return format!("from a channel you watch: {}", video.channel_title);
     }
-    if similarity > 0.2 {
-        let watched_terms =
-            watched_terms.get_or_insert_with(|| profile.watched.iter().map(video_terms).collect());
-        if let Some((like, _)) = profile
+    if similarity > 0.2
+        && let Some(like) = profile
             .watched
             .iter()
-            .zip(watched_terms.iter())
-            .max_by_key(|(_, w)| w.intersection(terms).count())
-        {
-            return format!("like \"{}\"", like.title);
-        }
+            .max_by_key(|w| shared_terms(w.terms(), terms))
+    {
+        return format!("like \"{}\"", like.title);
     }
     let category = category_name(&video.category_id).unwrap_or("your region");
     match origin {
@@ -352,22 +407,40 @@ mod tests {
 
     #[test]
     fn related_videos_outrank_unrelated_and_channels_are_spread() {
-        let watched = vec![video("w1", "chess", "Chess opening traps", "20")];
+        let watched = vec![Arc::new(Candidate::new(video(
+            "w1",
+            "chess",
+            "Chess opening traps",
+            "20",
+        )))];
         let events = vec![WatchEvent {
             video_id: "w1".into(),
             watched_at: None,
             watch_seconds: Some(600),
         }];
         let profile = Profile::from_history(&events, &watched);
-        let mut candidates = vec![(video("u1", "cooking", "Pasta recipe", "26"), Origin::Chart)];
+        let mut candidates = vec![(
+            Arc::new(Candidate::new(video("u1", "cooking", "Pasta recipe", "26"))),
+            Origin::Chart,
+        )];
         for i in 0..5 {
             candidates.push((
-                video(&format!("c{i}"), "chess", "Chess endgame lesson", "20"),
+                Arc::new(Candidate::new(video(
+                    &format!("c{i}"),
+                    "chess",
+                    "Chess endgame lesson",
+                    "20",
+                ))),
                 Origin::Channel,
             ));
         }
         candidates.push((
-            video("s1", "other", "Chess opening repertoire", "20"),
+            Arc::new(Candidate::new(video(
+                "s1",
+                "other",
+                "Chess opening repertoire",
+                "20",
+            ))),
             Origin::Search,
         ));
         let ranked = rank(

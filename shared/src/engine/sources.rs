@@ -3,17 +3,21 @@
 //! stored `at`), not Redis TTLs, so simulated time works; TTLs only bound memory.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
+use super::rank::Candidate;
 use crate::clock::SharedClock;
-use crate::domain::{Video, category_name};
+use crate::domain::Video;
 use crate::quota::{Limit, Priority, pacing};
 use crate::store::{RedisConn, StoreError, keys};
 use crate::youtube::{VideoItem, YoutubeClient, YoutubeError, parse_iso8601_duration};
 
 use super::EngineError;
+use super::aged_cache::AgedCache;
 
 pub const VIDEO_TTL_SECS: u64 = 7 * 86_400;
 pub const CHANNEL_TTL_SECS: u64 = 30 * 86_400;
@@ -65,11 +69,22 @@ struct CachedList {
     ids: Vec<String>,
 }
 
+/// The parsed videos one instance keeps between warms: 32 MB, about 25,000 videos.
+pub const VIDEO_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// How long an instance trusts a video it parsed. A catalog item is written once and
+/// kept for [`VIDEO_TTL_SECS`], so a copy goes stale only when the video expires or is
+/// evicted, and is then used for minutes more at most.
+pub const VIDEO_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
+
 #[derive(Clone)]
 pub struct SourceCache {
     redis: RedisConn,
     youtube: Option<YoutubeClient>,
     clock: SharedClock,
+    /// Warms of different users offer the same videos (a channel's uploads, a chart):
+    /// a warm finds most of its candidates here instead of reading and parsing them
+    /// from the catalog again.
+    parsed: AgedCache<Arc<Candidate>>,
 }
 
 /// Turns a guard denial into "skip this source"; everything else stays an error.
@@ -133,7 +148,14 @@ impl SourceCache {
             redis,
             youtube,
             clock,
+            parsed: AgedCache::new(VIDEO_CACHE_BYTES, 1_200, VIDEO_CACHE_TTL),
         }
+    }
+
+    fn remember(&self, video: Arc<Candidate>, now: Instant) {
+        let bytes = video.approximate_bytes() as u64;
+        self.parsed
+            .insert(video.video_id.clone(), video, bytes, now);
     }
 
     fn youtube(&self) -> Result<&YoutubeClient, EngineError> {
@@ -164,32 +186,40 @@ impl SourceCache {
         Ok(())
     }
 
-    /// Details of `ids` (order kept, unknown ids dropped): cache first, then `videos.list`
-    /// 50 ids per unit for the rest.
+    /// Details of `ids` (order kept, unknown ids dropped): this instance's parsed copies
+    /// first, then the catalog, then `videos.list` 50 ids per unit for the rest.
     pub async fn videos(
         &self,
         ids: &[String],
         priority: Priority,
         denied: &mut Denials,
-    ) -> Result<Vec<Video>, EngineError> {
+    ) -> Result<Vec<Arc<Candidate>>, EngineError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.redis.clone();
-        let key_list: Vec<String> = ids.iter().map(|id| keys::video(id)).collect();
-        let cached: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(&key_list)
-            .query_async(&mut conn)
-            .await?;
-        let mut found: HashMap<String, Video> = HashMap::new();
-        let mut missing = Vec::new();
-        for (id, raw) in ids.iter().zip(cached) {
-            match raw.and_then(|r| serde_json::from_str::<Video>(&r).ok()) {
-                Some(v) => {
-                    found.insert(id.clone(), v);
+        let now = Instant::now();
+        let mut found: Vec<Option<Arc<Candidate>>> =
+            ids.iter().map(|id| self.parsed.get(id, now)).collect();
+        let unread: Vec<usize> = (0..ids.len()).filter(|&i| found[i].is_none()).collect();
+        if !unread.is_empty() {
+            let mut conn = self.redis.clone();
+            let key_list: Vec<String> = unread.iter().map(|&i| keys::video(&ids[i])).collect();
+            let cached: Vec<Option<String>> = redis::cmd("MGET")
+                .arg(&key_list)
+                .query_async(&mut conn)
+                .await?;
+            for (&i, raw) in unread.iter().zip(cached) {
+                if let Some(video) = raw.and_then(|r| serde_json::from_str::<Video>(&r).ok()) {
+                    let video = Arc::new(Candidate::new(video));
+                    self.remember(video.clone(), now);
+                    found[i] = Some(video);
                 }
-                None if !missing.contains(id) => missing.push(id.clone()),
-                None => {}
+            }
+        }
+        let mut missing: Vec<String> = Vec::new();
+        for (id, slot) in ids.iter().zip(&found) {
+            if slot.is_none() && !missing.contains(id) {
+                missing.push(id.clone());
             }
         }
         if !missing.is_empty()
@@ -198,9 +228,21 @@ impl SourceCache {
         {
             let fetched: Vec<Video> = items.iter().filter_map(video_from_item).collect();
             self.cache_videos(&fetched).await?;
-            found.extend(fetched.into_iter().map(|v| (v.video_id.clone(), v)));
+            let fetched: HashMap<String, Arc<Candidate>> = fetched
+                .into_iter()
+                .map(|v| {
+                    let v = Arc::new(Candidate::new(v));
+                    self.remember(v.clone(), now);
+                    (v.video_id.clone(), v)
+                })
+                .collect();
+            for (id, slot) in ids.iter().zip(found.iter_mut()) {
+                if slot.is_none() {
+                    *slot = fetched.get(id).cloned();
+                }
+            }
         }
-        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// channel id → uploads playlist id, from cache or one `channels.list` unit per 50.
@@ -418,15 +460,15 @@ impl SourceCache {
         .await
     }
 
-    /// A chart's videos, flagged as trending. The chart response carries full details, so
-    /// it costs one unit and fills the video cache too.
+    /// A chart's videos. The chart response carries full details, so it costs one unit
+    /// and fills the video cache too.
     pub async fn chart(
         &self,
         region: &str,
         category_id: Option<&str>,
         priority: Priority,
         denied: &mut Denials,
-    ) -> Result<Vec<Video>, EngineError> {
+    ) -> Result<Vec<Arc<Candidate>>, EngineError> {
         let youtube = self.youtube()?;
         let key = keys::chart(region, category_id.unwrap_or("0"));
         let mut fetched: Vec<Video> = Vec::new();
@@ -437,18 +479,16 @@ impl SourceCache {
                 Ok(fetched.iter().map(|v| v.video_id.clone()).collect())
             })
             .await?;
-        let videos = if fetched.is_empty() {
-            self.videos(&ids, priority, denied).await?
-        } else {
-            self.cache_videos(&fetched).await?;
-            fetched
-        };
-        let label = category_id.and_then(category_name).unwrap_or("your region");
-        Ok(videos
+        if fetched.is_empty() {
+            return self.videos(&ids, priority, denied).await;
+        }
+        self.cache_videos(&fetched).await?;
+        let now = Instant::now();
+        Ok(fetched
             .into_iter()
-            .map(|mut v| {
-                v.trending = true;
-                v.reason = format!("trending in {label}");
+            .map(|v| {
+                let v = Arc::new(Candidate::new(v));
+                self.remember(v.clone(), now);
                 v
             })
             .collect())
@@ -493,7 +533,17 @@ impl SourceCache {
             return Ok(cached);
         }
         let mut denied = Denials::default();
-        self.chart(region, None, priority, &mut denied).await
+        Ok(self
+            .chart(region, None, priority, &mut denied)
+            .await?
+            .iter()
+            .map(|v| {
+                let mut v = v.video.clone();
+                v.trending = true;
+                v.reason = "trending in your region".into();
+                v
+            })
+            .collect())
     }
 
     /// Video ids for a topic query, shared by normalised query across all users.

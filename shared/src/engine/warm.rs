@@ -1,11 +1,12 @@
 //! A warm: the steps that build one user's pool ([`Engine::warm`]).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
 use crate::clock::SharedClock;
-use crate::domain::{UserId, Video};
+use crate::domain::UserId;
 use crate::quota::Priority;
 use crate::store::{RedisConn, StoreError};
 use crate::youtube::{YoutubeClient, YoutubeError};
@@ -94,7 +95,7 @@ impl Engine {
         channels: &[String],
         priority: Priority,
         denied: &mut sources::Denials,
-    ) -> Result<Vec<Video>, EngineError> {
+    ) -> Result<Vec<Arc<rank::Candidate>>, EngineError> {
         let playlists = self
             .sources
             .uploads_playlists(channels, priority, denied)
@@ -383,11 +384,11 @@ struct WarmPlan {
 /// cheaper, more related source, as the steps run in that order).
 #[derive(Default)]
 struct Candidates {
-    by_id: HashMap<String, (Video, rank::Origin)>,
+    by_id: HashMap<String, (Arc<rank::Candidate>, rank::Origin)>,
 }
 
 impl Candidates {
-    fn offer(&mut self, video: Video, origin: rank::Origin) {
+    fn offer(&mut self, video: Arc<rank::Candidate>, origin: rank::Origin) {
         self.by_id
             .entry(video.video_id.clone())
             .or_insert((video, origin));

@@ -200,19 +200,37 @@ impl World {
     pub fn channel(&self, rank: u32) -> ChannelSpec {
         let suffix = self.channel_suffix(rank);
         let topic = self.channel_topic(rank);
-        let (lo, hi) = (MIN_UPLOADS_PER_DAY.ln(), MAX_UPLOADS_PER_DAY.ln());
-        let uploads_per_day = (lo + (hi - lo) * unit(self.hash(0xCADE, u64::from(rank), 0))).exp();
-        let interval_secs = ((86_400.0 / uploads_per_day) as i64).max(60);
-        let age = (unit(self.hash(0xA6E, u64::from(rank), 0)) * MAX_CHANNEL_AGE_SECS as f64) as i64;
+        let (uploads_per_day, first_upload_secs, interval_secs) = self.cadence(rank);
         ChannelSpec {
             rank,
             id: format!("UC{suffix}"),
             uploads_playlist_id: format!("UU{suffix}"),
             topic,
             uploads_per_day,
-            first_upload_secs: self.epoch_secs - age - 86_400,
+            first_upload_secs,
             interval_secs,
         }
+    }
+
+    /// A channel's uploads per day, first upload (seconds) and slot length (seconds).
+    fn cadence(&self, rank: u32) -> (f64, i64, i64) {
+        let (lo, hi) = (MIN_UPLOADS_PER_DAY.ln(), MAX_UPLOADS_PER_DAY.ln());
+        let uploads_per_day = (lo + (hi - lo) * unit(self.hash(0xCADE, u64::from(rank), 0))).exp();
+        let interval_secs = ((86_400.0 / uploads_per_day) as i64).max(60);
+        let age = (unit(self.hash(0xA6E, u64::from(rank), 0)) * MAX_CHANNEL_AGE_SECS as f64) as i64;
+        (
+            uploads_per_day,
+            self.epoch_secs - age - 86_400,
+            interval_secs,
+        )
+    }
+
+    /// [`World::upload_time`] of upload `n` of the channel of rank `rank`, without
+    /// making the channel's ids (a simulation asks it for every video it serves).
+    pub fn upload_time_of(&self, rank: u32, n: u64) -> i64 {
+        let (_, first_upload_secs, interval_secs) = self.cadence(rank);
+        let jitter = unit(self.hash(0x717, u64::from(rank), n)) * 0.8 * interval_secs as f64;
+        first_upload_secs + n as i64 * interval_secs + jitter as i64
     }
 
     /// The 22 characters after `UC` / `UU`: the permuted rank (64 bits, 11 characters)
@@ -620,6 +638,7 @@ mod tests {
             assert_eq!(id.len(), 11);
             assert!(id.bytes().all(|b| ID_ALPHABET.contains(&b)));
             assert_eq!(w.video(&id, EPOCH), Some((rank, n - 1)));
+            assert_eq!(w.upload_time_of(rank, n - 1), w.upload_time(&c, n - 1));
             // Not yet published: unknown, as on YouTube.
             assert_eq!(w.video(&w.video_id(rank, n), EPOCH), None);
         }

@@ -222,10 +222,9 @@ impl Judge for WorldJudge {
         self.world.topics()[topic as usize].name.clone()
     }
     fn upload_secs(&self, key: u64) -> Option<i64> {
-        let rank = (key >> 40) as u32;
         Some(
             self.world
-                .upload_time(&self.world.channel(rank), key & ((1 << 40) - 1)),
+                .upload_time_of((key >> 40) as u32, key & ((1 << 40) - 1)),
         )
     }
 }
@@ -615,11 +614,12 @@ fn timed_upload(
     learned: &Learned,
     judge: &dyn Judge,
     v: u64,
+    upload_s: Option<i64>,
 ) -> Option<i64> {
     if !user.watches_channel(learned, judge.meta(v).1) {
         return None;
     }
-    judge.upload_secs(v).filter(|&up| up >= run_start_s)
+    upload_s.filter(|&up| up >= run_start_s)
 }
 
 impl Tally {
@@ -637,18 +637,18 @@ impl Tally {
         user: &SimUser,
         learned: &mut Learned,
         judge: &dyn Judge,
-        ids: &[String],
+        served: &[Served],
         at_ms: i64,
     ) {
         let run_start_s = self.run_start_s;
         let c = &mut self.counts;
         c.refreshes += 1;
-        let mut all_new = ids.len() == PAGE;
-        if ids.is_empty() {
+        let mut all_new = served.len() == PAGE;
+        if served.is_empty() {
             c.empty += 1;
         }
-        for id in ids {
-            let Some(v) = judge.key(id) else {
+        for s in served {
+            let Some(v) = s.key else {
                 all_new = false;
                 continue;
             };
@@ -659,7 +659,8 @@ impl Tally {
             if !learned.seen.insert(v) {
                 all_new = false;
                 c.repeats += 1;
-            } else if let Some(up) = timed_upload(run_start_s, user, learned, judge, v) {
+            } else if let Some(up) = timed_upload(run_start_s, user, learned, judge, v, s.upload_s)
+            {
                 self.to_page_s.push((at_ms / 1000 - up) as f64);
             }
             if user.history.contains(&v) || learned.watched.contains(&v) {
@@ -678,12 +679,12 @@ impl Tally {
         user: &SimUser,
         learned: &mut Learned,
         judge: &dyn Judge,
-        ids: &[String],
+        served: &[Served],
         at_ms: i64,
     ) {
-        for id in ids {
-            let Some(v) = judge.key(id) else { continue };
-            if let Some(up) = timed_upload(self.run_start_s, user, learned, judge, v)
+        for s in served {
+            let Some(v) = s.key else { continue };
+            if let Some(up) = timed_upload(self.run_start_s, user, learned, judge, v, s.upload_s)
                 && learned.pooled.insert(v)
             {
                 self.to_pool_s.push((at_ms / 1000 - up) as f64);
@@ -834,13 +835,37 @@ fn progress(label: &str, day: usize, hour: usize, t0: Instant, tally: &Tally) {
     );
 }
 
+/// A video a page or a pool held, as the judge knows it: worked out in the event's
+/// task, so the one task that applies the effects only counts.
+#[derive(Clone, Copy)]
+struct Served {
+    /// `None` for an id the judge's world never made.
+    key: Option<u64>,
+    /// When it was uploaded (seconds), where the world says.
+    upload_s: Option<i64>,
+}
+
+impl Served {
+    fn all(judge: &dyn Judge, ids: &[String]) -> Vec<Served> {
+        ids.iter()
+            .map(|id| {
+                let key = judge.key(id);
+                Served {
+                    key,
+                    upload_s: key.and_then(|v| judge.upload_secs(v)),
+                }
+            })
+            .collect()
+    }
+}
+
 /// What one event did, applied to the simulation's state when it completes.
 enum Effect {
     Push(i64, Ev),
     SignIn,
     Page {
         u: u32,
-        ids: Vec<String>,
+        served: Vec<Served>,
         status: &'static str,
     },
     Watched {
@@ -851,39 +876,43 @@ enum Effect {
     /// The user's pool after a warm (only when upload latency is timed).
     Pool {
         u: u32,
-        ids: Vec<String>,
+        served: Vec<Served>,
     },
 }
 
 /// Events run concurrently (as they would on many Lambda instances) while they fall
-/// within this much of the oldest one still running, at most one per user and
-/// [`WINDOW_MAX`] at once. A sliding window, not batches: a slow warm holds back only
-/// the events more than this much later than it.
+/// within their allowance of every event still running, at most one per user and
+/// [`WINDOW_MAX`] at once: a page may be overtaken by events up to [`WINDOW_MS`] later,
+/// a warm by events up to [`WARM_WINDOW_MS`] later, as a real warm takes seconds of
+/// YouTube calls while pages go on. A sliding window, not batches: a slow warm holds
+/// back only the events beyond its allowance.
 const WINDOW_MS: i64 = 2_000;
-const WINDOW_MAX: usize = 64;
+const WARM_WINDOW_MS: i64 = 10_000;
+const WINDOW_MAX: usize = 256;
 /// The chance that a user watches one video of a page (recorded through the history
 /// endpoint's code path, so their history grows with what they were served).
 const WATCH_CHANCE: f64 = 0.4;
 
-/// The real pieces one event runs against.
-struct Sim<'a> {
-    users: &'a [SimUser],
-    plans: &'a [Option<Plan>],
-    judge: &'a dyn Judge,
-    engine: &'a reco_core::engine::Engine,
+/// The real pieces one event runs against, shared by the day's events: each event is
+/// a task of its own, so the two workers share them as Lambda instances would.
+struct Sim {
+    users: Arc<Vec<SimUser>>,
+    plans: Arc<Vec<Option<Plan>>>,
+    judge: &'static dyn Judge,
+    engine: reco_core::engine::Engine,
     /// The API's instances: each refresh lands on one of them, each with its own item
     /// cache (the engine otherwise shared).
-    api_instances: &'a [reco_core::engine::Engine],
-    warmer: &'a Arc<reco_warmer::Warmer>,
+    api_instances: Arc<Vec<reco_core::engine::Engine>>,
+    warmer: Arc<reco_warmer::Warmer>,
     conn: reco_core::store::RedisConn,
-    clock: &'a SimClock,
+    clock: Arc<SimClock>,
     request: PageRequest,
     seed: u64,
     /// Read the pool after each warm (upload latency), in the procedural world.
     time_uploads: bool,
 }
 
-impl Sim<'_> {
+impl Sim {
     /// The user watches one of the page's videos now and then (one of their channels' if
     /// there is one, else the first), recorded as the history endpoint records it.
     async fn watch(&self, u: u32, t: i64, ids: &[String]) -> Option<Effect> {
@@ -924,7 +953,7 @@ impl Sim<'_> {
 
     async fn step(&self, t: i64, ev: Ev, warm_seq: u64) -> Vec<Effect> {
         let mut effects = Vec::new();
-        let engine = self.engine;
+        let engine = &self.engine;
         match ev {
             Ev::SignIn { u, s } => {
                 let user = &self.users[u as usize];
@@ -1007,7 +1036,11 @@ impl Sim<'_> {
                     )
                 };
                 let watch = self.watch(u, t, &ids).await;
-                effects.push(Effect::Page { u, ids, status });
+                effects.push(Effect::Page {
+                    u,
+                    served: Served::all(self.judge, &ids),
+                    status,
+                });
                 effects.extend(watch);
                 if page.should_enqueue_warm {
                     let reason = if page.generated_at_ms.is_none() {
@@ -1082,7 +1115,7 @@ impl Sim<'_> {
                         ));
                     }
                     if self.time_uploads && matches!(outcome, ItemOutcome::Warmed(_)) {
-                        let ids = engine
+                        let ids: Vec<String> = engine
                             .pool
                             .entries(&user.id)
                             .await
@@ -1090,7 +1123,10 @@ impl Sim<'_> {
                             .iter()
                             .map(|e| e.video_id().to_owned())
                             .collect();
-                        effects.push(Effect::Pool { u, ids });
+                        effects.push(Effect::Pool {
+                            u,
+                            served: Served::all(self.judge, &ids),
+                        });
                     }
                     effects.push(Effect::Warm(outcome));
                 }
@@ -1101,6 +1137,14 @@ impl Sim<'_> {
 }
 
 impl Ev {
+    /// How much later an event may be that overtakes this one (see [`WINDOW_MS`]).
+    fn allowance_ms(&self) -> i64 {
+        match self {
+            Ev::Warm { .. } => WARM_WINDOW_MS,
+            _ => WINDOW_MS,
+        }
+    }
+
     fn user(&self) -> u32 {
         match *self {
             Ev::SignIn { u, .. }
@@ -1348,7 +1392,7 @@ struct Checkpointing {
 #[allow(clippy::too_many_arguments)]
 async fn run_ours(
     population: &mut Population,
-    judge: &dyn Judge,
+    judge: &'static dyn Judge,
     fake_config: FakeConfig,
     run_start: i64,
     days: u16,
@@ -1396,7 +1440,7 @@ async fn run_ours(
             Duration::from_secs(5),
         ),
     ));
-    let api_instances: Vec<reco_core::engine::Engine> = (0..API_INSTANCES)
+    let api_instances: Arc<Vec<reco_core::engine::Engine>> = (0..API_INSTANCES)
         .map(|_| {
             let mut engine = apps.services.engine.clone();
             engine.catalog = reco_core::engine::Catalog::for_function_memory_mb(
@@ -1405,7 +1449,8 @@ async fn run_ours(
             );
             engine
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .into();
     let t0 = Instant::now();
     let mut heap: BinaryHeap<Reverse<(i64, u64, Ev)>> = BinaryHeap::new();
     let mut seq = 0u64;
@@ -1481,15 +1526,18 @@ async fn run_ours(
             day + 1,
             tally.date
         );
-        let sim = Sim {
-            users: &population.users,
-            plans: &plans,
+        // The day's users are the tasks' while it runs, and the population's again after.
+        let users = Arc::new(std::mem::take(&mut population.users));
+        let plans = Arc::new(plans);
+        let sim = Arc::new(Sim {
+            users: users.clone(),
+            plans: plans.clone(),
             judge,
-            engine: &apps.services.engine,
-            api_instances: &api_instances,
-            warmer: &warmer,
+            engine: apps.services.engine.clone(),
+            api_instances: api_instances.clone(),
+            warmer: warmer.clone(),
             conn: apps.services.redis.clone(),
-            clock: &clock,
+            clock: clock.clone(),
             request: PageRequest {
                 max_results: PAGE,
                 category_id: None,
@@ -1497,11 +1545,11 @@ async fn run_ours(
             },
             seed: population.seed,
             time_uploads: population.world.is_some(),
-        };
+        });
         let learned = &mut population.learned;
         let mut next_tick = next_hour - HOUR_MS + TICK_MS;
         let mut in_flight = futures_util::stream::FuturesUnordered::new();
-        // Start times of the events in flight (a multiset), and their users.
+        // Until when each event in flight may be overtaken (a multiset), and their users.
         let mut running: std::collections::BTreeMap<(i64, u64), ()> = Default::default();
         let mut busy: HashSet<u32> = HashSet::new();
         let mut held: Vec<Reverse<(i64, u64, Ev)>> = Vec::new();
@@ -1512,8 +1560,8 @@ async fn run_ours(
                     break;
                 };
                 let t = *t;
-                let oldest = running.keys().next().map_or(t, |k| k.0);
-                if t >= oldest + WINDOW_MS || t >= next_hour || t >= day_end {
+                let horizon = running.keys().next().map_or(i64::MAX, |k| k.0);
+                if t >= horizon || t >= next_hour || t >= day_end {
                     break;
                 }
                 let Reverse((t, s, ev)) = heap.pop().unwrap();
@@ -1521,12 +1569,15 @@ async fn run_ours(
                     held.push(Reverse((t, s, ev)));
                     continue;
                 }
-                running.insert((t, s), ());
+                running.insert((t + ev.allowance_ms(), s), ());
                 let now = clock.advance_to(t);
                 env.fake.set_clock(clock.now());
                 warm_seq += 1;
-                let step = sim.step(now.max(t), ev, warm_seq);
-                in_flight.push(async move { ((t, s, ev), step.await) });
+                let step = tokio::spawn({
+                    let (sim, warm_seq) = (sim.clone(), warm_seq);
+                    async move { sim.step(now.max(t), ev, warm_seq).await }
+                });
+                in_flight.push(async move { ((t, s, ev), step.await.expect("an event's task")) });
             }
             heap.extend(held.drain(..));
             if in_flight.is_empty() {
@@ -1580,7 +1631,7 @@ async fn run_ours(
                         tally: Some(std::mem::take(&mut tally)),
                         done: std::mem::take(&mut tallies),
                         day_summaries: day_summaries.clone(),
-                        joined: population.users.iter().map(|u| u.joined).collect(),
+                        joined: users.iter().map(|u| u.joined).collect(),
                         learned: std::mem::take(learned),
                         first_sign_in_today: first_today,
                         meter: env.fake.meter_state(),
@@ -1604,7 +1655,7 @@ async fn run_ours(
             let Some(((t, s, ev), effects)) = in_flight.next().await else {
                 unreachable!()
             };
-            running.remove(&(t, s));
+            running.remove(&(t + ev.allowance_ms(), s));
             busy.remove(&ev.user());
             while t >= next_tick && next_tick < day_end {
                 eprintln!(
@@ -1626,13 +1677,13 @@ async fn run_ours(
                         heap.push(Reverse((at, seq, ev)));
                     }
                     Effect::SignIn => tally.counts.sign_ins += 1,
-                    Effect::Page { u, ids, status } => {
+                    Effect::Page { u, served, status } => {
                         *tally.statuses.entry(status.to_owned()).or_default() += 1;
                         tally.page(
-                            &population.users[u as usize],
+                            &users[u as usize],
                             &mut learned[u as usize],
                             judge,
-                            &ids,
+                            &served,
                             t,
                         );
                     }
@@ -1642,18 +1693,18 @@ async fn run_ours(
                             let l = &mut learned[u as usize];
                             l.watched.push(v);
                             let channel = judge.meta(v).1;
-                            if !population.users[u as usize].channels.contains(&channel)
+                            if !users[u as usize].channels.contains(&channel)
                                 && !l.channels.contains(&channel)
                             {
                                 l.channels.push(channel);
                             }
                         }
                     }
-                    Effect::Pool { u, ids } => tally.pool(
-                        &population.users[u as usize],
+                    Effect::Pool { u, served } => tally.pool(
+                        &users[u as usize],
                         &mut learned[u as usize],
                         judge,
-                        &ids,
+                        &served,
                         t,
                     ),
                     Effect::Warm(outcome) => {
@@ -1680,6 +1731,9 @@ async fn run_ours(
         }
         drop(in_flight);
         drop(sim);
+        population.users = Arc::try_unwrap(users)
+            .ok()
+            .expect("the day's tasks are done with its users");
         // Events left for later days are the day's spill (deferred warms); sessions end
         // within their day.
         let mut summary = tally.summary(&env.fake, active, Duration::from_secs_f64(wall(t0)));
@@ -1732,7 +1786,7 @@ async fn run_ours(
         json!({"days": day_summaries})
     };
     let (mut hits, mut reads, mut round_trips, mut missing) = (0, 0, 0, 0);
-    for instance in &api_instances {
+    for instance in api_instances.iter() {
         let stats = instance.catalog.stats();
         hits += stats.cache_hits.load(Ordering::Relaxed);
         reads += stats.catalog_reads.load(Ordering::Relaxed);
@@ -1940,7 +1994,13 @@ async fn run_baseline(
                         }
                     };
                     *tally.statuses.entry(status.to_owned()).or_default() += 1;
-                    tally.page(user, &mut learned[u as usize], judge, &ids, t);
+                    tally.page(
+                        user,
+                        &mut learned[u as usize],
+                        judge,
+                        &Served::all(judge, &ids),
+                        t,
+                    );
                     let p = plan(u);
                     if k + 1 < p.sessions[s as usize].refreshes {
                         let gap =
@@ -2088,6 +2148,7 @@ async fn main() {
         index_fake.shutdown();
         index
     });
+    let corpus_index: Option<&'static Index> = corpus_index.map(|i| &*Box::leak(Box::new(i)));
     let world = (world_channels > 0)
         .then(|| World::new(fake_config.seed, world_channels, CORPUS_EPOCH_SECS));
     // In the world, `n` is the daily users: the population is larger, as not everyone
@@ -2124,10 +2185,12 @@ async fn main() {
         }
         (None, None) => unreachable!("a corpus or a world"),
     };
-    let world_judge = world.clone().map(|world| WorldJudge { world });
-    let judge: &dyn Judge = match (&corpus_index, &world_judge) {
-        (Some(index), _) => index,
-        (None, Some(world)) => world,
+    // The judge lives as long as the run: the day's event tasks all read it.
+    let judge: &'static dyn Judge = match (&corpus_index, &world) {
+        (Some(index), _) => *index,
+        (None, Some(world)) => Box::leak(Box::new(WorldJudge {
+            world: world.clone(),
+        })),
         (None, None) => unreachable!("a corpus or a world"),
     };
     let probe = population();
