@@ -152,10 +152,13 @@ impl SourceCache {
         }
     }
 
-    fn remember(&self, video: Arc<Candidate>, now: Instant) {
+    /// Makes `video` a ranking candidate and keeps it for the warms that follow.
+    fn remember(&self, video: Video, now: Instant) -> Arc<Candidate> {
+        let video = Arc::new(Candidate::new(video));
         let bytes = video.approximate_bytes() as u64;
         self.parsed
-            .insert(video.video_id.clone(), video, bytes, now);
+            .insert(video.video_id.clone(), video.clone(), bytes, now);
+        video
     }
 
     fn youtube(&self) -> Result<&YoutubeClient, EngineError> {
@@ -210,9 +213,7 @@ impl SourceCache {
                 .await?;
             for (&i, raw) in unread.iter().zip(cached) {
                 if let Some(video) = raw.and_then(|r| serde_json::from_str::<Video>(&r).ok()) {
-                    let video = Arc::new(Candidate::new(video));
-                    self.remember(video.clone(), now);
-                    found[i] = Some(video);
+                    found[i] = Some(self.remember(video, now));
                 }
             }
         }
@@ -231,8 +232,7 @@ impl SourceCache {
             let fetched: HashMap<String, Arc<Candidate>> = fetched
                 .into_iter()
                 .map(|v| {
-                    let v = Arc::new(Candidate::new(v));
-                    self.remember(v.clone(), now);
+                    let v = self.remember(v, now);
                     (v.video_id.clone(), v)
                 })
                 .collect();
@@ -484,14 +484,7 @@ impl SourceCache {
         }
         self.cache_videos(&fetched).await?;
         let now = Instant::now();
-        Ok(fetched
-            .into_iter()
-            .map(|v| {
-                let v = Arc::new(Candidate::new(v));
-                self.remember(v.clone(), now);
-                v
-            })
-            .collect())
+        Ok(fetched.into_iter().map(|v| self.remember(v, now)).collect())
     }
 
     /// The cached chart only, without calling YouTube: what the API serves on a miss.
