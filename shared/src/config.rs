@@ -292,6 +292,98 @@ impl Config {
     }
 }
 
+/// The push functions' settings (the callback and the subscription manager): read only
+/// by them, so no other function can be stopped by a push setting.
+#[derive(Clone, PartialEq)]
+pub struct PushConfig {
+    /// `PUSH_SECRET`: the master secret every subscription's `hub.secret` is derived
+    /// from (local runs and tests).
+    pub secret: Option<String>,
+    /// `PUSH_SECRET_ID`: read the master secret from Secrets Manager through the Lambda
+    /// extension instead (used when `PUSH_SECRET` is not set).
+    pub secret_id: Option<String>,
+    /// `PUSH_HUB_URL`: where subscriptions are asked for (Google's hub by default).
+    pub hub_url: String,
+    /// `PUSH_CALLBACK_URL`: the callback route's public base URL, to which the hub
+    /// posts; `{base}/{channel_id}` per subscription. Required by the manager.
+    pub callback_url: Option<String>,
+    /// `PUSH_MAX_SUBSCRIPTIONS`: the most channels subscribed (by demand); 0 turns push
+    /// off, and the manager then lets every subscription go.
+    pub max_subscriptions: usize,
+    /// `PUSH_LEASE_SECONDS`: the lease asked for.
+    pub lease_secs: u64,
+    /// `PUSH_HUB_REQUESTS_PER_RUN`: the manager's pace towards the hub.
+    pub hub_requests_per_run: usize,
+    /// `PUSH_HYDRATE_MAX_WAIT_SECS`: how long a pushed upload may wait for a fuller
+    /// `videos.list` batch (50 ids a unit) before it is read alone.
+    pub hydrate_max_wait_secs: u64,
+}
+
+impl std::fmt::Debug for PushConfig {
+    // Hand-written so the master secret can never reach a log through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConfig")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_id", &self.secret_id)
+            .field("hub_url", &self.hub_url)
+            .field("callback_url", &self.callback_url)
+            .field("max_subscriptions", &self.max_subscriptions)
+            .field("lease_secs", &self.lease_secs)
+            .field("hub_requests_per_run", &self.hub_requests_per_run)
+            .field("hydrate_max_wait_secs", &self.hydrate_max_wait_secs)
+            .finish()
+    }
+}
+
+/// Google's hub.
+pub const DEFAULT_PUSH_HUB_URL: &str = "https://pubsubhubbub.appspot.com/subscribe";
+
+impl PushConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let secret = get("PUSH_SECRET");
+        let secret_id = get("PUSH_SECRET_ID");
+        if secret.is_none() && secret_id.is_none() {
+            return Err(ConfigError::Missing {
+                name: "PUSH_SECRET (or PUSH_SECRET_ID)",
+            });
+        }
+        let hub_url = with_scheme(
+            "PUSH_HUB_URL",
+            get("PUSH_HUB_URL").unwrap_or_else(|| DEFAULT_PUSH_HUB_URL.to_owned()),
+            HTTP,
+        )?;
+        let callback_url = get("PUSH_CALLBACK_URL")
+            .map(|u| {
+                with_scheme(
+                    "PUSH_CALLBACK_URL",
+                    u.trim_end_matches('/').to_owned(),
+                    HTTP,
+                )
+            })
+            .transpose()?;
+        Ok(Self {
+            secret,
+            secret_id,
+            hub_url,
+            callback_url,
+            max_subscriptions: parse_or(&get, "PUSH_MAX_SUBSCRIPTIONS", 20_000)?,
+            lease_secs: parse_or(&get, "PUSH_LEASE_SECONDS", 432_000)?,
+            hub_requests_per_run: parse_or(&get, "PUSH_HUB_REQUESTS_PER_RUN", 100)?,
+            hydrate_max_wait_secs: parse_or(&get, "PUSH_HYDRATE_MAX_WAIT_SECS", 300)?,
+        })
+    }
+
+    pub fn require_callback_url(&self) -> Result<&str, ConfigError> {
+        self.callback_url.as_deref().ok_or(ConfigError::Missing {
+            name: "PUSH_CALLBACK_URL",
+        })
+    }
+}
+
 /// Where the watch history is read from (`HISTORY_SOURCE`).
 #[derive(Clone, Copy)]
 enum HistorySourceKind {
@@ -524,5 +616,32 @@ mod tests {
         ])
         .unwrap();
         assert!(!format!("{c:?}").contains("AIzaSECRET"));
+    }
+
+    #[test]
+    fn push_settings_name_what_is_missing_and_hide_the_secret() {
+        let missing = PushConfig::from_lookup(|_| None).unwrap_err();
+        assert!(missing.to_string().contains("PUSH_SECRET"), "{missing}");
+        let vars = |name: &str| match name {
+            "PUSH_SECRET" => Some("master-secret-value-0123".to_owned()),
+            "PUSH_MAX_SUBSCRIPTIONS" => Some("500".to_owned()),
+            _ => None,
+        };
+        let c = PushConfig::from_lookup(vars).unwrap();
+        assert_eq!(c.max_subscriptions, 500);
+        assert_eq!(c.hub_url, DEFAULT_PUSH_HUB_URL);
+        assert_eq!(c.lease_secs, 432_000);
+        assert!(!format!("{c:?}").contains("master-secret-value"));
+        assert_eq!(
+            c.require_callback_url().unwrap_err().to_string(),
+            "configuration: PUSH_CALLBACK_URL is required but not set"
+        );
+        let bad = PushConfig::from_lookup(|name| match name {
+            "PUSH_SECRET_ID" => Some("reco/push".to_owned()),
+            "PUSH_LEASE_SECONDS" => Some("five days".to_owned()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(bad.to_string().contains("PUSH_LEASE_SECONDS"), "{bad}");
     }
 }

@@ -32,6 +32,8 @@
 //!   or from Supabase: [`engine::supabase`].
 //! - What a warm request on the queue looks like, and what is poison: [`messages`].
 //! - Where warm requests are sent to SQS: [`queue`].
+//! - Where YouTube's push notifications are verified, applied, hydrated and subscribed:
+//!   [`push`].
 //! - Where CloudWatch metrics are written (EMF lines): [`metrics`].
 //! - Where time comes from, and where the Pacific quota day begins and ends: [`clock`].
 //! - Where user ids are validated, and the video, watch event, interests and category
@@ -46,6 +48,7 @@ pub mod domain;
 pub mod engine;
 pub mod messages;
 pub mod metrics;
+pub mod push;
 pub mod queue;
 pub mod quota;
 pub mod store;

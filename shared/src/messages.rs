@@ -18,6 +18,8 @@ pub enum WarmReason {
     PoolStale,
     HistoryChanged,
     Deferred,
+    /// A channel the user watches pushed an upload (`push::hydrate`).
+    NewUploads,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -31,6 +31,32 @@ pub enum Metric {
     ApiLatencyMs,
     /// A warm request that could not be sent to SQS.
     WarmEnqueueFailed,
+    /// The hub's verification of a subscription we asked for, confirmed.
+    PushVerificationsConfirmed,
+    /// A verification request we did not ask for (or no longer want), refused.
+    PushVerificationsRefused,
+    /// A signed notification applied.
+    PushNotificationsAccepted,
+    /// Pushed videos queued for hydration (`Sum` = new uploads).
+    PushVideosQueued,
+    /// A notification whose signature did not match, or that had none: ignored.
+    PushNotificationsRejected,
+    /// A signed notification not acted on: a channel we no longer want, or a body that is not a notification.
+    PushNotificationsIgnored,
+    /// Handler time of one push callback request.
+    PushCallbackLatencyMs,
+    /// Live push subscriptions after a manager run.
+    PushLiveSubscriptions,
+    /// Live leases that end within a day, after a manager run (renewals falling behind).
+    PushLeasesExpiringSoon,
+    /// Pushed ids still waiting for `videos.list` after a manager run.
+    PushHydrationBacklog,
+    /// Pushed uploads read into the catalog.
+    PushVideosHydrated,
+    /// Warms sent to the watchers of channels with new uploads.
+    PushWarmsSent,
+    /// Requests to the hub that failed (retried by a later run).
+    PushHubFailures,
 }
 
 impl Metric {
@@ -43,12 +69,25 @@ impl Metric {
             Metric::CacheMiss => "CacheMiss",
             Metric::ApiLatencyMs => "ApiLatencyMs",
             Metric::WarmEnqueueFailed => "WarmEnqueueFailed",
+            Metric::PushVerificationsConfirmed => "PushVerificationsConfirmed",
+            Metric::PushVerificationsRefused => "PushVerificationsRefused",
+            Metric::PushNotificationsAccepted => "PushNotificationsAccepted",
+            Metric::PushVideosQueued => "PushVideosQueued",
+            Metric::PushNotificationsRejected => "PushNotificationsRejected",
+            Metric::PushNotificationsIgnored => "PushNotificationsIgnored",
+            Metric::PushCallbackLatencyMs => "PushCallbackLatencyMs",
+            Metric::PushLiveSubscriptions => "PushLiveSubscriptions",
+            Metric::PushLeasesExpiringSoon => "PushLeasesExpiringSoon",
+            Metric::PushHydrationBacklog => "PushHydrationBacklog",
+            Metric::PushVideosHydrated => "PushVideosHydrated",
+            Metric::PushWarmsSent => "PushWarmsSent",
+            Metric::PushHubFailures => "PushHubFailures",
         }
     }
 
     pub fn unit(self) -> &'static str {
         match self {
-            Metric::ApiLatencyMs => "Milliseconds",
+            Metric::ApiLatencyMs | Metric::PushCallbackLatencyMs => "Milliseconds",
             _ => "Count",
         }
     }

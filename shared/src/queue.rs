@@ -170,6 +170,48 @@ impl WarmQueue {
     }
 }
 
+impl WarmQueue {
+    /// Sends up to ten warm requests in one `SendMessageBatch`, delivered at once;
+    /// returns the indices of the requests SQS did not take.
+    pub async fn send_batch(&self, requests: &[WarmRequest]) -> Result<Vec<usize>, QueueError> {
+        assert!(
+            requests.len() <= 10,
+            "SQS batches hold at most ten messages"
+        );
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries: Vec<aws_sdk_sqs::types::SendMessageBatchRequestEntry> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(r.to_json())
+                    .build()
+                    .expect("an entry with an id and a body")
+            })
+            .collect();
+        let send = self
+            .client()
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send();
+        match tokio::time::timeout(self.send_timeout, send).await {
+            Err(_) => Err(QueueError::Timeout(self.send_timeout)),
+            Ok(Err(e)) => Err(QueueError::Send(
+                aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+            )),
+            Ok(Ok(out)) => Ok(out
+                .failed()
+                .iter()
+                .filter_map(|f| f.id().parse::<usize>().ok())
+                .collect()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::io::AsyncReadExt;

@@ -379,6 +379,34 @@ pub mod keys {
     pub fn search(query: &str) -> String {
         format!("reco:src:search:{query}")
     }
+    /// One channel's push subscription (`push::subscriptions`): HASH want (the mode we
+    /// last asked the hub for), asked_at, lease_until, verified_at, denied.
+    pub fn push_subscription(channel_id: &str) -> String {
+        format!("reco:push:sub:{channel_id}")
+    }
+    /// The channels we want subscribed: ZSET channel id → when we last asked the hub.
+    pub fn push_wanted() -> String {
+        "reco:push:wanted".to_owned()
+    }
+    /// Live push subscriptions: ZSET channel id → end of the lease (ms). A warm trusts a
+    /// channel's cached uploads while it is here; the manager renews what ends soon.
+    pub fn push_leases() -> String {
+        "reco:push:leases".to_owned()
+    }
+    /// The last notification seen of a video: `e:<updated ms>` or `d:<deleted ms>`, kept
+    /// for the catalog's lifetime, so duplicates, replays and older entries change nothing.
+    pub fn push_seen(video_id: &str) -> String {
+        format!("reco:push:seen:{video_id}")
+    }
+    /// Pushed videos waiting for `videos.list`: ZSET video id → when it arrived (ms).
+    pub fn push_hydrate() -> String {
+        "reco:push:hydrate".to_owned()
+    }
+    /// Who watches a subscribed channel: ZSET user id → their last warm (ms), written by
+    /// warms for the channels they take uploads from; a pushed upload's watchers are warmed.
+    pub fn push_watchers(channel_id: &str) -> String {
+        format!("reco:push:watchers:{channel_id}")
+    }
     /// Channels the users interested in a term watch: ZSET channel id → how many warms
     /// of such users named it. Related channels found without spending a search.
     pub fn term_channels(term: &str) -> String {

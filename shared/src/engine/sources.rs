@@ -22,6 +22,9 @@ use super::aged_cache::AgedCache;
 pub const VIDEO_TTL_SECS: u64 = 7 * 86_400;
 pub const CHANNEL_TTL_SECS: u64 = 30 * 86_400;
 pub const PLAYLIST_FRESH_MS: i64 = 30 * 60_000;
+/// How long a channel's cached uploads are trusted while its push subscription is live:
+/// its uploads arrive by push, and one poll a day catches any push the hub lost.
+pub const PUSHED_PLAYLIST_FRESH_MS: i64 = 24 * 3_600_000;
 pub const CHART_FRESH_MS: i64 = 60 * 60_000;
 pub const SEARCH_FRESH_MS: i64 = 12 * 3_600_000;
 /// Cached lists outlive their freshness so a stale copy can stand in when quota is short.
@@ -444,16 +447,23 @@ impl SourceCache {
         pacing::allocate(rank, total, left)
     }
 
+    /// A playlist's latest ids. `pushed`: its channel has a live push subscription, so
+    /// its cached copy is trusted for [`PUSHED_PLAYLIST_FRESH_MS`], not 30 minutes.
     pub async fn playlist_latest(
         &self,
         playlist_id: &str,
+        pushed: bool,
         priority: Priority,
         denied: &mut Denials,
     ) -> Result<Vec<String>, EngineError> {
         let youtube = self.youtube()?;
         self.list_source(
             keys::playlist_latest(playlist_id),
-            PLAYLIST_FRESH_MS,
+            if pushed {
+                PUSHED_PLAYLIST_FRESH_MS
+            } else {
+                PLAYLIST_FRESH_MS
+            },
             denied,
             || youtube.playlist_video_ids(playlist_id, priority),
         )

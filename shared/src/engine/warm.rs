@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::*;
 use crate::clock::SharedClock;
 use crate::domain::UserId;
+use crate::push;
 use crate::quota::Priority;
 use crate::store::{RedisConn, StoreError};
 use crate::youtube::{YoutubeClient, YoutubeError};
@@ -95,22 +96,24 @@ impl Engine {
         channels: &[String],
         priority: Priority,
         denied: &mut sources::Denials,
-    ) -> Result<Vec<Arc<rank::Candidate>>, EngineError> {
+    ) -> Result<(Vec<Arc<rank::Candidate>>, Vec<bool>), EngineError> {
         let playlists = self
             .sources
             .uploads_playlists(channels, priority, denied)
             .await?;
+        let pushed =
+            push::subscriptions::live_among(&self.redis, channels, self.clock.now_ms()).await?;
         let mut ids = Vec::new();
-        for channel in channels {
+        for (channel, &pushed) in channels.iter().zip(&pushed) {
             if let Some(playlist) = playlists.get(channel) {
                 ids.extend(
                     self.sources
-                        .playlist_latest(playlist, priority, denied)
+                        .playlist_latest(playlist, pushed, priority, denied)
                         .await?,
                 );
             }
         }
-        self.sources.videos(&ids, priority, denied).await
+        Ok((self.sources.videos(&ids, priority, denied).await?, pushed))
     }
 
     /// Builds and stores the user's pool. Sources the guard denies are skipped; the warm
@@ -139,7 +142,7 @@ impl Engine {
         let mut denied = sources::Denials::default();
         let plan = self.read_context(user, priority, &mut denied).await?;
         let mut candidates = Candidates::default();
-        self.add_own_channels(&plan, &mut candidates, priority, &mut denied)
+        self.add_own_channels(user, &plan, &mut candidates, priority, &mut denied)
             .await?;
         self.add_charts(&plan, &mut candidates, priority, &mut denied)
             .await?;
@@ -185,20 +188,31 @@ impl Engine {
     }
 
     /// Step 2: uploads of the channels the user watches most: one unit per channel,
-    /// shared by every user who watches it.
+    /// shared by every user who watches it. The user is recorded as a watcher of those
+    /// with a live push subscription, so their next upload warms this pool.
     async fn add_own_channels(
         &self,
+        user: &UserId,
         plan: &WarmPlan,
         candidates: &mut Candidates,
         priority: Priority,
         denied: &mut sources::Denials,
     ) -> Result<(), EngineError> {
-        for video in self
+        let (videos, pushed) = self
             .channel_uploads(&plan.own_channels, priority, denied)
-            .await?
-        {
+            .await?;
+        for video in videos {
             candidates.offer(video, rank::Origin::Channel);
         }
+        let watched: Vec<&str> = plan
+            .own_channels
+            .iter()
+            .zip(&pushed)
+            .filter(|(_, pushed)| **pushed)
+            .map(|(c, _)| c.as_str())
+            .collect();
+        push::subscriptions::note_watchers(&self.redis, user, &watched, self.clock.now_ms())
+            .await?;
         Ok(())
     }
 
@@ -269,7 +283,7 @@ impl Engine {
             .sources
             .term_channels(&terms, PEER_CHANNELS, &plan.own_channels)
             .await?;
-        for video in self.channel_uploads(&peers, priority, denied).await? {
+        for video in self.channel_uploads(&peers, priority, denied).await?.0 {
             candidates.offer(video, rank::Origin::PeerChannel);
         }
         Ok(())
@@ -321,7 +335,7 @@ impl Engine {
             .take(RELATED_CHANNELS)
             .map(|(c, _)| c)
             .collect();
-        for video in self.channel_uploads(&related, priority, denied).await? {
+        for video in self.channel_uploads(&related, priority, denied).await?.0 {
             candidates.offer(video, rank::Origin::Search);
         }
         Ok(())

@@ -60,6 +60,35 @@ pub fn secrets_extension_endpoint() -> String {
     format!("http://localhost:{port}")
 }
 
+/// A secret's JSON (`SecretString` and the rest) from the Parameters and Secrets
+/// extension at `endpoint`: how every secret of the functions is read, so none is in an
+/// environment variable. The error says what failed, never the secret.
+pub async fn read_secret(
+    http: &reqwest::Client,
+    endpoint: &str,
+    secret_id: &str,
+) -> Result<serde_json::Value, String> {
+    let token = std::env::var("AWS_SESSION_TOKEN").unwrap_or_default();
+    let response = http
+        .get(format!("{endpoint}/secretsmanager/get"))
+        .query(&[("secretId", secret_id)])
+        .header("X-Aws-Parameters-Secrets-Token", token)
+        .send()
+        .await
+        .map_err(|e| format!("extension unreachable: {}", e.without_url()))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!(
+            "extension answered HTTP {} for secret {secret_id}",
+            status.as_u16()
+        ));
+    }
+    response
+        .json()
+        .await
+        .map_err(|_| "extension answered with no JSON".to_owned())
+}
+
 /// The key as a header value, marked sensitive so no debug output shows it.
 fn key_header(key: &str, origin: &str) -> Result<HeaderValue, YoutubeError> {
     let mut value = HeaderValue::from_str(key.trim()).map_err(|_| YoutubeError::Config {
@@ -341,30 +370,9 @@ impl YoutubeClient {
                 else {
                     unreachable!("a plain key is set at construction");
                 };
-                let token = std::env::var("AWS_SESSION_TOKEN").unwrap_or_default();
-                let response = self
-                    .http()?
-                    .get(format!("{endpoint}/secretsmanager/get"))
-                    .query(&[("secretId", secret_id.as_str())])
-                    .header("X-Aws-Parameters-Secrets-Token", token)
-                    .send()
+                let body = read_secret(self.http()?, endpoint, secret_id)
                     .await
-                    .map_err(|e| {
-                        YoutubeError::KeyUnavailable(format!(
-                            "extension unreachable: {}",
-                            e.without_url()
-                        ))
-                    })?;
-                let status = response.status();
-                if !status.is_success() {
-                    return Err(YoutubeError::KeyUnavailable(format!(
-                        "extension answered HTTP {} for secret {secret_id}",
-                        status.as_u16()
-                    )));
-                }
-                let body: serde_json::Value = response.json().await.map_err(|_| {
-                    YoutubeError::KeyUnavailable("extension answered with no JSON".into())
-                })?;
+                    .map_err(YoutubeError::KeyUnavailable)?;
                 let key = body
                     .get("SecretString")
                     .and_then(|v| v.as_str())

@@ -166,7 +166,7 @@ async fn handle(
         let view = s.catalog.view();
         match method {
             Method::Search => search(&params, &view, now, &origin),
-            Method::Videos => videos(&params, &view, now, &origin),
+            Method::Videos => videos(&params, &view, now, &origin, &|id| s.hub.is_deleted(id)),
             Method::Channels => channels(&params, &view, now),
             Method::PlaylistItems => playlist_items(&params, &view, now, &origin, &s.meter),
             Method::VideoCategories => video_categories(&params),
@@ -805,6 +805,7 @@ fn videos(
     view: &View<'_>,
     now: Timestamp,
     origin: &str,
+    deleted: &dyn Fn(&str) -> bool,
 ) -> Result<String, GoogleError> {
     let parts = parts(
         params,
@@ -825,7 +826,11 @@ fn videos(
     let max = max_results(params)?;
     let token = page_token(params)?;
     if let Some(ids) = id_list(params, "id")? {
-        let found: Vec<_> = ids.iter().filter_map(|id| view.video(id, now)).collect();
+        let found: Vec<_> = ids
+            .iter()
+            .filter(|id| !deleted(id))
+            .filter_map(|id| view.video(id, now))
+            .collect();
         let items: Vec<VideoItem> = found
             .iter()
             .map(|v| video_item(v, &parts, origin))

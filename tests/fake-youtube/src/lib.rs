@@ -11,6 +11,7 @@ mod api;
 mod catalog;
 pub mod corpus;
 mod google_error;
+pub mod hub;
 pub mod page_token;
 pub mod quota;
 pub mod thumbnail;
@@ -29,6 +30,7 @@ use crate::catalog::Catalog;
 
 pub use corpus::{Channel, Corpus, Topic, Video};
 pub use google_error::GoogleError;
+pub use hub::{Delivery, Forgery, HubChaos, HubStats};
 pub use quota::{Counters, DayUsage, Limits, MeterState, MethodCounters, pacific_date};
 pub use world::World;
 
@@ -89,6 +91,7 @@ pub(crate) struct Shared {
     offset_ns: Mutex<i128>,
     faults: Mutex<VecDeque<(Fault, u32)>>,
     pub(crate) generation_time: Duration,
+    pub(crate) hub: hub::Hub,
 }
 
 impl Shared {
@@ -145,13 +148,29 @@ impl Shared {
     /// Publishes a test's upload into the corpus; a world publishes by its clock alone.
     pub(crate) fn publish(&self, channel_id: &str, title: &str, tags: &[String]) -> Option<String> {
         let now = self.now();
-        match &self.catalog {
+        let id = match &self.catalog {
             Catalog::Corpus(c) => c
                 .write()
                 .expect("corpus lock")
                 .publish_upload(channel_id, title, tags, now),
             Catalog::World(_) => None,
-        }
+        }?;
+        // The hub tells the channel's subscribers at its next delivery.
+        self.hub.queue(hub::HubEventKind::upload(
+            channel_id,
+            &id,
+            title,
+            now.as_second(),
+        ));
+        Some(id)
+    }
+
+    /// A video's channel and publication second, in the corpus or the world.
+    pub(crate) fn video_origin(&self, video_id: &str) -> Option<(String, i64)> {
+        let now = self.now();
+        let view = self.catalog.view();
+        let video = view.video(video_id, now)?;
+        Some((video.channel_id.clone(), video.published_at.as_second()))
     }
 }
 
@@ -190,6 +209,7 @@ impl FakeYoutube {
             offset_ns: Mutex::new(offset_ns),
             faults: Mutex::new(VecDeque::new()),
             generation_time,
+            hub: hub::Hub::new(),
         });
         // Key the first day by the configured clock, not the real one.
         let now = shared.now();
@@ -206,6 +226,19 @@ impl FakeYoutube {
         let app = axum::Router::new()
             .merge(api::router())
             .merge(admin::router())
+            .route(
+                "/hub",
+                axum::routing::post(
+                    |state: axum::extract::State<Arc<Shared>>, body: String| async move {
+                        let (status, text) = hub::Hub::request(&state.0, &body);
+                        (
+                            axum::http::StatusCode::from_u16(status)
+                                .unwrap_or(axum::http::StatusCode::BAD_REQUEST),
+                            text,
+                        )
+                    },
+                ),
+            )
             .merge(thumbnail::router())
             .with_state(shared.clone());
         let stop2 = stop.clone();
@@ -358,6 +391,89 @@ impl FakeYoutube {
     /// The procedural world this fake serves, if it serves one.
     pub fn world(&self) -> Option<&World> {
         self.shared.world()
+    }
+
+    /// The hub's subscribe endpoint (`PUSH_HUB_URL`).
+    pub fn hub_url(&self) -> String {
+        format!("http://{}/hub", self.addr)
+    }
+
+    /// Waits until every verification the hub started has finished (at most 10 s).
+    pub async fn hub_idle(&self) {
+        for _ in 0..2_000 {
+            if self.shared.hub.pending() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the fake hub's verifications did not finish within 10 s");
+    }
+
+    /// Posts what happened since the last delivery to the live subscribers.
+    pub async fn hub_deliver(&self) -> Delivery {
+        hub::Hub::deliver(&self.shared).await
+    }
+
+    pub fn hub_stats(&self) -> HubStats {
+        self.shared.hub.stats(self.now().as_second())
+    }
+
+    pub fn set_hub_chaos(&self, chaos: HubChaos) {
+        self.shared.hub.set_chaos(chaos);
+    }
+
+    /// The live subscription of a channel: its callback and the end of its lease.
+    pub fn hub_subscription(&self, channel_id: &str) -> Option<(String, Timestamp)> {
+        let now = self.now().as_second();
+        self.shared
+            .hub
+            .subscription_of(channel_id, now)
+            .map(|(callback, until)| {
+                (
+                    callback,
+                    Timestamp::from_second(until).expect("a lease end"),
+                )
+            })
+    }
+
+    /// Changes a video's title: its subscribers hear of it at the next delivery.
+    pub fn hub_retitle(&self, video_id: &str, title: &str) -> bool {
+        let Some((channel_id, published)) = self.shared.video_origin(video_id) else {
+            return false;
+        };
+        let now = self.now().as_second();
+        self.shared.hub.queue(hub::HubEventKind::update(
+            &channel_id,
+            video_id,
+            title,
+            published,
+            now,
+        ));
+        true
+    }
+
+    /// Deletes a video: `videos.list` no longer returns it, and its channel's
+    /// subscribers get a tombstone at the next delivery.
+    pub fn hub_delete(&self, video_id: &str) -> bool {
+        let Some((channel_id, _)) = self.shared.video_origin(video_id) else {
+            return false;
+        };
+        let now = self.now().as_second();
+        let event = hub::HubEventKind::delete(&self.shared.hub, &channel_id, video_id, now);
+        self.shared.hub.queue(event);
+        true
+    }
+
+    /// Posts a forged notification of `video_id` to the subscriber of `channel_id`; the
+    /// callback's status, or `None` when the channel has no subscriber (or, for a
+    /// replay, nothing was delivered to it yet).
+    pub async fn hub_impostor(
+        &self,
+        channel_id: &str,
+        video_id: &str,
+        forgery: Forgery,
+    ) -> Option<u16> {
+        hub::Hub::impostor(&self.shared, channel_id, video_id, forgery).await
     }
 
     /// How long generating the corpus (or the world's tables) took.

@@ -5,6 +5,7 @@
 //! own thread and is reached over HTTP like the real API. A missing binary is a loud
 //! failure naming the set-up command, never a skipped test.
 
+pub mod apigw;
 pub mod apps;
 pub mod cluster;
 pub mod demo;
