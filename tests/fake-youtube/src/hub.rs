@@ -110,7 +110,7 @@ pub enum Forgery {
 }
 
 /// The outcome of one [`Hub::deliver`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Delivery {
     pub notifications: u64,
     pub delivered: u64,

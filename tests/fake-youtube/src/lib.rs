@@ -239,6 +239,20 @@ impl FakeYoutube {
                     },
                 ),
             )
+            // A local run's hub delivers when asked (tests call `hub_deliver` directly).
+            .route(
+                "/admin/hub/deliver",
+                axum::routing::post(|state: axum::extract::State<Arc<Shared>>| async move {
+                    axum::Json(serde_json::json!(hub::Hub::deliver(&state.0).await))
+                }),
+            )
+            .route(
+                "/admin/hub",
+                axum::routing::get(|state: axum::extract::State<Arc<Shared>>| async move {
+                    let now = state.0.now().as_second();
+                    axum::Json(serde_json::json!(state.0.hub.stats(now)))
+                }),
+            )
             .merge(thumbnail::router())
             .with_state(shared.clone());
         let stop2 = stop.clone();
