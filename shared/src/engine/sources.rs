@@ -23,8 +23,9 @@ pub const VIDEO_TTL_SECS: u64 = 7 * 86_400;
 pub const CHANNEL_TTL_SECS: u64 = 30 * 86_400;
 pub const PLAYLIST_FRESH_MS: i64 = 30 * 60_000;
 /// How long a channel's cached uploads are trusted while its push subscription is live:
-/// its uploads arrive by push, and one poll a day catches any push the hub lost.
-pub const PUSHED_PLAYLIST_FRESH_MS: i64 = 24 * 3_600_000;
+/// its uploads arrive by push, and one poll a week catches any push the hub lost (a daily
+/// one would cost a unit per subscribed channel per day, as much as polling saves).
+pub const PUSHED_PLAYLIST_FRESH_MS: i64 = 7 * 86_400_000;
 pub const CHART_FRESH_MS: i64 = 60 * 60_000;
 pub const SEARCH_FRESH_MS: i64 = 12 * 3_600_000;
 /// Cached lists outlive their freshness so a stale copy can stand in when quota is short.

@@ -8,7 +8,8 @@
 //!
 //! A hydrated upload joins the catalog and the head of its channel's cached uploads
 //! (the list a warm reads, trusted while the subscription is live), and the channel's
-//! watchers ([`keys::push_watchers`]) get one warm each: coalesced by the warm claim, so
+//! active watchers ([`keys::push_watchers`], warmed in the last two hours: in a session)
+//! get one warm each; the others' next sign-in reads the upload. Coalesced by the warm claim, so
 //! a user whose channels upload ten times in a minute is warmed once, and costing no
 //! unit, as every source such a warm reads is fresh.
 
@@ -36,6 +37,9 @@ pub const MAX_BATCHES_PER_RUN: usize = 20;
 pub const LATEST_KEPT: usize = 50;
 /// Cached uploads lists live this long (the sources' list TTL).
 const LIST_TTL_SECS: u64 = 2 * 86_400;
+/// A watcher is warmed for a new upload only if one of their warms ran this recently
+/// (they are in a session, or were lately).
+pub const ACTIVE_WATCHER_MS: i64 = 2 * 3_600_000;
 /// Users warmed per run at most, so one run stays well inside its timeout.
 pub const MAX_FAN_OUT_PER_RUN: usize = 20_000;
 
@@ -157,7 +161,8 @@ pub struct FanOut {
     pub failed: usize,
 }
 
-/// Sends one warm to each recent watcher of `channels` whose warm is not already claimed.
+/// Sends one warm to each active watcher of `channels` (warmed within
+/// [`ACTIVE_WATCHER_MS`]) whose warm is not already claimed.
 pub async fn fan_out(
     redis: &RedisConn,
     pool: &PoolStore,
@@ -175,7 +180,11 @@ pub async fn fan_out(
         let _: () = conn
             .zrembyscore(&key, "-inf", now_ms - WATCHER_TTL_MS)
             .await?;
-        let watchers: Vec<String> = conn.zrange(&key, 0, -1).await?;
+        // Only users warmed lately are in a session: the others' next sign-in warms
+        // them anyway, and reads the pushed upload from the channel's cached list.
+        let watchers: Vec<String> = conn
+            .zrangebyscore(&key, now_ms - ACTIVE_WATCHER_MS, "+inf")
+            .await?;
         for raw in watchers {
             if users.len() >= MAX_FAN_OUT_PER_RUN {
                 break;

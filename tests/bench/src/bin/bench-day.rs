@@ -269,6 +269,10 @@ struct Learned {
     channels: Vec<u32>,
     pooled: HashSet<u64>,
     signed_in: bool,
+    /// When the user's pool was last built (ms): whether they were in a session when an
+    /// upload came.
+    #[serde(default)]
+    last_warm_ms: Option<i64>,
 }
 
 impl SimUser {
@@ -486,11 +490,37 @@ fn plan_sessions(rng: &mut SplitMix, day_start: i64) -> (Vec<Session>, Vec<Vec<u
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Ev {
-    SignIn { u: u32, s: u8 },
-    Refresh { u: u32, s: u8, k: u8 },
-    SessionEnd { u: u32, s: u8 },
-    Warm { u: u32, reason: u8 },
+    SignIn {
+        u: u32,
+        s: u8,
+    },
+    Refresh {
+        u: u32,
+        s: u8,
+        k: u8,
+    },
+    SessionEnd {
+        u: u32,
+        s: u8,
+    },
+    Warm {
+        u: u32,
+        reason: u8,
+    },
+    /// `--push`: the hub delivers what the world published, and the push manager runs
+    /// (its schedule: every minute).
+    PushTick,
 }
+
+/// A user is in a session when an upload comes if their pool was built within this long
+/// before it (the push manager's `ACTIVE_WATCHER_MS`).
+const ACTIVE_SESSION_MS: i64 = reco_core::push::hydrate::ACTIVE_WATCHER_MS;
+/// The push manager's schedule, and the first one of a day.
+const PUSH_TICK_MS: i64 = 60_000;
+/// The simulated deployment's push master secret.
+const SIM_PUSH_SECRET: &str = "simulated-push-master-secret-0123456789";
+/// The user of an event without one (a push tick), for the window's one-per-user rule.
+const NO_USER: u32 = u32::MAX;
 
 /// The simulation's clock: event time, moved forward by the event loop and by the YouTube
 /// client's pacing sleeps (a sleep moves the clock to its end at once, so a per-second
@@ -541,20 +571,37 @@ impl Clock for SimClock {
 /// simulation delivers each deferral itself at its delay. moto's `SendMessage` slows with
 /// every delayed message it holds (28 ms at 300, 87 ms at 1,200), which would make a
 /// 100,000-user day a matter of hours; the real queue path is the integration tests' job.
-async fn deferral_sink() -> (String, Arc<AtomicU64>) {
+///
+/// The push manager's watcher warms come as `SendMessageBatch`es: their bodies are kept in
+/// `batched` for the simulation to deliver.
+async fn deferral_sink() -> (String, Arc<AtomicU64>, WarmBodies) {
     use axum::routing::post;
     let sent = Arc::new(AtomicU64::new(0));
+    let batched: WarmBodies = Arc::default();
     let counter = sent.clone();
+    let kept = batched.clone();
     let app = axum::Router::new().route(
         "/",
-        post(move || {
-            let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-            async move {
-                (
-                    [("content-type", "application/x-amz-json-1.0")],
-                    format!(r#"{{"MessageId":"sim-deferral-{n}"}}"#),
-                )
-            }
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let batch = headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.ends_with("SendMessageBatch"));
+            let answer = if batch {
+                let request: serde_json::Value =
+                    serde_json::from_str(&body).expect("a SendMessageBatch request");
+                let mut ok = Vec::new();
+                let mut kept = kept.lock().expect("the sink's batches");
+                for entry in request["Entries"].as_array().into_iter().flatten() {
+                    kept.push(entry["MessageBody"].as_str().unwrap_or("").to_owned());
+                    ok.push(json!({"Id": entry["Id"], "MessageId": "sim-push-warm", "MD5OfMessageBody": ""}));
+                }
+                json!({"Successful": ok, "Failed": []}).to_string()
+            } else {
+                let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                format!(r#"{{"MessageId":"sim-deferral-{n}"}}"#)
+            };
+            async move { ([("content-type", "application/x-amz-json-1.0")], answer) }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -562,7 +609,56 @@ async fn deferral_sink() -> (String, Arc<AtomicU64>) {
         .expect("bind the deferral sink");
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.expect("deferral sink") });
-    (url, sent)
+    (url, sent, batched)
+}
+
+/// Warm request bodies the push manager sent, waiting for the simulation.
+type WarmBodies = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// The push callback function behind a local HTTP API: each request becomes the API
+/// Gateway event the function gets in AWS (the harness's conversion), and is handled by
+/// the real `reco_push::Callback`.
+async fn push_callback_server(callback: Arc<reco_push::Callback>) -> String {
+    use axum::response::IntoResponse;
+    let app = axum::Router::new().fallback(
+        move |method: axum::http::Method,
+              uri: axum::http::Uri,
+              headers: axum::http::HeaderMap,
+              body: axum::body::Bytes| {
+            let callback = callback.clone();
+            async move {
+                let event = reco_tests::apigw::http_api_event(&method, &uri, &headers, &body);
+                let request = reco_api::event::request_from_str(&event.to_string())
+                    .expect("an API Gateway event");
+                let response = callback.handle(request).await;
+                let status = response.status().as_u16();
+                let bytes = match response.into_body() {
+                    lambda_http::Body::Text(t) => t.into_bytes(),
+                    lambda_http::Body::Binary(b) => b,
+                    _ => Vec::new(),
+                };
+                (
+                    axum::http::StatusCode::from_u16(status).expect("a status"),
+                    bytes,
+                )
+                    .into_response()
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the push callback");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("push callback") });
+    url
+}
+
+/// `--push`: the hub (the fake's) and the manager (the product's), on the simulation's
+/// clock.
+struct PushSim {
+    fake: Fake,
+    manager: reco_core::push::manager::Manager,
+    warm_bodies: WarmBodies,
 }
 
 /// One simulated day's counts, cumulative within the day.
@@ -578,6 +674,16 @@ struct Counts {
     watches: u64,
     warms: u64,
     deferred: u64,
+    /// `--push`: notifications the hub delivered, uploads hydrated, `videos.list` calls
+    /// (units) of hydration, warms sent to watchers.
+    #[serde(default)]
+    push_notifications: u64,
+    #[serde(default)]
+    push_hydrated: u64,
+    #[serde(default)]
+    push_hydration_calls: u64,
+    #[serde(default)]
+    push_warms: u64,
 }
 
 /// What one design did over one simulated day.
@@ -604,6 +710,20 @@ struct Tally {
     to_page_s: Vec<f64>,
     /// Distinct such uploads that reached a watcher's pool this day.
     reached_pool: HashSet<u64>,
+    /// The channel of each `to_pool_s` upload, to split them by subscription.
+    #[serde(default)]
+    to_pool_channel: Vec<u32>,
+    /// The same latencies for users in a session when the upload came (a warm of theirs
+    /// within the two hours before it), with the channel: the latency the product can
+    /// act on; an upload that comes while its watcher is away waits for their return.
+    #[serde(default)]
+    to_pool_active: Vec<(u32, f64)>,
+    /// `--push`: live subscriptions after the last manager run, and the channels
+    /// subscribed at the end of the day (set then).
+    #[serde(default)]
+    push_live: u64,
+    #[serde(default)]
+    subscribed: Option<HashSet<u32>>,
 }
 
 /// When video `v` was uploaded, if it is an upload of one of the user's channels
@@ -682,17 +802,61 @@ impl Tally {
         served: &[Served],
         at_ms: i64,
     ) {
+        let previous_warm_ms = learned.last_warm_ms.replace(at_ms);
         for s in served {
             let Some(v) = s.key else { continue };
             if let Some(up) = timed_upload(self.run_start_s, user, learned, judge, v, s.upload_s)
                 && learned.pooled.insert(v)
             {
                 self.to_pool_s.push((at_ms / 1000 - up) as f64);
+                self.to_pool_channel.push(judge.meta(v).1);
+                if previous_warm_ms
+                    .is_some_and(|w| w <= up * 1000 && up * 1000 - w <= ACTIVE_SESSION_MS)
+                {
+                    self.to_pool_active
+                        .push((judge.meta(v).1, (at_ms / 1000 - up) as f64));
+                }
                 if (self.day_start_s..self.day_start_s + DAY_MS / 1000).contains(&up) {
                     self.reached_pool.insert(v);
                 }
             }
         }
+    }
+
+    /// `--push` figures: what the hub and the manager did, and the uploads' latency to
+    /// a watcher's pool split by whether their channel was subscribed at the day's end.
+    fn push_summary(&self, latency: &dyn Fn(&[f64]) -> serde_json::Value) -> serde_json::Value {
+        let Some(subscribed) = &self.subscribed else {
+            return serde_json::Value::Null;
+        };
+        let split = |want: bool| -> Vec<f64> {
+            self.to_pool_s
+                .iter()
+                .zip(&self.to_pool_channel)
+                .filter(|(_, c)| subscribed.contains(c) == want)
+                .map(|(s, _)| *s)
+                .collect()
+        };
+        let split_active = |want: bool| -> Vec<f64> {
+            self.to_pool_active
+                .iter()
+                .filter(|(c, _)| subscribed.contains(c) == want)
+                .map(|(_, s)| *s)
+                .collect()
+        };
+        let c = &self.counts;
+        json!({
+            "upload_to_pool_in_session_subscribed": latency(&split_active(true)),
+            "upload_to_pool_in_session_not_subscribed": latency(&split_active(false)),
+            "notifications_delivered": c.push_notifications,
+            "uploads_hydrated": c.push_hydrated,
+            "hydration_units": c.push_hydration_calls,
+            "watcher_warms_sent": c.push_warms,
+            "live_subscriptions_at_end": self.push_live,
+            "channels_subscribed_at_end": subscribed.len(),
+            "upload_to_pool_subscribed": latency(&split(true)),
+            "upload_to_pool_not_subscribed": latency(&split(false)),
+        })
     }
 
     fn usage(&self, fake: &Fake) -> fake_youtube::DayUsage {
@@ -756,6 +920,8 @@ impl Tally {
                     "hour_warms": c.warms - pc.warms,
                     "hour_deferrals": c.deferred - pc.deferred,
                     "distinct_playlists_so_far": u.distinct_playlists,
+                    "hour_upload_units": upload_units(u, c) - upload_units(pu, pc),
+                    "hour_push_warms": c.push_warms - pc.push_warms,
                 });
                 prev = (c.clone(), u.clone());
                 row
@@ -794,11 +960,24 @@ impl Tally {
             "transient_examples": self.transient_examples,
             "mean_warmed_pool": round1(self.warmed_pool_sizes as f64 / self.warm_outcomes.get("warmed").copied().unwrap_or(0).max(1) as f64),
             "upload_to_pool": latency(&self.to_pool_s),
+            "upload_to_pool_in_session": latency(&self.to_pool_active.iter().map(|(_, s)| *s).collect::<Vec<_>>()),
             "upload_to_page": latency(&self.to_page_s),
+            "upload_units": upload_units(&day, counts),
+            "push": self.push_summary(&latency),
             "wall_s": round1(wall.as_secs_f64()),
             "hourly": hourly,
         })
     }
+}
+
+/// Units spent keeping uploads fresh: polls of uploads playlists, and (with push) the
+/// hydration of pushed uploads.
+fn upload_units(usage: &fake_youtube::DayUsage, counts: &Counts) -> u64 {
+    usage
+        .per_method
+        .get("playlistItems.list")
+        .map_or(0, |m| m.units)
+        + counts.push_hydration_calls
 }
 
 fn sqs_event(body: String, seq: u64) -> SqsEvent {
@@ -878,6 +1057,14 @@ enum Effect {
         u: u32,
         served: Vec<Served>,
     },
+    /// One push tick: notifications delivered, the manager's run.
+    PushRun {
+        delivered: u64,
+        hydrated: u64,
+        hydration_calls: u64,
+        warms_sent: u64,
+        live: u64,
+    },
 }
 
 /// Events run concurrently (as they would on many Lambda instances) while they fall
@@ -910,6 +1097,7 @@ struct Sim {
     seed: u64,
     /// Read the pool after each warm (upload latency), in the procedural world.
     time_uploads: bool,
+    push: Option<Arc<PushSim>>,
 }
 
 impl Sim {
@@ -1092,6 +1280,38 @@ impl Sim {
                     effects.push(Effect::Push(n, Ev::SignIn { u, s: s + 1 }));
                 }
             }
+            Ev::PushTick => {
+                let push = self.push.as_ref().expect("push ticks only with --push");
+                let delivery = push.fake.hub_deliver().await;
+                let run = push.manager.run().await.expect("a push manager run");
+                let bodies = std::mem::take(&mut *push.warm_bodies.lock().expect("warm bodies"));
+                for body in bodies {
+                    let request = WarmRequest::parse(&body).expect("the manager's warm request");
+                    if let Some(u) = request
+                        .user_id
+                        .as_str()
+                        .strip_prefix("sim-")
+                        .and_then(|i| i.parse::<u32>().ok())
+                        .filter(|&u| (u as usize) < self.users.len())
+                    {
+                        effects.push(Effect::Push(
+                            t + SQS_HOP_MS,
+                            Ev::Warm {
+                                u,
+                                reason: WarmReason::NewUploads as u8,
+                            },
+                        ));
+                    }
+                }
+                effects.push(Effect::PushRun {
+                    delivered: delivery.delivered,
+                    hydrated: run.hydration.hydrated as u64,
+                    hydration_calls: run.hydration.calls as u64,
+                    warms_sent: run.fan_out.warms_sent as u64,
+                    live: run.live,
+                });
+                effects.push(Effect::Push(t + PUSH_TICK_MS, Ev::PushTick));
+            }
             Ev::Warm { u, reason } => {
                 let user = &self.users[u as usize];
                 let reason = match reason {
@@ -1099,6 +1319,7 @@ impl Sim {
                     r if r == WarmReason::Deferred as u8 => WarmReason::Deferred,
                     r if r == WarmReason::PoolMissing as u8 => WarmReason::PoolMissing,
                     r if r == WarmReason::PoolStale as u8 => WarmReason::PoolStale,
+                    r if r == WarmReason::NewUploads as u8 => WarmReason::NewUploads,
                     _ => WarmReason::PoolLow,
                 };
                 let body = WarmRequest::new(user.id.clone(), reason, self.clock.now()).to_json();
@@ -1151,6 +1372,7 @@ impl Ev {
             | Ev::Refresh { u, .. }
             | Ev::SessionEnd { u, .. }
             | Ev::Warm { u, .. } => u,
+            Ev::PushTick => NO_USER,
         }
     }
 }
@@ -1243,6 +1465,8 @@ struct RunArgs {
     world_channels: u32,
     days: u16,
     file: String,
+    #[serde(default)]
+    push: bool,
 }
 
 /// A run's whole state at the end of a simulated hour, when no event is running: the
@@ -1399,6 +1623,7 @@ async fn run_ours(
     file: &str,
     checkpoints: Option<&Checkpointing>,
     resume: Option<Checkpoint>,
+    push: bool,
 ) -> RunResult {
     // Redis works in the checkpoint directory: its saves land there, and a resumed run
     // starts from the checkpoint's file.
@@ -1431,15 +1656,52 @@ async fn run_ours(
     // Production's quota guard timeout (the harness lengthens it for loaded test runs).
     let config = config_with(&env, &[("YOUTUBE_QUOTA_TIMEOUT_MS", "200")]);
     let apps = Apps::build_with(&env, config, Some(clock.clone()), AuthMode::None).await;
-    let (sink_url, deferrals_sent) = deferral_sink().await;
-    let warmer = Arc::new(reco_warmer::Warmer::new(
-        &apps.services,
-        reco_core::queue::WarmQueue::new(
-            reco_core::queue::sqs_client_with(Some(&sink_url), Some(Duration::from_secs(5))).await,
-            format!("{sink_url}/123456789012/reco-warm-sim"),
-            Duration::from_secs(5),
-        ),
-    ));
+    let (sink_url, deferrals_sent, warm_bodies) = deferral_sink().await;
+    let queue = reco_core::queue::WarmQueue::new(
+        reco_core::queue::sqs_client_with(Some(&sink_url), Some(Duration::from_secs(5))).await,
+        format!("{sink_url}/123456789012/reco-warm-sim"),
+        Duration::from_secs(5),
+    );
+    let warmer = Arc::new(reco_warmer::Warmer::new(&apps.services, queue.clone()));
+    // `--push`: the callback behind a local HTTP API, the manager on the simulation's
+    // clock, the fake's hub delivering the world's uploads.
+    let push_sim = if push {
+        let secrets = || {
+            reco_core::push::secrets::PushSecretSource::Plain(
+                reco_core::push::signature::PushSecrets::new(SIM_PUSH_SECRET)
+                    .expect("a long enough secret"),
+            )
+        };
+        let callback = Arc::new(reco_push::Callback {
+            redis: apps.services.redis.clone(),
+            secrets: secrets(),
+            clock: clock.clone(),
+        });
+        let base = push_callback_server(callback).await;
+        let settings = reco_core::push::manager::ManagerSettings {
+            hub_url: env.fake.hub_url(),
+            callback_base: format!("{base}/push/v1/youtube"),
+            max_subscriptions: 20_000,
+            lease_secs: 432_000,
+            hub_requests_per_run: 100,
+            hydrate_max_wait_ms: 300_000,
+        };
+        Some(Arc::new(PushSim {
+            fake: env.fake.clone(),
+            manager: reco_core::push::manager::Manager {
+                redis: apps.services.redis.clone(),
+                sources: apps.services.engine.sources.clone(),
+                pool: apps.services.engine.pool.clone(),
+                queue,
+                hub: reco_core::push::manager::Hub::new(secrets(), settings)
+                    .expect("the hub client"),
+                clock: clock.clone(),
+            },
+            warm_bodies,
+        }))
+    } else {
+        None
+    };
     let api_instances: Arc<Vec<reco_core::engine::Engine>> = (0..API_INSTANCES)
         .map(|_| {
             let mut engine = apps.services.engine.clone();
@@ -1500,6 +1762,10 @@ async fn run_ours(
                 // Only deferred warms outlive their day (sessions end within it); the rest
                 // of yesterday's events would refer to yesterday's plans.
                 heap.retain(|Reverse((_, _, ev))| matches!(ev, Ev::Warm { .. }));
+                if push_sim.is_some() {
+                    seq += 1;
+                    heap.push(Reverse((day_start + PUSH_TICK_MS, seq, Ev::PushTick)));
+                }
                 for (u, plan) in plans.iter().enumerate() {
                     if let Some(first) = plan.as_ref().and_then(|p| p.sessions.first()) {
                         seq += 1;
@@ -1545,6 +1811,7 @@ async fn run_ours(
             },
             seed: population.seed,
             time_uploads: population.world.is_some(),
+            push: push_sim.clone(),
         });
         let learned = &mut population.learned;
         let mut next_tick = next_hour - HOUR_MS + TICK_MS;
@@ -1707,6 +1974,20 @@ async fn run_ours(
                         &served,
                         t,
                     ),
+                    Effect::PushRun {
+                        delivered,
+                        hydrated,
+                        hydration_calls,
+                        warms_sent,
+                        live,
+                    } => {
+                        let c = &mut tally.counts;
+                        c.push_notifications += delivered;
+                        c.push_hydrated += hydrated;
+                        c.push_hydration_calls += hydration_calls;
+                        c.push_warms += warms_sent;
+                        tally.push_live = live;
+                    }
                     Effect::Warm(outcome) => {
                         tally.counts.warms += 1;
                         *tally
@@ -1736,6 +2017,19 @@ async fn run_ours(
             .expect("the day's tasks are done with its users");
         // Events left for later days are the day's spill (deferred warms); sessions end
         // within their day.
+        if push_sim.is_some()
+            && let Some(world) = &population.world
+        {
+            let mut conn = apps.services.redis.clone();
+            let live: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                .arg(keys::push_leases())
+                .arg(clock.now().as_millisecond())
+                .arg("+inf")
+                .query_async(&mut conn)
+                .await
+                .expect("the live leases");
+            tally.subscribed = Some(live.iter().filter_map(|c| world.channel_rank(c)).collect());
+        }
         let mut summary = tally.summary(&env.fake, active, Duration::from_secs_f64(wall(t0)));
         summary["redis_memory_at_census_hour"] =
             json!({"hour": CENSUS_HOUR, "census": tally.census});
@@ -2019,7 +2313,9 @@ async fn run_baseline(
                         next(&mut heap, n.start, Ev::SignIn { u, s: s + 1 });
                     }
                 }
-                Ev::Warm { .. } => unreachable!("the earlier design has no warms"),
+                Ev::Warm { .. } | Ev::PushTick => {
+                    unreachable!("the earlier design has no warms or push")
+                }
             }
         }
         day_summaries.push(tally.summary(&fake, active, t0.elapsed()));
@@ -2094,12 +2390,13 @@ async fn main() {
     let resume_dir: String = arg("--resume", String::new());
     let resume =
         (!resume_dir.is_empty()).then(|| Checkpoint::read(std::path::Path::new(&resume_dir)));
-    let (n, seed, world_channels, days) = match &resume {
+    let (n, seed, world_channels, days, push) = match &resume {
         Some(c) => (
             c.args.users,
             c.args.seed,
             c.args.world_channels,
             c.args.days,
+            c.args.push,
         ),
         // `--world N`: the procedural world of N channels; 0, the fake's corpus.
         None => (
@@ -2107,8 +2404,14 @@ async fn main() {
             arg("--seed", 7),
             arg("--world", 0),
             arg("--days", 1),
+            // `--push`: ours with YouTube's push notifications (the fake's hub).
+            std::env::args().any(|a| a == "--push"),
         ),
     };
+    assert!(
+        !push || world_channels > 0,
+        "--push needs --world: the hub delivers the world's uploads"
+    );
     let only: String = if resume.is_some() {
         "ours".to_owned()
     } else {
@@ -2241,6 +2544,7 @@ async fn main() {
         (_, _, 1) => format!("world-day-{n}"),
         (_, _, d) => format!("world-{d}days-{n}"),
     };
+    let file = if push { format!("{file}-push") } else { file };
     let checkpoints = (!checkpoint_dir.is_empty()).then(|| {
         std::fs::create_dir_all(&checkpoint_dir).expect("create the checkpoint directory");
         Checkpointing {
@@ -2251,6 +2555,7 @@ async fn main() {
                 world_channels,
                 days,
                 file: file.clone(),
+                push,
             },
         }
     });
@@ -2275,6 +2580,7 @@ async fn main() {
             &file,
             checkpoints.as_ref(),
             resume,
+            push,
         )
         .await;
         runs.push(("ours", r));
