@@ -113,3 +113,70 @@ fn two_days_interrupted_and_resumed_keep_what_must_always_hold() {
     assert_eq!(check["marked_not_served"], 0, "{check}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// With push notifications: the product's manager subscribes the channels in demand
+/// through the fake's hub, the callback applies what the hub delivers, and an impostor's
+/// forgeries are posted every hour. What must hold besides the above: uploads arrive by
+/// push and are hydrated, nothing forged is acted on, and the second day spends fewer
+/// units on uploads than the first (the subscribed channels are no longer polled).
+#[test]
+fn two_days_with_push_notifications_keep_what_must_always_hold() {
+    let out = std::env::temp_dir().join(format!("reco-world-sim-push-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let run = bench_day()
+        .args([
+            "--users", USERS, "--world", "300000", "--days", "2", "--only", "ours", "--push",
+        ])
+        .env("BENCH_OUT_DIR", &out)
+        .output()
+        .expect("run bench-day --push");
+    assert!(
+        run.status.success(),
+        "bench-day --push failed: {}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let results: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join(format!("world-2days-{USERS}-push.json")))
+            .expect("the run's figures"),
+    )
+    .unwrap();
+    let ours = &results["ours"];
+    let days = ours["days"].as_array().expect("a figure per day");
+    assert_eq!(days.len(), 2);
+    for day in days {
+        let date = &day["date"];
+        let push = &day["push"];
+        assert_eq!(day["quota_refusals"], 0, "{date}");
+        assert_eq!(day["repeats_served"], 0, "{date}: a video served twice");
+        assert!(
+            push["live_subscriptions_at_end"].as_u64().unwrap() > 0,
+            "{date}: {push}"
+        );
+        assert!(
+            push["notifications_delivered"].as_u64().unwrap() > 0,
+            "{date}: {push}"
+        );
+        assert!(
+            push["uploads_hydrated"].as_u64().unwrap() > 0,
+            "{date}: {push}"
+        );
+        assert!(
+            push["forged_notifications_posted"].as_u64().unwrap() >= 3,
+            "{date}: {push}"
+        );
+        assert_eq!(push["forged_notifications_acted_on"], 0, "{date}: {push}");
+    }
+    let upload_units = |d: &Value| d["upload_units"].as_u64().unwrap();
+    assert!(
+        upload_units(&days[1]) < upload_units(&days[0]),
+        "day 2 spent {} units on uploads, day 1 {}",
+        upload_units(&days[1]),
+        upload_units(&days[0])
+    );
+    let check = &ours["judge_vs_store"];
+    assert_eq!(check["served_not_marked"], 0, "{check}");
+    assert_eq!(check["marked_not_served"], 0, "{check}");
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -684,6 +684,11 @@ struct Counts {
     push_hydration_calls: u64,
     #[serde(default)]
     push_warms: u64,
+    /// Forged notifications an impostor posted to the callback, and those acted on.
+    #[serde(default)]
+    push_forged: u64,
+    #[serde(default)]
+    push_forged_acted_on: u64,
 }
 
 /// What one design did over one simulated day.
@@ -849,6 +854,8 @@ impl Tally {
             "upload_to_pool_in_session_subscribed": latency(&split_active(true)),
             "upload_to_pool_in_session_not_subscribed": latency(&split_active(false)),
             "notifications_delivered": c.push_notifications,
+            "forged_notifications_posted": c.push_forged,
+            "forged_notifications_acted_on": c.push_forged_acted_on,
             "uploads_hydrated": c.push_hydrated,
             "hydration_units": c.push_hydration_calls,
             "watcher_warms_sent": c.push_warms,
@@ -1064,6 +1071,8 @@ enum Effect {
         hydration_calls: u64,
         warms_sent: u64,
         live: u64,
+        forged: u64,
+        forged_acted_on: u64,
     },
 }
 
@@ -1303,12 +1312,57 @@ impl Sim {
                         ));
                     }
                 }
+                // Once an hour an impostor posts forgeries of a new upload to a live
+                // subscription's callback: unsigned, signed with a guessed secret, and
+                // tampered after signing. None may change anything.
+                let (mut forged, mut forged_acted_on) = (0, 0);
+                if (t / PUSH_TICK_MS) % 60 == 30 {
+                    let mut conn = self.conn.clone();
+                    let live: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                        .arg(keys::push_leases())
+                        .arg(t)
+                        .arg("+inf")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(1)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("a live lease");
+                    if let Some(channel) = live.first() {
+                        for (k, forgery) in [
+                            fake_youtube::Forgery::Unsigned,
+                            fake_youtube::Forgery::WrongSecret,
+                            fake_youtube::Forgery::Tampered,
+                        ]
+                        .into_iter()
+                        .enumerate()
+                        {
+                            let id = format!("zz{:09}", (t / 1000 * 3 + k as i64) % 1_000_000_000);
+                            if push
+                                .fake
+                                .hub_impostor(channel, &id, forgery)
+                                .await
+                                .is_some()
+                            {
+                                forged += 1;
+                                let seen: bool = redis::cmd("EXISTS")
+                                    .arg(keys::push_seen(&id))
+                                    .query_async(&mut conn)
+                                    .await
+                                    .expect("EXISTS");
+                                forged_acted_on += u64::from(seen);
+                            }
+                        }
+                    }
+                }
                 effects.push(Effect::PushRun {
                     delivered: delivery.delivered,
                     hydrated: run.hydration.hydrated as u64,
                     hydration_calls: run.hydration.calls as u64,
                     warms_sent: run.fan_out.warms_sent as u64,
                     live: run.live,
+                    forged,
+                    forged_acted_on,
                 });
                 effects.push(Effect::Push(t + PUSH_TICK_MS, Ev::PushTick));
             }
@@ -1980,8 +2034,12 @@ async fn run_ours(
                         hydration_calls,
                         warms_sent,
                         live,
+                        forged,
+                        forged_acted_on,
                     } => {
                         let c = &mut tally.counts;
+                        c.push_forged += forged;
+                        c.push_forged_acted_on += forged_acted_on;
                         c.push_notifications += delivered;
                         c.push_hydrated += hydrated;
                         c.push_hydration_calls += hydration_calls;
