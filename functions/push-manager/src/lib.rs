@@ -34,6 +34,7 @@ impl PushManager {
                     })
                 })?,
                 clock: services.clock.clone(),
+                demand: Default::default(),
             },
         })
     }

@@ -22,6 +22,7 @@ use redis::AsyncCommands;
 use super::subscriptions::WATCHER_TTL_MS;
 use super::uploads_playlist_of;
 use crate::UserId;
+use crate::engine::pool::WARM_PENDING_TTL_MS;
 use crate::engine::sources::{Denials, SourceCache};
 use crate::engine::{EngineError, PoolStore};
 use crate::messages::{WarmReason, WarmRequest};
@@ -197,12 +198,26 @@ pub async fn fan_out(
         }
     }
     out.watchers = users.len();
+    // The refill's claim (`PoolStore::claim_refill`), pipelined: one round trip per 500
+    // watchers, not one each.
     let mut claimed: Vec<UserId> = Vec::new();
-    for user in users {
-        if pool.claim_refill(&user).await? {
-            claimed.push(user);
-        } else {
-            out.coalesced += 1;
+    for chunk in users.chunks(500) {
+        let mut pipe = redis::pipe();
+        for user in chunk {
+            pipe.cmd("SET")
+                .arg(keys::warm_claim(user))
+                .arg(now_ms)
+                .arg("NX")
+                .arg("PX")
+                .arg(WARM_PENDING_TTL_MS);
+        }
+        let won: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        for (user, won) in chunk.iter().zip(won) {
+            if won.is_some() {
+                claimed.push(user.clone());
+            } else {
+                out.coalesced += 1;
+            }
         }
     }
     for chunk in claimed.chunks(10) {

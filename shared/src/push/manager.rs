@@ -29,6 +29,11 @@ pub const RENEW_BEFORE_MS: i64 = 86_400_000;
 /// A subscription is not dropped within this long of being asked for, so demand that
 /// dips for an hour does not make it flap.
 pub const KEEP_AT_LEAST_MS: i64 = 86_400_000;
+/// A renewal the hub has not verified is asked again after this long.
+pub const RENEW_RETRY_MS: i64 = 3_600_000;
+/// How long a run reuses the channels in demand an earlier run of the instance read
+/// (two `ZREVRANGE`s of up to 40,000 members each).
+pub const DEMAND_REFRESH_MS: i64 = 10 * 60_000;
 /// Spacing between two requests to the hub.
 const HUB_REQUEST_SPACING: Duration = Duration::from_millis(20);
 
@@ -180,7 +185,7 @@ pub struct ManagerRun {
     pub hub_failures: usize,
     pub live: u64,
     /// Live leases that end within [`RENEW_BEFORE_MS`] after the run.
-    pub expiring_soon: usize,
+    pub expiring_soon: u64,
 }
 
 /// The channels warms want most, today and yesterday together, best first.
@@ -222,9 +227,29 @@ pub struct Manager {
     pub queue: WarmQueue,
     pub hub: Hub,
     pub clock: SharedClock,
+    /// The channels in demand as last read, and when (kept by the instance).
+    pub demand: std::sync::Mutex<Option<(i64, std::sync::Arc<Vec<String>>)>>,
 }
 
 impl Manager {
+    /// The channels in demand, read at most every [`DEMAND_REFRESH_MS`].
+    async fn desired(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<std::sync::Arc<Vec<String>>, StoreError> {
+        let now_ms = now.as_millisecond();
+        if let Some((at, desired)) = self.demand.lock().expect("demand lock").as_ref()
+            && now_ms - at < DEMAND_REFRESH_MS
+            && now_ms >= *at
+        {
+            return Ok(desired.clone());
+        }
+        let desired = std::sync::Arc::new(channels_by_demand(&self.redis, now, limit).await?);
+        *self.demand.lock().expect("demand lock") = Some((now_ms, desired.clone()));
+        Ok(desired)
+    }
+
     pub async fn run(&self) -> Result<ManagerRun, PushError> {
         let mut run = ManagerRun::default();
         let now = self.clock.now();
@@ -244,9 +269,8 @@ impl Manager {
         let subscriptions = Subscriptions::new(self.redis.clone());
         run.live = subscriptions.live_count(now_ms).await?;
         run.expiring_soon = subscriptions
-            .expiring(now_ms, now_ms + RENEW_BEFORE_MS, usize::MAX >> 1)
-            .await?
-            .len();
+            .expiring_count(now_ms, now_ms + RENEW_BEFORE_MS)
+            .await?;
         Ok(run)
     }
 
@@ -261,10 +285,18 @@ impl Manager {
         let renew = subscriptions
             .expiring(now_ms, now_ms + RENEW_BEFORE_MS, budget)
             .await?;
+        let wanted: HashMap<String, i64> = subscriptions.wanted().await?.into_iter().collect();
         let mut asked: HashSet<String> = HashSet::new();
         for (channel, _) in renew {
             if budget == 0 {
                 return Ok(());
+            }
+            // Asked lately and the hub has not verified yet: not again every minute.
+            if wanted
+                .get(&channel)
+                .is_some_and(|&at| now_ms - at < RENEW_RETRY_MS)
+            {
+                continue;
             }
             budget -= 1;
             if self
@@ -275,9 +307,7 @@ impl Manager {
             }
             asked.insert(channel);
         }
-        let wanted: HashMap<String, i64> = subscriptions.wanted().await?.into_iter().collect();
-        let desired: Vec<String> =
-            channels_by_demand(&self.redis, now, settings.max_subscriptions).await?;
+        let desired = self.desired(now, settings.max_subscriptions).await?;
         let desired_set: BTreeSet<&String> = desired.iter().collect();
         let live: HashSet<String> = {
             let flags = subscriptions.live_among(&desired, now_ms).await?;
@@ -288,7 +318,7 @@ impl Manager {
                 .map(|(c, _)| c.clone())
                 .collect()
         };
-        for channel in &desired {
+        for channel in desired.iter() {
             if budget == 0 {
                 return Ok(());
             }

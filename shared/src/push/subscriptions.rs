@@ -258,6 +258,14 @@ impl Subscriptions {
             .await?)
     }
 
+    /// How many live leases end before `before_ms`.
+    pub async fn expiring_count(&self, now_ms: i64, before_ms: i64) -> Result<u64, StoreError> {
+        let mut conn = self.redis.clone();
+        Ok(conn
+            .zcount(keys::push_leases(), format!("({now_ms}"), before_ms)
+            .await?)
+    }
+
     /// Live leases that end before `before_ms`, soonest first, up to `limit`.
     pub async fn expiring(
         &self,

@@ -216,4 +216,13 @@ async fn an_upload_reaches_a_watchers_feed_by_push_and_forgeries_change_nothing(
     let mut expected = vec![a, b];
     expected.sort();
     assert_eq!(queued, expected);
+
+    // No secret reaches a log: neither the master secret nor a channel's.
+    let secret = reco_core::push::signature::PushSecrets::new(MASTER)
+        .unwrap()
+        .secret_for(&channel);
+    for log in [gateway.function_log().await, manager.log()] {
+        assert!(!log.contains(MASTER));
+        assert!(!log.contains(secret.expose()));
+    }
 }

@@ -1750,6 +1750,7 @@ async fn run_ours(
                 hub: reco_core::push::manager::Hub::new(secrets(), settings)
                     .expect("the hub client"),
                 clock: clock.clone(),
+                demand: Default::default(),
             },
             warm_bodies,
         }))
