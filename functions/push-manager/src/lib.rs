@@ -43,10 +43,16 @@ impl PushManager {
         &self.manager
     }
 
-    /// One run; its summary is the invocation's result and its log line.
+    /// One run; its summary is the invocation's result and its log line. A run in which
+    /// a phase failed is an error of the invocation (the Errors alarm), after every phase
+    /// ran and the metrics were written.
     pub async fn handle(&self) -> Result<Value, PushError> {
         let run = self.manager.run().await?;
         emit(&run);
+        if let Some(first) = run.failures.first() {
+            tracing::error!(failures = ?run.failures, "a push manager phase failed");
+            return Err(PushError::Phase(first.clone()));
+        }
         Ok(summary(&run))
     }
 }

@@ -4,10 +4,11 @@
 //! read.
 //!
 //! What each request is answered, as WebSub says:
-//! - A verification (`hub.mode` subscribe or unsubscribe) of a topic we asked for, with a
-//!   recent intent of the same mode: 200 with the challenge as the body. Anything else:
-//!   404, WebSub's "we do not agree".
-//! - A denial (`hub.mode=denied`): 200; the subscription is no longer live.
+//! - A verification (`hub.mode` subscribe or unsubscribe) on the channel's callback URL
+//!   (its token, `?t=`, derived from the master secret) of a topic we asked for, with a
+//!   recent intent of the same mode: 200 with the challenge as the body, the lease
+//!   recorded no longer than we asked. Anything else: 404, WebSub's "we do not agree".
+//! - A denial (`hub.mode=denied`) with the token: 200; the subscription is no longer live.
 //! - A notification whose `X-Hub-Signature` matches: applied, 204. One that does not (or
 //!   has none): the same 204, and nothing changes, so a forger learns nothing; it is
 //!   counted (`PushNotificationsRejected`). A signed body for a channel we no longer
@@ -26,6 +27,7 @@ use reco_core::clock::SharedClock;
 use reco_core::metrics::{self, Field, Metric};
 use reco_core::push::notification::{self, MAX_NOTIFICATION_BYTES};
 use reco_core::push::secrets::PushSecretSource;
+use reco_core::push::signature::CALLBACK_TOKEN_PARAM;
 use reco_core::push::subscriptions::{HubMode, Subscriptions, Verdict};
 use reco_core::push::{apply, is_channel_id, topic_channel};
 use reco_core::store::RedisConn;
@@ -221,6 +223,25 @@ impl Callback {
         };
         let now_ms = self.clock.now_ms();
         let subscriptions = Subscriptions::new(self.redis.clone());
+        // The hub comes to the callback URL we gave it, token included; anyone else
+        // cannot confirm, deny or lengthen a subscription.
+        let secrets = match self.secrets.get().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "the push master secret is unavailable");
+                return (unavailable("the push secret"), Outcome::Unavailable);
+            }
+        };
+        if !secrets.callback_token_matches(channel, query.first(CALLBACK_TOKEN_PARAM)) {
+            return (
+                error(ApiError::new(
+                    404,
+                    "not_requested",
+                    "no such request of ours",
+                )),
+                Outcome::Refused("no callback token"),
+            );
+        }
         if topic_channel(topic) != Some(channel) {
             return (
                 error(ApiError::new(

@@ -30,6 +30,8 @@ pub const CHART_FRESH_MS: i64 = 60 * 60_000;
 pub const SEARCH_FRESH_MS: i64 = 12 * 3_600_000;
 /// Cached lists outlive their freshness so a stale copy can stand in when quota is short.
 const LIST_TTL_SECS: u64 = 2 * 86_400;
+/// A pushed channel's cached uploads outlive their week of trust by a day.
+pub const PUSHED_LIST_TTL_SECS: u64 = 8 * 86_400;
 /// Channels remembered per topic term.
 const TERM_CHANNELS_KEPT: usize = 200;
 
@@ -305,7 +307,12 @@ impl SourceCache {
         Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
     }
 
-    async fn store_list(&self, key: &str, ids: Vec<String>) -> Result<Vec<String>, StoreError> {
+    async fn store_list(
+        &self,
+        key: &str,
+        ids: Vec<String>,
+        ttl_secs: u64,
+    ) -> Result<Vec<String>, StoreError> {
         let list = CachedList {
             at: self.clock.now_ms(),
             ids,
@@ -315,7 +322,7 @@ impl SourceCache {
             .set_ex(
                 key,
                 serde_json::to_string(&list).expect("list serialises"),
-                LIST_TTL_SECS,
+                ttl_secs,
             )
             .await?;
         Ok(list.ids)
@@ -346,7 +353,15 @@ impl SourceCache {
             }
         }
         match skip_denied(fetch().await, denied)? {
-            Some(ids) => Ok(self.store_list(&key, ids).await?),
+            Some(ids) => {
+                // A list trusted for a week (a pushed channel's) must live that long.
+                let ttl = if fresh_ms >= PUSHED_PLAYLIST_FRESH_MS {
+                    PUSHED_LIST_TTL_SECS
+                } else {
+                    LIST_TTL_SECS
+                };
+                Ok(self.store_list(&key, ids, ttl).await?)
+            }
             None => Ok(cached.map(|c| c.ids).unwrap_or_default()),
         }
     }

@@ -8,6 +8,9 @@
 //!   one unit (`push::hydrate`).
 //! - A newer entry of a video in the catalog is a title or description change: the
 //!   catalog item's title is replaced in place, at no unit.
+//!
+//! An entry is compared first, its changes made, and it is recorded as seen last: every
+//! change is idempotent, so a failure in between leaves the hub's retry to finish it.
 //! - A tombstone removes the video from the catalog, from the hydration queue and from
 //!   its channel's cached uploads, so no warm offers it again; pages already cut skip it,
 //!   as a page's videos come from the catalog.
@@ -18,6 +21,7 @@ use redis::AsyncCommands;
 
 use super::notification::Notification;
 use super::{is_channel_id, uploads_playlist_of};
+use crate::domain::Video;
 use crate::store::{RedisConn, StoreError, keys};
 
 /// How long a video's last seen notification is remembered: a catalog item's lifetime
@@ -25,9 +29,11 @@ use crate::store::{RedisConn, StoreError, keys};
 pub const SEEN_TTL_SECS: u64 = 7 * 86_400;
 
 /// Orders one notification of a video against the last seen. KEYS: seen. ARGV: kind ('e'
-/// an entry, 'd' a tombstone), its date in ms, TTL in seconds. Returns 0 when nothing is
-/// newer (a duplicate, a replay, an older entry, or an entry no newer than a deletion),
-/// 1 on a first sight, 2 when newer than what was seen.
+/// an entry, 'd' a tombstone), its date in ms, TTL in seconds, and `write` (`1`: record
+/// it when newer; `0`: only compare). Returns 0 when nothing is newer (a duplicate, a
+/// replay, an older entry, or an entry no newer than a deletion), 1 on a first sight, 2
+/// when newer than what was seen. `apply` compares first, makes the changes, and records
+/// last, so a failure in between leaves the hub's retry something to do.
 static ORDER: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"
@@ -40,28 +46,70 @@ if prev then
     return 0
   end
 end
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'EX', ARGV[3])
+if ARGV[4] == '1' then
+  redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'EX', ARGV[3])
+end
 if prev then return 2 end
 return 1
 "#,
     )
 });
 
-/// Replaces the title of a catalog item in place, keeping its TTL. KEYS: item. ARGV:
-/// title. Returns 1 when the item existed.
-static RETITLE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r#"
-local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
-local ok, item = pcall(cjson.decode, raw)
-if not ok or type(item) ~= 'table' then return 0 end
-item['title'] = ARGV[1]
-redis.call('SET', KEYS[1], cjson.encode(item), 'KEEPTTL')
-return 1
-"#,
-    )
-});
+/// Compares (`write` false) or records (`write` true) one notification of a video.
+async fn order(
+    conn: &mut RedisConn,
+    video_id: &str,
+    kind: &str,
+    at_ms: i64,
+    write: bool,
+) -> Result<i64, StoreError> {
+    Ok(ORDER
+        .key(keys::push_seen(video_id))
+        .arg(kind)
+        .arg(at_ms)
+        .arg(SEEN_TTL_SECS)
+        .arg(if write { "1" } else { "0" })
+        .invoke_async(conn)
+        .await?)
+}
+
+/// Whether a video's last notification was a tombstone: hydration does not bring back
+/// a video deleted while its ids were being read.
+pub async fn deleted_among(redis: &RedisConn, video_ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+    if video_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = video_ids.iter().map(|id| keys::push_seen(id)).collect();
+    let mut conn = redis.clone();
+    let seen: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+    Ok(seen
+        .into_iter()
+        .map(|s| s.is_some_and(|s| s.starts_with("d:")))
+        .collect())
+}
+
+/// Replaces the title of a catalog item in place, keeping its TTL; whether the item
+/// existed. Done in Rust, not Lua: Redis's cjson turns an empty array (`"tags":[]`) into an
+/// object, which would no longer parse as a video.
+async fn retitle(conn: &mut RedisConn, video_id: &str, title: &str) -> Result<bool, StoreError> {
+    let key = keys::video(video_id);
+    let raw: Option<String> = conn.get(&key).await?;
+    let Some(mut video) = raw.and_then(|r| serde_json::from_str::<Video>(&r).ok()) else {
+        return Ok(false);
+    };
+    if video.title == title {
+        return Ok(true);
+    }
+    video.title = title.to_owned();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(serde_json::to_string(&video).expect("a video serialises"))
+        .arg("XX")
+        .arg("KEEPTTL")
+        .query_async(conn)
+        .await?;
+    Ok(true)
+}
 
 /// Removes one id from a cached id list (`{"at":…,"ids":[…]}`), keeping its TTL. KEYS:
 /// list. ARGV: id.
@@ -116,23 +164,11 @@ pub async fn apply(
             applied.foreign += 1;
             continue;
         }
-        let order: i64 = ORDER
-            .key(keys::push_seen(&video.video_id))
-            .arg("e")
-            .arg(video.updated_ms)
-            .arg(SEEN_TTL_SECS)
-            .invoke_async(&mut conn)
-            .await?;
-        if order == 0 {
+        if order(&mut conn, &video.video_id, "e", video.updated_ms, false).await? == 0 {
             applied.unchanged += 1;
             continue;
         }
-        let retitled: i64 = RETITLE
-            .key(keys::video(&video.video_id))
-            .arg(&video.title)
-            .invoke_async(&mut conn)
-            .await?;
-        if retitled == 1 {
+        if retitle(&mut conn, &video.video_id, &video.title).await? {
             applied.retitled += 1;
         } else if now_ms - video.published_ms > SEEN_TTL_SECS as i64 * 1000 {
             applied.too_old += 1;
@@ -146,20 +182,14 @@ pub async fn apply(
                 .await?;
             applied.queued += 1;
         }
+        order(&mut conn, &video.video_id, "e", video.updated_ms, true).await?;
     }
     for gone in &notification.deleted {
         if gone.channel_id.as_deref().is_some_and(|c| c != channel_id) {
             applied.foreign += 1;
             continue;
         }
-        let order: i64 = ORDER
-            .key(keys::push_seen(&gone.video_id))
-            .arg("d")
-            .arg(gone.deleted_ms)
-            .arg(SEEN_TTL_SECS)
-            .invoke_async(&mut conn)
-            .await?;
-        if order == 0 {
+        if order(&mut conn, &gone.video_id, "d", gone.deleted_ms, false).await? == 0 {
             applied.unchanged += 1;
             continue;
         }
@@ -174,6 +204,7 @@ pub async fn apply(
                 .invoke_async(&mut conn)
                 .await?;
         }
+        order(&mut conn, &gone.video_id, "d", gone.deleted_ms, true).await?;
         applied.deleted += 1;
     }
     Ok(applied)

@@ -28,7 +28,7 @@ use crate::engine::{EngineError, PoolStore};
 use crate::messages::{WarmReason, WarmRequest};
 use crate::queue::WarmQueue;
 use crate::quota::Priority;
-use crate::store::{RedisConn, keys};
+use crate::store::{RedisConn, StoreError, keys};
 
 /// Ids per `videos.list` call (YouTube's most).
 pub const HYDRATE_BATCH: usize = 50;
@@ -36,18 +36,21 @@ pub const HYDRATE_BATCH: usize = 50;
 pub const MAX_BATCHES_PER_RUN: usize = 20;
 /// How many ids a channel's cached uploads keep (what one poll of the playlist gives).
 pub const LATEST_KEPT: usize = 50;
-/// Cached uploads lists live this long (the sources' list TTL).
-const LIST_TTL_SECS: u64 = 2 * 86_400;
+/// A pushed channel's cached uploads live this long (`sources::PUSHED_LIST_TTL_SECS`).
+const LIST_TTL_SECS: u64 = crate::engine::sources::PUSHED_LIST_TTL_SECS;
 /// A watcher is warmed for a new upload only if one of their warms ran this recently
 /// (they are in a session, or were lately).
 pub const ACTIVE_WATCHER_MS: i64 = 2 * 3_600_000;
+/// `SendMessageBatch` calls in flight at once.
+const SENDS_IN_FLIGHT: usize = 8;
 /// Users warmed per run at most, so one run stays well inside its timeout.
 pub const MAX_FAN_OUT_PER_RUN: usize = 20_000;
 
 /// Puts an id at the head of a cached id list (`{"at":…,"ids":[…]}`) unless it is in it,
-/// keeping at most ARGV[2] ids. A channel nobody has polled yet gets a list whose `at` is
-/// 0, so the first warm that reads it still polls it once. KEYS: list. ARGV: id, kept,
-/// TTL in seconds. Returns 1 when the id was added.
+/// keeping at most ARGV[2] ids, and gives the list a pushed channel's TTL. A channel
+/// nobody has polled yet gets a list whose `at` is 0, so the first warm that reads it
+/// still polls it once. KEYS: list. ARGV: id, kept, TTL in seconds. Returns 1 when the id
+/// was added.
 static PREPEND: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"
@@ -66,11 +69,7 @@ end
 table.insert(ids, 1, ARGV[1])
 while #ids > tonumber(ARGV[2]) do table.remove(ids) end
 local text = '{"at":' .. string.format('%d', at) .. ',"ids":' .. cjson.encode(ids) .. '}'
-if raw then
-  redis.call('SET', KEYS[1], text, 'KEEPTTL')
-else
-  redis.call('SET', KEYS[1], text, 'EX', ARGV[3])
-end
+redis.call('SET', KEYS[1], text, 'EX', ARGV[3])
 return 1
 "#,
     )
@@ -129,7 +128,22 @@ pub async fn hydrate_pending(
             break;
         }
         out.calls += 1;
-        for video in &videos {
+        // A tombstone that came while the ids were read wins: the video stays out.
+        let gone = super::apply::deleted_among(
+            redis,
+            &videos
+                .iter()
+                .map(|v| v.video_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+        let mut hydrated = 0;
+        for (video, gone) in videos.iter().zip(gone) {
+            if gone {
+                let _: () = conn.del(keys::video(&video.video_id)).await?;
+                continue;
+            }
+            hydrated += 1;
             if let Some(playlist) = uploads_playlist_of(&video.channel_id) {
                 let _: i64 = PREPEND
                     .key(keys::playlist_latest(&playlist))
@@ -141,8 +155,8 @@ pub async fn hydrate_pending(
                 out.channels.insert(video.channel_id.clone());
             }
         }
-        out.hydrated += videos.len();
-        out.dropped += ids.len() - videos.len();
+        out.hydrated += hydrated;
+        out.dropped += ids.len() - hydrated;
         let _: () = conn.zrem(keys::push_hydrate(), &ids).await?;
     }
     out.backlog = conn.zcard(keys::push_hydrate()).await?;
@@ -183,8 +197,12 @@ pub async fn fan_out(
             .await?;
         // Only users warmed lately are in a session: the others' next sign-in warms
         // them anyway, and reads the pushed upload from the channel's cached list.
+        let left = MAX_FAN_OUT_PER_RUN.saturating_sub(users.len());
+        if left == 0 {
+            break;
+        }
         let watchers: Vec<String> = conn
-            .zrangebyscore(&key, now_ms - ACTIVE_WATCHER_MS, "+inf")
+            .zrangebyscore_limit(&key, now_ms - ACTIVE_WATCHER_MS, "+inf", 0, left as isize)
             .await?;
         for raw in watchers {
             if users.len() >= MAX_FAN_OUT_PER_RUN {
@@ -220,23 +238,46 @@ pub async fn fan_out(
             }
         }
     }
-    for chunk in claimed.chunks(10) {
-        let requests: Vec<WarmRequest> = chunk
-            .iter()
-            .map(|u| WarmRequest::new(u.clone(), WarmReason::NewUploads, now))
-            .collect();
-        let failed = match queue.send_batch(&requests).await {
-            Ok(failed) => failed,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not send pushed uploads' warms");
-                (0..chunk.len()).collect()
-            }
-        };
-        for &i in &failed {
-            pool.release_warm_claim(&chunk[i]).await?;
+    // Ten a batch, eight batches in flight: 20,000 watchers in a few seconds.
+    let mut sends = tokio::task::JoinSet::new();
+    let mut batches = claimed.chunks(10).map(<[UserId]>::to_vec);
+    let mut unsent: Vec<UserId> = Vec::new();
+    loop {
+        while sends.len() < SENDS_IN_FLIGHT
+            && let Some(chunk) = batches.next()
+        {
+            let queue = queue.clone();
+            sends.spawn(async move {
+                let requests: Vec<WarmRequest> = chunk
+                    .iter()
+                    .map(|u| WarmRequest::new(u.clone(), WarmReason::NewUploads, now))
+                    .collect();
+                let failed = match queue.send_batch(&requests).await {
+                    Ok(failed) => failed,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not send pushed uploads' warms");
+                        (0..chunk.len()).collect()
+                    }
+                };
+                (chunk, failed)
+            });
         }
-        out.failed += failed.len();
+        let Some(done) = sends.join_next().await else {
+            break;
+        };
+        let (chunk, failed) = done.map_err(|e| {
+            EngineError::Store(StoreError::Redis(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "a warm send task failed",
+                e.to_string(),
+            ))))
+        })?;
         out.warms_sent += chunk.len() - failed.len();
+        out.failed += failed.len();
+        unsent.extend(failed.into_iter().map(|i| chunk[i].clone()));
+    }
+    for user in &unsent {
+        pool.release_warm_claim(user).await?;
     }
     Ok(out)
 }

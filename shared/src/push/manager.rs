@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use super::hydrate::{self, FanOut, Hydration};
 use super::secrets::PushSecretSource;
+use super::signature::CALLBACK_TOKEN_PARAM;
 use super::subscriptions::{HubMode, Subscriptions};
 use super::{channel_of_uploads, topic_for};
 use crate::clock::{SharedClock, pacific_date};
@@ -34,6 +35,9 @@ pub const RENEW_RETRY_MS: i64 = 3_600_000;
 /// How long a run reuses the channels in demand an earlier run of the instance read
 /// (two `ZREVRANGE`s of up to 40,000 members each).
 pub const DEMAND_REFRESH_MS: i64 = 10 * 60_000;
+/// How long into a run the manager still starts requests to the hub (the function's
+/// timeout is 60 s; hydration and the watchers' warms follow).
+pub const MAINTAIN_BUDGET: Duration = Duration::from_secs(25);
 /// Spacing between two requests to the hub.
 const HUB_REQUEST_SPACING: Duration = Duration::from_millis(20);
 
@@ -49,6 +53,8 @@ pub enum PushError {
     HubTransport(String),
     #[error("the push master secret is unavailable: {0}")]
     Secret(String),
+    #[error("a phase of the run failed: {0}")]
+    Phase(String),
 }
 
 /// What the manager needs to know.
@@ -83,8 +89,13 @@ impl ManagerSettings {
         })
     }
 
-    pub fn callback_for(&self, channel_id: &str) -> String {
-        format!("{}/{channel_id}", self.callback_base.trim_end_matches('/'))
+    /// A channel's callback URL: `{base}/{channel_id}?t={token}` (see
+    /// `PushSecrets::callback_token`).
+    pub fn callback_for(&self, channel_id: &str, token: &str) -> String {
+        format!(
+            "{}/{channel_id}?{CALLBACK_TOKEN_PARAM}={token}",
+            self.callback_base.trim_end_matches('/')
+        )
     }
 }
 
@@ -117,15 +128,13 @@ impl Hub {
     /// Asks the hub to subscribe or unsubscribe `channel_id`. The hub answers 202 and
     /// verifies later, with a GET to the callback.
     pub async fn request(&self, channel_id: &str, mode: HubMode) -> Result<(), PushError> {
-        let callback = self.settings.callback_for(channel_id);
+        let secrets = self.secrets.get().await.map_err(PushError::Secret)?;
+        let callback = self
+            .settings
+            .callback_for(channel_id, &secrets.callback_token(channel_id));
         let topic = topic_for(channel_id);
         let lease = self.settings.lease_secs.to_string();
-        let secret = self
-            .secrets
-            .get()
-            .await
-            .map_err(PushError::Secret)?
-            .secret_for(channel_id);
+        let secret = secrets.secret_for(channel_id);
         let mut form: Vec<(&str, &str)> = vec![
             ("hub.callback", &callback),
             ("hub.mode", mode.as_str()),
@@ -186,6 +195,8 @@ pub struct ManagerRun {
     pub live: u64,
     /// Live leases that end within [`RENEW_BEFORE_MS`] after the run.
     pub expiring_soon: u64,
+    /// Phases that failed (the others ran).
+    pub failures: Vec<String>,
 }
 
 /// The channels warms want most, today and yesterday together, best first.
@@ -250,22 +261,35 @@ impl Manager {
         Ok(desired)
     }
 
+    /// One run: subscriptions first (a lapsed lease sends a channel back to polling,
+    /// which costs units), then hydration, then the watchers' warms. A phase that fails is
+    /// recorded in [`ManagerRun::failures`] and the others still run; the handler reports
+    /// the run failed after all of them.
     pub async fn run(&self) -> Result<ManagerRun, PushError> {
         let mut run = ManagerRun::default();
+        let started = std::time::Instant::now();
         let now = self.clock.now();
         let now_ms = now.as_millisecond();
+        if let Err(e) = self.maintain(now, &mut run, started).await {
+            run.failures.push(format!("subscriptions: {e}"));
+        }
         let max_wait_ms = self.hub.settings().hydrate_max_wait_ms;
-        run.hydration =
-            hydrate::hydrate_pending(&self.redis, &self.sources, now_ms, max_wait_ms).await?;
-        run.fan_out = hydrate::fan_out(
+        match hydrate::hydrate_pending(&self.redis, &self.sources, now_ms, max_wait_ms).await {
+            Ok(h) => run.hydration = h,
+            Err(e) => run.failures.push(format!("hydration: {e}")),
+        }
+        match hydrate::fan_out(
             &self.redis,
             &self.pool,
             &self.queue,
             &run.hydration.channels,
             now,
         )
-        .await?;
-        self.maintain(now, &mut run).await?;
+        .await
+        {
+            Ok(f) => run.fan_out = f,
+            Err(e) => run.failures.push(format!("watchers' warms: {e}")),
+        }
         let subscriptions = Subscriptions::new(self.redis.clone());
         run.live = subscriptions.live_count(now_ms).await?;
         run.expiring_soon = subscriptions
@@ -274,22 +298,35 @@ impl Manager {
         Ok(run)
     }
 
-    /// Renewals first (a lapsed lease sends a channel back to polling), then new
-    /// subscriptions by demand, then the channels nobody wants; at most
-    /// `hub_requests_per_run` requests in all.
-    async fn maintain(&self, now: Timestamp, run: &mut ManagerRun) -> Result<(), PushError> {
+    /// Renewals of leases still in demand first, then new subscriptions by demand, then
+    /// the channels nobody wants; at most `hub_requests_per_run` requests in all, and none
+    /// started after [`MAINTAIN_BUDGET`] of the run.
+    async fn maintain(
+        &self,
+        now: Timestamp,
+        run: &mut ManagerRun,
+        started: std::time::Instant,
+    ) -> Result<(), PushError> {
         let settings = self.hub.settings().clone();
         let now_ms = now.as_millisecond();
         let subscriptions = Subscriptions::new(self.redis.clone());
         let mut budget = settings.hub_requests_per_run;
-        let renew = subscriptions
-            .expiring(now_ms, now_ms + RENEW_BEFORE_MS, budget)
-            .await?;
+        let out_of_time = || started.elapsed() > MAINTAIN_BUDGET;
+        let desired = self.desired(now, settings.max_subscriptions).await?;
+        let desired_set: BTreeSet<&String> = desired.iter().collect();
         let wanted: HashMap<String, i64> = subscriptions.wanted().await?.into_iter().collect();
+        // Renewals: more rows than the budget, as those asked lately are passed over.
+        let renew = subscriptions
+            .expiring(now_ms, now_ms + RENEW_BEFORE_MS, budget.saturating_mul(4))
+            .await?;
         let mut asked: HashSet<String> = HashSet::new();
         for (channel, _) in renew {
-            if budget == 0 {
+            if budget == 0 || out_of_time() {
                 return Ok(());
+            }
+            // No longer in demand: left to lapse (and unsubscribed below).
+            if !desired_set.contains(&channel) {
+                continue;
             }
             // Asked lately and the hub has not verified yet: not again every minute.
             if wanted
@@ -307,8 +344,6 @@ impl Manager {
             }
             asked.insert(channel);
         }
-        let desired = self.desired(now, settings.max_subscriptions).await?;
-        let desired_set: BTreeSet<&String> = desired.iter().collect();
         let live: HashSet<String> = {
             let flags = subscriptions.live_among(&desired, now_ms).await?;
             desired
@@ -319,7 +354,7 @@ impl Manager {
                 .collect()
         };
         for channel in desired.iter() {
-            if budget == 0 {
+            if budget == 0 || out_of_time() {
                 return Ok(());
             }
             if live.contains(channel) || asked.contains(channel) {
@@ -340,7 +375,7 @@ impl Manager {
             }
         }
         for (channel, asked_at) in &wanted {
-            if budget == 0 {
+            if budget == 0 || out_of_time() {
                 return Ok(());
             }
             if desired_set.contains(channel) || now_ms - asked_at < KEEP_AT_LEAST_MS {
@@ -367,7 +402,11 @@ impl Manager {
         now_ms: i64,
         run: &mut ManagerRun,
     ) -> bool {
-        if let Err(e) = subscriptions.intend(channel, mode, now_ms).await {
+        let lease_secs = self.hub.settings().lease_secs;
+        if let Err(e) = subscriptions
+            .intend(channel, mode, lease_secs, now_ms)
+            .await
+        {
             tracing::warn!(error = %e, channel, "could not record a subscription intent");
             run.hub_failures += 1;
             return false;

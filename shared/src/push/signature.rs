@@ -43,6 +43,10 @@ pub const MIN_MASTER_SECRET_BYTES: usize = 16;
 /// Domain separation: a derived secret is never an HMAC anyone else computes with the
 /// master secret.
 const DERIVATION_LABEL: &[u8] = b"reco-websub-v1:";
+/// The callback token's label: a different derivation from the channel's secret.
+const TOKEN_LABEL: &[u8] = b"reco-websub-callback-v1:";
+/// The query parameter of a subscription's callback URL that carries its token.
+pub const CALLBACK_TOKEN_PARAM: &str = "t";
 
 impl PushSecrets {
     /// `None` when the master secret is too short to be a secret.
@@ -59,6 +63,26 @@ impl PushSecrets {
         ctx.update(DERIVATION_LABEL);
         ctx.update(channel_id.as_bytes());
         ChannelSecret(hex::encode(ctx.sign().as_ref()))
+    }
+
+    /// The token in `channel_id`'s callback URL (`?t=…`, 32 hex characters). The hub's
+    /// verification GETs come to that URL, so a GET without it is not the hub's: nobody
+    /// else can confirm, deny or lengthen our subscriptions. Stable per channel, so a
+    /// renewal names the same callback, which WebSub keys subscriptions by.
+    pub fn callback_token(&self, channel_id: &str) -> String {
+        let mut ctx = hmac::Context::with_key(&self.master);
+        ctx.update(TOKEN_LABEL);
+        ctx.update(channel_id.as_bytes());
+        hex::encode(&ctx.sign().as_ref()[..16])
+    }
+
+    /// Whether `token` is `channel_id`'s callback token, compared in constant time.
+    pub fn callback_token_matches(&self, channel_id: &str, token: Option<&str>) -> bool {
+        let expected = self.callback_token(channel_id);
+        token.is_some_and(|t| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(t.as_bytes(), expected.as_bytes())
+                .is_ok()
+        })
     }
 
     /// Checks `header` (the `X-Hub-Signature` value, if any) against `body` for
@@ -152,6 +176,20 @@ mod tests {
         assert!(a.expose().len() < 200, "hub.secret MUST be under 200 bytes");
         let other_master = PushSecrets::new("fedcba9876543210fedcba9876543210").unwrap();
         assert_ne!(a, other_master.secret_for(CHANNEL));
+    }
+
+    #[test]
+    fn the_callback_token_is_the_channels_own_and_unlike_its_secret() {
+        let s = secrets();
+        let token = s.callback_token(CHANNEL);
+        assert_eq!(token.len(), 32);
+        assert_eq!(token, s.callback_token(CHANNEL));
+        assert_ne!(token, s.callback_token("UCBR8-60-B28hp2BmDPdntcQ"));
+        assert!(!s.secret_for(CHANNEL).expose().contains(&token));
+        assert!(s.callback_token_matches(CHANNEL, Some(&token)));
+        assert!(!s.callback_token_matches(CHANNEL, None));
+        assert!(!s.callback_token_matches(CHANNEL, Some(&token[..31])));
+        assert!(!s.callback_token_matches("UCBR8-60-B28hp2BmDPdntcQ", Some(&token)));
     }
 
     #[test]

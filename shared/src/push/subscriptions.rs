@@ -60,6 +60,21 @@ pub enum Verdict {
     Refuse(&'static str),
 }
 
+/// Makes a cached id list (`{"at":…,"ids":[…]}`) stale (its `at` 0) without touching its
+/// ids or TTL. KEYS: list.
+static STALE_AT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local stale, n = string.gsub(raw, '^{"at":%-?%d+', '{"at":0', 1)
+if n == 0 then return 0 end
+redis.call('SET', KEYS[1], stale, 'KEEPTTL')
+return 1
+"#,
+    )
+});
+
 /// One channel's subscription record.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Subscription {
@@ -71,6 +86,8 @@ pub struct Subscription {
     pub verified_at_ms: i64,
     /// Why the hub denied the subscription, if it did.
     pub denied: Option<String>,
+    /// The lease we asked for (0: not recorded).
+    pub lease_asked_secs: u64,
 }
 
 impl Subscription {
@@ -93,18 +110,24 @@ impl Subscriptions {
         Self { redis }
     }
 
-    /// Records that we are about to ask the hub for `mode` on `channel_id`.
+    /// Records that we are about to ask the hub for `mode` on `channel_id`, with a lease
+    /// of `lease_secs` (the most a verification may record).
     pub async fn intend(
         &self,
         channel_id: &str,
         mode: HubMode,
+        lease_secs: u64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let key = keys::push_subscription(channel_id);
         let mut pipe = redis::pipe();
         pipe.hset_multiple(
             &key,
-            &[("want", mode.as_str()), ("asked_at", &now_ms.to_string())],
+            &[
+                ("want", mode.as_str()),
+                ("asked_at", &now_ms.to_string()),
+                ("lease_asked", &lease_secs.to_string()),
+            ],
         )
         .ignore()
         .hdel(&key, "denied")
@@ -133,7 +156,14 @@ impl Subscriptions {
         let mut conn = self.redis.clone();
         let fields: Vec<Option<String>> = redis::cmd("HMGET")
             .arg(keys::push_subscription(channel_id))
-            .arg(&["want", "asked_at", "lease_until", "verified_at", "denied"])
+            .arg(&[
+                "want",
+                "asked_at",
+                "lease_until",
+                "verified_at",
+                "denied",
+                "lease_asked",
+            ])
             .query_async(&mut conn)
             .await?;
         let number = |i: usize| {
@@ -152,6 +182,7 @@ impl Subscriptions {
             lease_until_ms: number(2),
             verified_at_ms: number(3),
             denied: fields.get(4).cloned().flatten(),
+            lease_asked_secs: number(5).max(0) as u64,
         })
     }
 
@@ -176,10 +207,16 @@ impl Subscriptions {
         let mut pipe = redis::pipe();
         match mode {
             HubMode::Subscribe => {
+                // Never longer than we asked for: a lease we think longer than the hub's
+                // would go unrenewed.
+                let asked = match current.lease_asked_secs {
+                    0 => MAX_LEASE_SECS,
+                    asked => asked.min(MAX_LEASE_SECS),
+                };
                 let lease_secs = lease_seconds
                     .filter(|&s| s > 0)
                     .unwrap_or(DEFAULT_LEASE_SECS)
-                    .min(MAX_LEASE_SECS);
+                    .min(asked);
                 let until = now_ms + lease_secs as i64 * 1000;
                 pipe.hset_multiple(
                     &key,
@@ -203,6 +240,17 @@ impl Subscriptions {
         }
         let mut conn = self.redis.clone();
         pipe.query_async::<()>(&mut conn).await?;
+        // A new subscription (or one that had lapsed) trusts the channel's cached uploads
+        // only from a poll made since: uploads before it were not pushed.
+        if mode == HubMode::Subscribe
+            && !current.is_live(now_ms)
+            && let Some(playlist) = super::uploads_playlist_of(channel_id)
+        {
+            let _: i64 = STALE_AT
+                .key(keys::playlist_latest(&playlist))
+                .invoke_async(&mut conn)
+                .await?;
+        }
         Ok(Verdict::Confirm)
     }
 

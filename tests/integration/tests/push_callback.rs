@@ -87,7 +87,17 @@ fn text(response: &Response<Body>) -> String {
     }
 }
 
+/// A verification GET on `channel`'s callback URL (its token included).
 fn verification(channel: &str, mode: &str, topic_channel: &str, challenge: &str) -> String {
+    let token = PushSecrets::new(MASTER).unwrap().callback_token(channel);
+    format!(
+        "{}&t={token}",
+        untokened(channel, mode, topic_channel, challenge)
+    )
+}
+
+/// The same GET without the callback's token: what a stranger could send.
+fn untokened(channel: &str, mode: &str, topic_channel: &str, challenge: &str) -> String {
     let topic = url::form_urlencoded::byte_serialize(topic_for(topic_channel).as_bytes())
         .collect::<String>();
     format!(
@@ -114,7 +124,7 @@ fn upload(channel: &str, video: &str, title: &str, updated: &str) -> String {
 impl Setup {
     async fn subscribe(&self, channel: &str) {
         let subs = Subscriptions::new(self.redis.clone());
-        subs.intend(channel, HubMode::Subscribe, self.clock.now_ms())
+        subs.intend(channel, HubMode::Subscribe, 432_000, self.clock.now_ms())
             .await
             .unwrap();
         let r = self
@@ -183,9 +193,28 @@ async fn verifications_are_confirmed_only_for_what_we_asked() {
     assert_eq!(r.status(), 404);
     assert!(!subs.get(CHANNEL).await.unwrap().is_live(s.clock.now_ms()));
 
-    subs.intend(CHANNEL, HubMode::Subscribe, s.clock.now_ms())
+    subs.intend(CHANNEL, HubMode::Subscribe, 432_000, s.clock.now_ms())
         .await
         .unwrap();
+    // Without the callback's token, or with another channel's: not the hub, refused,
+    // whatever it asks, denials included.
+    let other_token = PushSecrets::new(MASTER).unwrap().callback_token(OTHER);
+    for query in [
+        untokened(CHANNEL, "subscribe", CHANNEL, "abc"),
+        format!(
+            "{}&t=0123456789abcdef0123456789abcdef",
+            untokened(CHANNEL, "subscribe", CHANNEL, "abc")
+        ),
+        format!(
+            "{}&t={other_token}",
+            untokened(CHANNEL, "subscribe", CHANNEL, "abc")
+        ),
+        untokened(CHANNEL, "denied", CHANNEL, "abc"),
+    ] {
+        let r = s.callback.handle(request("GET", &query, &[], b"")).await;
+        assert_eq!(r.status(), 404, "{query}");
+    }
+    assert_eq!(subs.get(CHANNEL).await.unwrap().lease_until_ms, 0);
     // A topic of another channel on this channel's callback: refused.
     let r = s
         .callback
@@ -230,6 +259,13 @@ async fn verifications_are_confirmed_only_for_what_we_asked() {
         "{lease_ms}"
     );
     assert_eq!(subs.live_count(s.clock.now_ms()).await.unwrap(), 1);
+    // A lease longer than we asked for is recorded as the one we asked for.
+    let long = verification(CHANNEL, "subscribe", CHANNEL, "again")
+        .replace("hub.lease_seconds=432000", "hub.lease_seconds=2592000");
+    let r = s.callback.handle(request("GET", &long, &[], b"")).await;
+    assert_eq!(r.status(), 200);
+    let lease_ms = subs.get(CHANNEL).await.unwrap().lease_until_ms - s.clock.now_ms();
+    assert!(lease_ms <= 432_000_000, "{lease_ms}");
 
     // Requests that are wrong get a 400 naming the parameter.
     for (query, field) in [
@@ -263,8 +299,9 @@ async fn verifications_are_confirmed_only_for_what_we_asked() {
 
     // The hub's denial ends the lease; polling takes the channel back.
     let denied = format!(
-        "/push/v1/youtube/{CHANNEL}?hub.mode=denied&hub.topic={}&hub.reason=blocked",
-        url::form_urlencoded::byte_serialize(topic_for(CHANNEL).as_bytes()).collect::<String>()
+        "/push/v1/youtube/{CHANNEL}?hub.mode=denied&hub.topic={}&hub.reason=blocked&t={}",
+        url::form_urlencoded::byte_serialize(topic_for(CHANNEL).as_bytes()).collect::<String>(),
+        PushSecrets::new(MASTER).unwrap().callback_token(CHANNEL)
     );
     let r = s.callback.handle(request("GET", &denied, &[], b"")).await;
     assert_eq!(r.status(), 200);
@@ -273,7 +310,7 @@ async fn verifications_are_confirmed_only_for_what_we_asked() {
     assert_eq!(sub.denied.as_deref(), Some("blocked"));
 
     // Our own unsubscription is confirmed, and the record goes.
-    subs.intend(CHANNEL, HubMode::Unsubscribe, s.clock.now_ms())
+    subs.intend(CHANNEL, HubMode::Unsubscribe, 432_000, s.clock.now_ms())
         .await
         .unwrap();
     let r = s
@@ -383,7 +420,7 @@ async fn only_a_correctly_signed_notification_changes_anything() {
     // After we decide to unsubscribe, even signed posts are not acted on: 410 tells the
     // hub to stop.
     Subscriptions::new(s.redis.clone())
-        .intend(CHANNEL, HubMode::Unsubscribe, s.clock.now_ms())
+        .intend(CHANNEL, HubMode::Unsubscribe, 432_000, s.clock.now_ms())
         .await
         .unwrap();
     let later = upload(CHANNEL, "ccccccccccc", "Later", "2026-12-07T11:00:00+00:00");
@@ -431,6 +468,10 @@ async fn updates_retitle_and_tombstones_remove_whatever_the_order() {
     let raw: String = conn.get(keys::video("dQw4w9WgXcQ")).await.unwrap();
     let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(v["title"], "Second title");
+    assert!(
+        serde_json::from_str::<reco_core::Video>(&raw).is_ok(),
+        "the retitled item still parses (its empty tags stay an array): {raw}"
+    );
     assert_eq!(v["duration_secs"], 212, "the rest of the item is kept");
     let ttl: i64 = conn.ttl(keys::video("dQw4w9WgXcQ")).await.unwrap();
     assert!(ttl > 3000, "the item keeps its TTL: {ttl}");
@@ -461,4 +502,31 @@ async fn updates_retitle_and_tombstones_remove_whatever_the_order() {
     assert!(s.queued().await.is_empty());
     let still_gone: Option<String> = conn.get(keys::video("dQw4w9WgXcQ")).await.unwrap();
     assert_eq!(still_gone, None);
+}
+
+#[tokio::test]
+async fn a_new_subscription_trusts_the_cached_uploads_only_from_the_next_poll() {
+    let s = setup().await;
+    let mut conn = s.redis.clone();
+    let playlist = reco_core::push::uploads_playlist_of(CHANNEL).unwrap();
+    let key = keys::playlist_latest(&playlist);
+    let _: () = conn
+        .set_ex(&key, r#"{"at":1796637600000,"ids":["eeeeeeeeeee"]}"#, 3600)
+        .await
+        .unwrap();
+    s.subscribe(CHANNEL).await;
+    // Uploads before the subscription were never pushed: the list is stale, its ids and
+    // TTL kept for a warm to stand in with until its poll.
+    let list: String = conn.get(&key).await.unwrap();
+    assert_eq!(list, r#"{"at":0,"ids":["eeeeeeeeeee"]}"#);
+    let ttl: i64 = conn.ttl(&key).await.unwrap();
+    assert!(ttl > 3000, "{ttl}");
+    // A renewal of a live subscription leaves a polled list alone.
+    let _: () = conn
+        .set_ex(&key, r#"{"at":1796637600000,"ids":["eeeeeeeeeee"]}"#, 3600)
+        .await
+        .unwrap();
+    s.subscribe(CHANNEL).await;
+    let list: String = conn.get(&key).await.unwrap();
+    assert_eq!(list, r#"{"at":1796637600000,"ids":["eeeeeeeeeee"]}"#);
 }

@@ -96,7 +96,10 @@ async fn an_upload_reaches_a_watchers_feed_by_push_and_forgeries_change_nothing(
         .fake
         .hub_subscription(&channel)
         .expect("live at the hub");
-    assert_eq!(at_hub, format!("{base}/{channel}"));
+    let token = reco_core::push::signature::PushSecrets::new(MASTER)
+        .unwrap()
+        .callback_token(&channel);
+    assert_eq!(at_hub, format!("{base}/{channel}?t={token}"));
     let now_ms = apps.services.clock.now_ms();
     let sub = Subscriptions::new(redis.clone())
         .get(&channel)
@@ -104,9 +107,20 @@ async fn an_upload_reaches_a_watchers_feed_by_push_and_forgeries_change_nothing(
         .unwrap();
     assert!(sub.is_live(now_ms), "{sub:?}");
 
-    // Age the channel's cached uploads past polling's 30 minutes: without push the next
-    // warm would poll it (1 unit); with a live subscription it trusts the cache, and
-    // records the user as the channel's watcher.
+    // A new subscription made the channel's cached uploads stale: uploads before it were
+    // never pushed, so the next warm polls each newly subscribed channel it reads once.
+    let raw: String = conn.get(keys::playlist_latest(&playlist)).await.unwrap();
+    assert!(raw.starts_with(r#"{"at":0,"#), "{raw}");
+    let polls_before = playlist_calls(&env);
+    apps.services
+        .engine
+        .warm(&user, Priority::Background)
+        .await
+        .expect("second warm");
+    let first_polls = playlist_calls(&env) - polls_before;
+    assert!((1..=subscribed).contains(&first_polls), "{first_polls}");
+    // From then on its list is trusted: aged past polling's 30 minutes, the next warm
+    // still does not poll it (1 unit without push), and records the user as a watcher.
     let raw: String = conn.get(keys::playlist_latest(&playlist)).await.unwrap();
     let mut list: Value = serde_json::from_str(&raw).unwrap();
     list["at"] = (now_ms - 40 * 60_000).into();
@@ -119,7 +133,7 @@ async fn an_upload_reaches_a_watchers_feed_by_push_and_forgeries_change_nothing(
         .engine
         .warm(&user, Priority::Background)
         .await
-        .expect("second warm");
+        .expect("third warm");
     assert_eq!(
         playlist_calls(&env),
         polls_before,

@@ -1293,6 +1293,7 @@ impl Sim {
                 let push = self.push.as_ref().expect("push ticks only with --push");
                 let delivery = push.fake.hub_deliver().await;
                 let run = push.manager.run().await.expect("a push manager run");
+                assert!(run.failures.is_empty(), "push manager: {:?}", run.failures);
                 let bodies = std::mem::take(&mut *push.warm_bodies.lock().expect("warm bodies"));
                 for body in bodies {
                     let request = WarmRequest::parse(&body).expect("the manager's warm request");
