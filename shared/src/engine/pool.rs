@@ -24,6 +24,7 @@
 //! `super::pool_v1` until their next warm. All keys share the user's hash tag, so every
 //! script here runs on one Redis Cluster slot.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use redis::AsyncCommands;
@@ -40,6 +41,8 @@ pub const SERVED_TTL_SECS: i64 = 30 * 86_400;
 pub const SERVED_MARK_TTL_SECS: i64 = SERVED_TTL_SECS + POOL_KEY_TTL_SECS;
 /// The most marks kept per user (the oldest go first).
 pub const SERVED_CAP: usize = 5_000;
+/// The ids per `ZMSCORE` when a warm asks which of its candidates were served.
+const SERVED_CHECK_CHUNK: usize = 500;
 /// Pool keys outlive the freshness TTL so a stale pool can still serve while refilling.
 pub const POOL_KEY_TTL_SECS: i64 = 7 * 86_400;
 /// Below this many unserved entries, a refresh asks for a refill.
@@ -835,27 +838,61 @@ impl PoolStore {
     }
 
     /// The videos shown to the user (or watched) within the horizon: the served set, and
-    /// the ids of the last cut no longer waiting in the pages (shown since; a warm makes
-    /// their marks). What a warm must not offer again.
+    /// the ids of the last cut shown since ([`PoolStore::shown_from_cut`]). Reads the
+    /// whole set, for checks; a warm asks only about its candidates
+    /// ([`PoolStore::served_among`]).
     pub async fn served_ids(&self, user: &UserId) -> Result<Vec<String>, StoreError> {
         let mut conn = self.redis.clone();
-        let (mut served, pages, cut): (Vec<String>, Vec<String>, Option<String>) = redis::pipe()
-            .zrange(keys::served(user), 0, -1)
+        let mut served: Vec<String> = conn.zrange(keys::served(user), 0, -1).await?;
+        served.extend(self.shown_from_cut(user).await?);
+        Ok(served)
+    }
+
+    /// The ids of the last cut no longer waiting in the pages: shown since, and not
+    /// yet in the served set (the next warm makes their marks). Bounded by a pool's
+    /// size, whatever the user has been shown before.
+    pub async fn shown_from_cut(&self, user: &UserId) -> Result<HashSet<String>, StoreError> {
+        let mut conn = self.redis.clone();
+        let (pages, cut): (Vec<String>, Option<String>) = redis::pipe()
             .lrange(keys::feed(user), 0, -1)
             .get(keys::cut(user))
             .query_async(&mut conn)
             .await?;
-        let waiting: std::collections::HashSet<String> = all_entries(&pages)
+        let waiting: HashSet<String> = all_entries(&pages)
             .into_iter()
             .map(|e| e.video_id().to_owned())
             .collect();
-        served.extend(
-            cut.unwrap_or_default()
-                .split_whitespace()
-                .filter(|id| !waiting.contains(*id))
-                .map(str::to_owned),
-        );
-        Ok(served)
+        Ok(cut
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter(|id| !waiting.contains(*id))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// Which of `ids` are in the user's served set: one `ZMSCORE` per
+    /// [`SERVED_CHECK_CHUNK`] ids, so a warm asks about its few hundred candidates
+    /// rather than reading thousands of marks.
+    pub async fn served_among(
+        &self,
+        user: &UserId,
+        ids: &[&str],
+    ) -> Result<Vec<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for chunk in ids.chunks(SERVED_CHECK_CHUNK) {
+            pipe.cmd("ZMSCORE").arg(keys::served(user)).arg(chunk);
+        }
+        let mut conn = self.redis.clone();
+        let scores: Vec<Vec<Option<f64>>> = pipe.query_async(&mut conn).await?;
+        Ok(ids
+            .iter()
+            .zip(scores.into_iter().flatten())
+            .filter(|(_, score)| score.is_some())
+            .map(|(id, _)| (*id).to_owned())
+            .collect())
     }
 
     /// The pool's entries, best first, without taking them.

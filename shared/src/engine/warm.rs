@@ -146,17 +146,18 @@ impl Engine {
             .await?;
         self.add_charts(&plan, &mut candidates, priority, &mut denied)
             .await?;
-        let excluded: HashSet<String> = self
-            .pool
-            .served_ids(user)
-            .await?
-            .into_iter()
-            .chain(plan.watched_ids.iter().cloned())
-            .collect();
+        let mut excluded = Excluded {
+            ids: self.pool.shown_from_cut(user).await?,
+            checked: HashSet::new(),
+        };
+        excluded.ids.extend(plan.watched_ids.iter().cloned());
+        excluded.check(&self.pool, user, &candidates).await?;
         self.add_peer_channels(&plan, &mut candidates, &excluded, priority, &mut denied)
             .await?;
+        excluded.check(&self.pool, user, &candidates).await?;
         self.add_searches(&plan, &mut candidates, &excluded, priority, &mut denied)
             .await?;
+        excluded.check(&self.pool, user, &candidates).await?;
         self.rank_and_store(user, plan, candidates, &excluded, denied, started_ms)
             .await
     }
@@ -268,7 +269,7 @@ impl Engine {
         &self,
         plan: &WarmPlan,
         candidates: &mut Candidates,
-        excluded: &HashSet<String>,
+        excluded: &Excluded,
         priority: Priority,
         denied: &mut sources::Denials,
     ) -> Result<(), EngineError> {
@@ -296,7 +297,7 @@ impl Engine {
         &self,
         plan: &WarmPlan,
         candidates: &mut Candidates,
-        excluded: &HashSet<String>,
+        excluded: &Excluded,
         priority: Priority,
         denied: &mut sources::Denials,
     ) -> Result<(), EngineError> {
@@ -348,11 +349,11 @@ impl Engine {
         user: &UserId,
         plan: WarmPlan,
         mut candidates: Candidates,
-        excluded: &HashSet<String>,
+        excluded: &Excluded,
         denied: sources::Denials,
         started_ms: i64,
     ) -> Result<WarmOutcome, EngineError> {
-        candidates.by_id.retain(|id, _| !excluded.contains(id));
+        candidates.by_id.retain(|id, _| !excluded.ids.contains(id));
         let candidate_count = candidates.by_id.len();
         let ranked = rank::rank(
             &plan.profile,
@@ -409,10 +410,44 @@ impl Candidates {
     }
 
     /// Candidates the user could still be served.
-    fn fresh(&self, excluded: &HashSet<String>) -> usize {
+    fn fresh(&self, excluded: &Excluded) -> usize {
         self.by_id
             .keys()
-            .filter(|id| !excluded.contains(*id))
+            .filter(|id| !excluded.ids.contains(*id))
             .count()
+    }
+}
+
+/// What a warm must not offer again, learnt for its candidates only: the served set
+/// holds up to [`SERVED_CAP`](super::pool::SERVED_CAP) marks, and reading them whole made
+/// every warm cost more as the user's days went by.
+struct Excluded {
+    /// Candidates served or watched, and the last cut's ids shown since.
+    ids: HashSet<String>,
+    /// Candidates already asked about.
+    checked: HashSet<String>,
+}
+
+impl Excluded {
+    /// Asks the served set about the candidates not asked about yet (one round trip).
+    async fn check(
+        &mut self,
+        pool: &PoolStore,
+        user: &UserId,
+        candidates: &Candidates,
+    ) -> Result<(), StoreError> {
+        let new: Vec<&str> = candidates
+            .by_id
+            .keys()
+            .filter(|id| !self.checked.contains(*id) && !self.ids.contains(*id))
+            .map(String::as_str)
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let served = pool.served_among(user, &new).await?;
+        self.checked.extend(new.iter().map(|id| (*id).to_owned()));
+        self.ids.extend(served);
+        Ok(())
     }
 }

@@ -403,3 +403,66 @@ async fn when_units_run_short_popular_sources_refresh_and_the_long_tail_waits() 
         "the long-tail user still gets a pool from the stale copies"
     );
 }
+
+/// A warm asks the served set only about its candidates (`PoolStore::served_among`) and
+/// learns the last cut's shown ids from the pages. The pool write drops marked videos
+/// anyway; what the warm must get right is ranking only what can still be shown, so
+/// that no shown video takes a place in its ranking (its pool size is what is stored).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewarm_never_pools_a_video_already_shown_or_watched() {
+    let env = TestEnv::start().await;
+    let apps = Apps::build(&env, None, AuthMode::None).await;
+    let history = history_in_topic(&env.fake, 2, 3, 4);
+    let user = UserId::parse("rewarmed-1").unwrap();
+    apps.record_history(user.as_str(), &history.body()).await;
+    let engine = &apps.services.engine;
+    let path = format!("/api/v1/video/recommendations/{user}");
+    let mut shown: HashSet<String> = HashSet::new();
+    for round in 0..3 {
+        let outcome = engine
+            .warm(&user, Priority::Background)
+            .await
+            .expect("warm");
+        let pooled: Vec<String> = engine
+            .pool
+            .entries(&user)
+            .await
+            .expect("entries")
+            .iter()
+            .map(|e| e.video_id().to_owned())
+            .collect();
+        assert_eq!(
+            outcome.pool_size,
+            pooled.len(),
+            "round {round}: the warm ranked videos already shown"
+        );
+        assert!(
+            pooled.len() >= 60,
+            "round {round}: the pool holds only {} entries",
+            pooled.len()
+        );
+        for id in &pooled {
+            assert!(
+                !shown.contains(id),
+                "round {round}: {id} was shown and is pooled again"
+            );
+            assert!(
+                !history.video_ids.contains(id),
+                "round {round}: watched {id} pooled"
+            );
+        }
+        for _ in 0..3 {
+            let (status, body) = response_json(
+                &apps
+                    .api
+                    .handle(api_request("GET", &path, &[], None, None))
+                    .await,
+            );
+            assert_eq!(status, 200, "{body}");
+            shown.extend(reco_tests::apps::video_ids(&body));
+        }
+    }
+    // The marks of the first two rounds were made by the warms after them.
+    let marked = engine.pool.served_ids(&user).await.expect("served");
+    assert!(marked.len() >= 120, "only {} marks", marked.len());
+}
