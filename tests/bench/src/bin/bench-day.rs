@@ -1391,11 +1391,8 @@ impl Sim {
                         ));
                     }
                     if self.time_uploads && matches!(outcome, ItemOutcome::Warmed(_)) {
-                        let ids: Vec<String> = engine
-                            .pool
-                            .entries(&user.id)
+                        let ids: Vec<String> = pool_entries_patiently(&engine.pool, &user.id)
                             .await
-                            .expect("read the pool")
                             .iter()
                             .map(|e| e.video_id().to_owned())
                             .collect();
@@ -2438,6 +2435,27 @@ async fn regenerate(http: &reqwest::Client, base: &str, query: &str) -> Vec<Stri
         return Vec::new();
     }
     ids
+}
+
+/// The pool's entries for the upload-latency record. The simulation's own read, not the
+/// product's: a Redis reply later than the product's 500 ms timeout (a busy host) is
+/// asked again rather than ending a run hours long.
+async fn pool_entries_patiently(
+    pool: &reco_core::engine::PoolStore,
+    user: &UserId,
+) -> Vec<reco_core::engine::Entry> {
+    let mut attempt = 0;
+    loop {
+        match pool.entries(user).await {
+            Ok(entries) => return entries,
+            Err(e) if attempt < 5 => {
+                attempt += 1;
+                eprintln!("    reading {user}'s pool: {e}; again ({attempt})");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+            Err(e) => panic!("read the pool: {e}"),
+        }
+    }
 }
 
 /// Two workers: the warmer's concurrent warms (spawned tasks) and the Redis and HTTP
