@@ -22,9 +22,11 @@ use super::aged_cache::AgedCache;
 pub const VIDEO_TTL_SECS: u64 = 7 * 86_400;
 pub const CHANNEL_TTL_SECS: u64 = 30 * 86_400;
 pub const PLAYLIST_FRESH_MS: i64 = 30 * 60_000;
-/// How long a channel's cached uploads are trusted while its push subscription is live:
-/// its uploads arrive by push, and one poll a week catches any push the hub lost (a daily
-/// one would cost a unit per subscribed channel per day, as much as polling saves).
+/// How long a channel's cached uploads are trusted while its push subscription is live,
+/// from its last poll or its last push (a push moves the list's time on): its uploads
+/// arrive by push, so only a channel silent for a week is polled, once, which catches a
+/// subscription whose pushes stopped (a poll a day would cost a unit per subscribed
+/// channel per day, as much as polling saves).
 pub const PUSHED_PLAYLIST_FRESH_MS: i64 = 7 * 86_400_000;
 pub const CHART_FRESH_MS: i64 = 60 * 60_000;
 pub const SEARCH_FRESH_MS: i64 = 12 * 3_600_000;

@@ -47,10 +47,12 @@ const SENDS_IN_FLIGHT: usize = 8;
 pub const MAX_FAN_OUT_PER_RUN: usize = 20_000;
 
 /// Puts an id at the head of a cached id list (`{"at":…,"ids":[…]}`) unless it is in it,
-/// keeping at most ARGV[2] ids, and gives the list a pushed channel's TTL. A channel
-/// nobody has polled yet gets a list whose `at` is 0, so the first warm that reads it
-/// still polls it once. KEYS: list. ARGV: id, kept, TTL in seconds. Returns 1 when the id
-/// was added.
+/// keeping at most ARGV[2] ids, and gives the list a pushed channel's TTL. A polled list
+/// is now known up to this push: its `at` moves to ARGV[4] (now), so a channel that keeps
+/// pushing is trusted without a poll, and only a week of silence costs one
+/// (`sources::PUSHED_PLAYLIST_FRESH_MS`). A channel nobody has polled yet gets a list whose
+/// `at` is 0, so the first warm that reads it still polls it once (its back catalogue).
+/// KEYS: list. ARGV: id, kept, TTL in seconds, now ms. Returns 1 when the id was added.
 static PREPEND: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"
@@ -59,7 +61,7 @@ local at, ids = 0, {}
 if raw then
   local ok, list = pcall(cjson.decode, raw)
   if ok and type(list) == 'table' and type(list['ids']) == 'table' then
-    at = list['at'] or 0
+    at = tonumber(list['at']) or 0
     ids = list['ids']
   end
 end
@@ -68,6 +70,8 @@ for _, id in ipairs(ids) do
 end
 table.insert(ids, 1, ARGV[1])
 while #ids > tonumber(ARGV[2]) do table.remove(ids) end
+local now = tonumber(ARGV[4])
+if at > 0 and now > at then at = now end
 local text = '{"at":' .. string.format('%d', at) .. ',"ids":' .. cjson.encode(ids) .. '}'
 redis.call('SET', KEYS[1], text, 'EX', ARGV[3])
 return 1
@@ -150,6 +154,7 @@ pub async fn hydrate_pending(
                     .arg(&video.video_id)
                     .arg(LATEST_KEPT)
                     .arg(LIST_TTL_SECS)
+                    .arg(now_ms)
                     .invoke_async(&mut conn)
                     .await?;
                 out.channels.insert(video.channel_id.clone());

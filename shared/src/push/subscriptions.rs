@@ -61,14 +61,16 @@ pub enum Verdict {
 }
 
 /// Makes a cached id list (`{"at":…,"ids":[…]}`) stale (its `at` 0) without touching its
-/// ids or TTL. KEYS: list.
+/// ids or TTL, unless it was polled at or after ARGV[1]. KEYS: list. ARGV: oldest `at`
+/// kept.
 static STALE_AT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         r#"
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
-local stale, n = string.gsub(raw, '^{"at":%-?%d+', '{"at":0', 1)
-if n == 0 then return 0 end
+local at = tonumber(string.match(raw, '^{"at":(%-?%d+)'))
+if not at or at >= tonumber(ARGV[1]) then return 0 end
+local stale = string.gsub(raw, '^{"at":%-?%d+', '{"at":0', 1)
 redis.call('SET', KEYS[1], stale, 'KEEPTTL')
 return 1
 "#,
@@ -241,13 +243,16 @@ impl Subscriptions {
         let mut conn = self.redis.clone();
         pipe.query_async::<()>(&mut conn).await?;
         // A new subscription (or one that had lapsed) trusts the channel's cached uploads
-        // only from a poll made since: uploads before it were not pushed.
+        // only if they are as fresh as polling keeps them: uploads before it were not
+        // pushed. Most subscriptions follow, within minutes, the warm whose poll made the
+        // demand, so this costs no second poll; an older list is polled once.
         if mode == HubMode::Subscribe
             && !current.is_live(now_ms)
             && let Some(playlist) = super::uploads_playlist_of(channel_id)
         {
             let _: i64 = STALE_AT
                 .key(keys::playlist_latest(&playlist))
+                .arg(now_ms - crate::engine::sources::PLAYLIST_FRESH_MS)
                 .invoke_async(&mut conn)
                 .await?;
         }

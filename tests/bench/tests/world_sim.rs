@@ -28,62 +28,7 @@ fn checkpoint_day(dir: &Path) -> Option<u64> {
 #[test]
 fn two_days_interrupted_and_resumed_keep_what_must_always_hold() {
     let out = std::env::temp_dir().join(format!("reco-world-sim-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let checkpoints = out.join("checkpoints");
-    std::fs::create_dir_all(&checkpoints).unwrap();
-
-    // The first process runs until a checkpoint of the second day is in place, then dies
-    // with every process it started (its Redis and moto servers): in a session of its
-    // own (`setsid` execs in place), SIGKILLed as a whole.
-    let mut first = Command::new("setsid")
-        .arg(env!("CARGO_BIN_EXE_bench-day"))
-        .args([
-            "--users", USERS, "--world", "300000", "--days", "2", "--only", "ours",
-        ])
-        .arg("--checkpoint")
-        .arg(&checkpoints)
-        .env("BENCH_OUT_DIR", &out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start bench-day");
-    let started = Instant::now();
-    loop {
-        if checkpoint_day(&checkpoints) == Some(1) {
-            break;
-        }
-        if let Ok(Some(status)) = first.try_wait() {
-            panic!("bench-day ended ({status}) before a checkpoint of day 2");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1200),
-            "no checkpoint of day 2 within 20 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    reco_tests::local::kill_session(first.id());
-    let _ = first.wait(); // kill_session may have reaped it already
-    assert!(
-        !out.join(format!("world-2days-{USERS}.json")).exists(),
-        "the first process was stopped before the end"
-    );
-
-    // A second process goes on from the checkpoint to the end of the run.
-    let resumed = bench_day()
-        .arg("--resume")
-        .arg(&checkpoints)
-        .env("BENCH_OUT_DIR", &out)
-        .output()
-        .expect("run bench-day --resume");
-    let stdout = String::from_utf8_lossy(&resumed.stdout);
-    assert!(
-        resumed.status.success(),
-        "resume failed: {}\n{stdout}\n{}",
-        resumed.status,
-        String::from_utf8_lossy(&resumed.stderr)
-    );
-    assert!(stdout.contains("resumed from"), "{stdout}");
-
+    run_interrupted_and_resumed(&out, &[]);
     let results = read_figures(&out, &format!("world-2days-{USERS}.json"));
     let days = two_days_that_always_hold(&results["ours"]);
     for day in days {
@@ -104,27 +49,16 @@ fn two_days_interrupted_and_resumed_keep_what_must_always_hold() {
 
 /// With push notifications: the product's manager subscribes the channels in demand
 /// through the fake's hub, the callback applies what the hub delivers, and an impostor's
-/// forgeries are posted every hour. What must hold besides the above: uploads arrive by
-/// push and are hydrated, nothing forged is acted on, and the second day spends fewer
-/// units on uploads than the first (the subscribed channels are no longer polled).
+/// forgeries are posted every hour. Interrupted and resumed like the above, so the hub's
+/// subscriptions must survive the checkpoint (the impostor finds none otherwise). What
+/// must hold besides the above: uploads arrive by push and are hydrated on both days,
+/// nothing forged is acted on, and the second day spends fewer units on uploads than
+/// the first (the subscribed channels are no longer polled).
 #[test]
 fn two_days_with_push_notifications_keep_what_must_always_hold() {
     let out = std::env::temp_dir().join(format!("reco-world-sim-push-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out).unwrap();
-    let run = bench_day()
-        .args([
-            "--users", USERS, "--world", "300000", "--days", "2", "--only", "ours", "--push",
-        ])
-        .env("BENCH_OUT_DIR", &out)
-        .output()
-        .expect("run bench-day --push");
-    assert!(
-        run.status.success(),
-        "bench-day --push failed: {}\n{}",
-        run.status,
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let stdout = run_interrupted_and_resumed(&out, &["--push"]);
+    assert!(stdout.contains("the hub goes on with"), "{stdout}");
     let results = read_figures(&out, &format!("world-2days-{USERS}-push.json"));
     let days = two_days_that_always_hold(&results["ours"]);
     for day in days {
@@ -156,6 +90,71 @@ fn two_days_with_push_notifications_keep_what_must_always_hold() {
         upload_units(&days[0])
     );
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Runs `bench-day` for two days with `extra` arguments: a first process until a
+/// checkpoint of the second day is in place, killed with every process it started (its
+/// Redis and moto servers: in a session of its own, `setsid` execs in place, SIGKILLed as
+/// a whole); then a second process goes on from the checkpoint to the end. Returns the
+/// second one's output.
+fn run_interrupted_and_resumed(out: &Path, extra: &[&str]) -> String {
+    let _ = std::fs::remove_dir_all(out);
+    let checkpoints = out.join("checkpoints");
+    std::fs::create_dir_all(&checkpoints).unwrap();
+    let mut first = Command::new("setsid")
+        .arg(env!("CARGO_BIN_EXE_bench-day"))
+        .args([
+            "--users", USERS, "--world", "300000", "--days", "2", "--only", "ours",
+        ])
+        .args(extra)
+        .arg("--checkpoint")
+        .arg(&checkpoints)
+        .env("BENCH_OUT_DIR", out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start bench-day");
+    let started = Instant::now();
+    loop {
+        if checkpoint_day(&checkpoints) == Some(1) {
+            break;
+        }
+        if let Ok(Some(status)) = first.try_wait() {
+            panic!("bench-day ended ({status}) before a checkpoint of day 2");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1200),
+            "no checkpoint of day 2 within 20 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    reco_tests::local::kill_session(first.id());
+    let _ = first.wait(); // kill_session may have reaped it already
+    let finished = std::fs::read_dir(out)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name().to_string_lossy().starts_with("world-2days-")
+                && e.file_name().to_string_lossy().ends_with(".json")
+                && !e.file_name().to_string_lossy().contains("partial")
+        });
+    assert!(!finished, "the first process was stopped before the end");
+
+    let resumed = bench_day()
+        .arg("--resume")
+        .arg(&checkpoints)
+        .env("BENCH_OUT_DIR", out)
+        .output()
+        .expect("run bench-day --resume");
+    let stdout = String::from_utf8_lossy(&resumed.stdout).into_owned();
+    assert!(
+        resumed.status.success(),
+        "resume failed: {}\n{stdout}\n{}",
+        resumed.status,
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(stdout.contains("resumed from"), "{stdout}");
+    stdout
 }
 
 /// A run's figures, as `bench-day` wrote them into `out`.

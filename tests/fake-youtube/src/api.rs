@@ -168,7 +168,7 @@ async fn handle(
             Method::Search => search(&params, &view, now, &origin),
             Method::Videos => videos(&params, &view, now, &origin, &|id| s.hub.is_deleted(id)),
             Method::Channels => channels(&params, &view, now),
-            Method::PlaylistItems => playlist_items(&params, &view, now, &origin, &s.meter),
+            Method::PlaylistItems => playlist_items(&params, &view, now, &origin, &s.meter, &s.hub),
             Method::VideoCategories => video_categories(&params),
         }
     };
@@ -1065,6 +1065,7 @@ fn playlist_items(
     now: Timestamp,
     origin: &str,
     meter: &std::sync::Mutex<crate::quota::Meter>,
+    hub: &crate::hub::Hub,
 ) -> Result<String, GoogleError> {
     let parts = parts(params, &["contentDetails", "id", "snippet", "status"])?;
     let max = max_results(params)?;
@@ -1076,10 +1077,15 @@ fn playlist_items(
     let (channel, count, entries) = view
         .uploads(playlist_id, video_filter, now)
         .ok_or_else(GoogleError::playlist_not_found)?;
+    // A poll of a channel the hub pushes to the caller: what push was meant to save.
+    let subscribed = playlist_id.strip_prefix("UU").is_some_and(|rest| {
+        hub.subscription_of(&format!("UC{rest}"), now.as_second())
+            .is_some()
+    });
     meter
         .lock()
         .expect("meter lock")
-        .note_playlist(playlist_id, now);
+        .note_playlist(playlist_id, subscribed, now);
     let page = page_token::page(entries.len(), max, token);
     let videos: Vec<(usize, _)> = entries[page.start..page.end]
         .iter()

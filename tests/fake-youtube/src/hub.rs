@@ -56,7 +56,7 @@ pub struct HubStats {
     pub gone: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Subscription {
     callback: String,
     channel_id: String,
@@ -64,6 +64,31 @@ struct Subscription {
     lease_until: i64,
     /// World mode: uploads published at or before this second were delivered.
     delivered_until: i64,
+}
+
+/// The hub's subscriptions, for [`crate::FakeYoutube::restore_hub`] on another fake: a
+/// resumed simulation's hub goes on pushing to the channels subscribed before it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HubState {
+    /// (topic, subscription); callbacks without their origin (scheme and host), which
+    /// a resumed run's callback server changes.
+    subscriptions: Vec<(String, Subscription)>,
+}
+
+impl HubState {
+    pub fn len(&self) -> usize {
+        self.subscriptions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.subscriptions.is_empty()
+    }
+}
+
+/// `http://host:port/path?query` → `/path?query`.
+fn without_origin(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.find('/').map_or("", |i| &rest[i..])
 }
 
 #[derive(Debug, Clone)]
@@ -235,6 +260,36 @@ impl Hub {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("an HTTP client"),
+        }
+    }
+
+    pub(crate) fn state(&self) -> HubState {
+        HubState {
+            subscriptions: self
+                .subscriptions
+                .lock()
+                .expect("hub lock")
+                .iter()
+                .map(|((callback, topic), sub)| {
+                    let path = without_origin(callback).to_owned();
+                    (
+                        topic.clone(),
+                        Subscription {
+                            callback: path,
+                            ..sub.clone()
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes over `state`'s subscriptions, their callbacks now at `callback_origin`.
+    pub(crate) fn restore(&self, state: HubState, callback_origin: &str) {
+        let mut subs = self.subscriptions.lock().expect("hub lock");
+        for (topic, mut sub) in state.subscriptions {
+            sub.callback = format!("{}{}", callback_origin.trim_end_matches('/'), sub.callback);
+            subs.insert((sub.callback.clone(), topic), sub);
         }
     }
 

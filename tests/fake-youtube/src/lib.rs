@@ -30,7 +30,7 @@ use crate::catalog::Catalog;
 
 pub use corpus::{Channel, Corpus, Topic, Video};
 pub use google_error::GoogleError;
-pub use hub::{Delivery, Forgery, HubChaos, HubStats};
+pub use hub::{Delivery, Forgery, HubChaos, HubState, HubStats};
 pub use quota::{Counters, DayUsage, Limits, MeterState, MethodCounters, pacific_date};
 pub use world::World;
 
@@ -341,6 +341,18 @@ impl FakeYoutube {
     /// playlists), as a resumed simulation needs.
     pub fn restore_meter(&self, state: MeterState) {
         self.shared.meter.lock().expect("meter lock").restore(state);
+    }
+
+    /// The hub's subscriptions, for [`FakeYoutube::restore_hub`] on another fake.
+    pub fn hub_state(&self) -> HubState {
+        self.shared.hub.state()
+    }
+
+    /// Carries over another fake's hub subscriptions (leases, secrets, what was
+    /// delivered), their callbacks moved to `callback_origin` (`http://host:port`), as a
+    /// resumed simulation with push needs.
+    pub fn restore_hub(&self, state: HubState, callback_origin: &str) {
+        self.shared.hub.restore(state, callback_origin);
     }
 
     /// Zeroes the counters; the corpus and the clock stay.

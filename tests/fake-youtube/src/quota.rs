@@ -47,6 +47,10 @@ pub struct DayUsage {
     /// Distinct uploads playlists served that day: how many sources were polled.
     #[serde(default)]
     pub distinct_playlists: u64,
+    /// Uploads playlists served that day (every call) whose channel had a live push
+    /// subscription at the fake's hub when polled.
+    #[serde(default)]
+    pub polls_of_subscribed: u64,
 }
 
 /// A snapshot of what the fake metered.
@@ -130,16 +134,19 @@ impl Meter {
         self.playlists_today = state.playlists_today;
     }
 
-    /// Counts an uploads playlist served now (once a day each).
-    pub(crate) fn note_playlist(&mut self, playlist_id: &str, now: Timestamp) {
+    /// Counts an uploads playlist served now (once a day each), and every poll of a
+    /// channel the hub was pushing (`subscribed`).
+    pub(crate) fn note_playlist(&mut self, playlist_id: &str, subscribed: bool, now: Timestamp) {
         self.roll(now);
+        let day = self
+            .counters
+            .days
+            .entry(self.counters.day.clone())
+            .or_default();
         if self.playlists_today.insert(playlist_id.to_owned()) {
-            self.counters
-                .days
-                .entry(self.counters.day.clone())
-                .or_default()
-                .distinct_playlists += 1;
+            day.distinct_playlists += 1;
         }
+        day.polls_of_subscribed += u64::from(subscribed);
     }
 
     fn roll(&mut self, now: Timestamp) {
@@ -313,11 +320,11 @@ mod tests {
         let mut m = Meter::new(limits.clone(), day1);
         for id in ["UUa", "UUb", "UUa"] {
             m.charge("playlistItems.list", Bucket::Units, day1).unwrap();
-            m.note_playlist(id, day1);
+            m.note_playlist(id, false, day1);
         }
         m.charge("search.list", Bucket::Search, day1).unwrap();
         m.charge("playlistItems.list", Bucket::Units, day2).unwrap();
-        m.note_playlist("UUa", day2);
+        m.note_playlist("UUa", true, day2);
         let c = m.snapshot(day2);
         let d1 = &c.days["2026-11-25"];
         assert_eq!((d1.units, d1.searches, d1.distinct_playlists), (3, 1, 2));
@@ -330,15 +337,18 @@ mod tests {
             MethodCounters { calls: 1, units: 0 }
         );
         assert_eq!(c.days["2026-11-26"].distinct_playlists, 1);
+        assert_eq!(d1.polls_of_subscribed, 0);
+        assert_eq!(c.days["2026-11-26"].polls_of_subscribed, 1);
 
         // Another meter given this one's state goes on counting where it stopped.
         let mut resumed = Meter::new(limits, day2);
         resumed.restore(m.state());
-        resumed.note_playlist("UUa", day2);
-        resumed.note_playlist("UUc", day2);
+        resumed.note_playlist("UUa", false, day2);
+        resumed.note_playlist("UUc", false, day2);
         resumed.charge("videos.list", Bucket::Units, day2).unwrap();
         let c = resumed.snapshot(day2);
         assert_eq!(c.days["2026-11-26"].distinct_playlists, 2);
+        assert_eq!(c.days["2026-11-26"].polls_of_subscribed, 1);
         assert_eq!((c.units_used, c.days["2026-11-26"].units), (2, 2));
     }
 }

@@ -505,28 +505,42 @@ async fn updates_retitle_and_tombstones_remove_whatever_the_order() {
 }
 
 #[tokio::test]
-async fn a_new_subscription_trusts_the_cached_uploads_only_from_the_next_poll() {
+async fn a_new_subscription_trusts_cached_uploads_only_as_fresh_as_polling_keeps_them() {
     let s = setup().await;
     let mut conn = s.redis.clone();
-    let playlist = reco_core::push::uploads_playlist_of(CHANNEL).unwrap();
-    let key = keys::playlist_latest(&playlist);
+    let now_ms = s.clock.now_ms();
+    let list_of = |channel: &str| {
+        keys::playlist_latest(&reco_core::push::uploads_playlist_of(channel).unwrap())
+    };
+    let polled = |at: i64| format!(r#"{{"at":{at},"ids":["eeeeeeeeeee"]}}"#);
+    // Polled 45 minutes ago, older than polling's 30: uploads since were never pushed, so
+    // the list is stale, its ids and TTL kept for a warm to stand in with until its poll.
+    let old = now_ms - 45 * 60_000;
     let _: () = conn
-        .set_ex(&key, r#"{"at":1796637600000,"ids":["eeeeeeeeeee"]}"#, 3600)
+        .set_ex(list_of(CHANNEL), polled(old), 3600)
         .await
         .unwrap();
     s.subscribe(CHANNEL).await;
-    // Uploads before the subscription were never pushed: the list is stale, its ids and
-    // TTL kept for a warm to stand in with until its poll.
-    let list: String = conn.get(&key).await.unwrap();
-    assert_eq!(list, r#"{"at":0,"ids":["eeeeeeeeeee"]}"#);
-    let ttl: i64 = conn.ttl(&key).await.unwrap();
+    let list: String = conn.get(list_of(CHANNEL)).await.unwrap();
+    assert_eq!(list, polled(0));
+    let ttl: i64 = conn.ttl(list_of(CHANNEL)).await.unwrap();
     assert!(ttl > 3000, "{ttl}");
-    // A renewal of a live subscription leaves a polled list alone.
+    // A renewal of a live subscription leaves a polled list alone, however old.
     let _: () = conn
-        .set_ex(&key, r#"{"at":1796637600000,"ids":["eeeeeeeeeee"]}"#, 3600)
+        .set_ex(list_of(CHANNEL), polled(old), 3600)
         .await
         .unwrap();
     s.subscribe(CHANNEL).await;
-    let list: String = conn.get(&key).await.unwrap();
-    assert_eq!(list, r#"{"at":1796637600000,"ids":["eeeeeeeeeee"]}"#);
+    let list: String = conn.get(list_of(CHANNEL)).await.unwrap();
+    assert_eq!(list, polled(old));
+    // Polled 5 minutes before the subscription (the warm that made the demand): kept.
+    const OTHER: &str = "UC_x5XG1OV2P6uZZ5FSM9Ttx";
+    let recent = now_ms - 5 * 60_000;
+    let _: () = conn
+        .set_ex(list_of(OTHER), polled(recent), 3600)
+        .await
+        .unwrap();
+    s.subscribe(OTHER).await;
+    let list: String = conn.get(list_of(OTHER)).await.unwrap();
+    assert_eq!(list, polled(recent));
 }

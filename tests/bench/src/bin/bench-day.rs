@@ -830,7 +830,11 @@ impl Tally {
 
     /// `--push` figures: what the hub and the manager did, and the uploads' latency to
     /// a watcher's pool split by whether their channel was subscribed at the day's end.
-    fn push_summary(&self, latency: &dyn Fn(&[f64]) -> serde_json::Value) -> serde_json::Value {
+    fn push_summary(
+        &self,
+        latency: &dyn Fn(&[f64]) -> serde_json::Value,
+        day: &fake_youtube::DayUsage,
+    ) -> serde_json::Value {
         let Some(subscribed) = &self.subscribed else {
             return serde_json::Value::Null;
         };
@@ -858,6 +862,10 @@ impl Tally {
             "forged_notifications_acted_on": c.push_forged_acted_on,
             "uploads_hydrated": c.push_hydrated,
             "hydration_units": c.push_hydration_calls,
+            // What push was meant to save: polls of channels the hub was pushing (first
+            // polls of a back catalogue, a week's silence), beside hydration's units.
+            "polls_of_subscribed": day.polls_of_subscribed,
+            "subscribed_upload_units": day.polls_of_subscribed + c.push_hydration_calls,
             "watcher_warms_sent": c.push_warms,
             "live_subscriptions_at_end": self.push_live,
             "channels_subscribed_at_end": subscribed.len(),
@@ -970,7 +978,7 @@ impl Tally {
             "upload_to_pool_in_session": latency(&self.to_pool_active.iter().map(|(_, s)| *s).collect::<Vec<_>>()),
             "upload_to_page": latency(&self.to_page_s),
             "upload_units": upload_units(&day, counts),
-            "push": self.push_summary(&latency),
+            "push": self.push_summary(&latency, &day),
             "wall_s": round1(wall.as_secs_f64()),
             "hourly": hourly,
         })
@@ -1544,6 +1552,10 @@ struct Checkpoint {
     /// Users whose first sign-in ever is planned for the checkpoint's day.
     first_sign_in_today: Vec<u32>,
     meter: fake_youtube::MeterState,
+    /// The fake hub's subscriptions (`--push`): without them a resumed hub would push
+    /// nothing to channels the product still trusts as pushed.
+    #[serde(default)]
+    hub: fake_youtube::HubState,
     deferrals_sent: u64,
     redis_file: String,
     wall_s: f64,
@@ -1690,8 +1702,21 @@ async fn run_ours(
                 let _ = std::fs::remove_file(cp.dir.join(REDIS_DUMP));
             }
             let dir = cp.dir.to_str().expect("a UTF-8 checkpoint path");
-            TestEnv::start_with_redis_args(fake_config, &["--dir", dir, "--dbfilename", REDIS_DUMP])
-                .await
+            // Uncompressed: the hourly background save of a week's gigabytes is a fork
+            // working beside the simulation on the same two cores; without LZF it takes
+            // less of them (the file is larger, and disk is not what is short).
+            TestEnv::start_with_redis_args(
+                fake_config,
+                &[
+                    "--dir",
+                    dir,
+                    "--dbfilename",
+                    REDIS_DUMP,
+                    "--rdbcompression",
+                    "no",
+                ],
+            )
+            .await
         }
         None => TestEnv::start_with(fake_config).await,
     };
@@ -1730,6 +1755,10 @@ async fn run_ours(
             clock: clock.clone(),
         });
         let base = push_callback_server(callback).await;
+        if let Some(c) = &resume {
+            env.fake.restore_hub(c.hub.clone(), &base);
+            println!("the hub goes on with {} subscriptions", c.hub.len());
+        }
         let settings = reco_core::push::manager::ManagerSettings {
             hub_url: env.fake.hub_url(),
             callback_base: format!("{base}/push/v1/youtube"),
@@ -1955,6 +1984,7 @@ async fn run_ours(
                         learned: std::mem::take(learned),
                         first_sign_in_today: first_today,
                         meter: env.fake.meter_state(),
+                        hub: env.fake.hub_state(),
                         deferrals_sent: deferrals_sent.load(Ordering::Relaxed),
                         redis_file: name,
                         wall_s: wall(t0),
@@ -2121,6 +2151,7 @@ async fn run_ours(
                 learned: std::mem::take(&mut population.learned),
                 first_sign_in_today: Vec::new(),
                 meter: env.fake.meter_state(),
+                hub: env.fake.hub_state(),
                 deferrals_sent: deferrals_sent.load(Ordering::Relaxed),
                 redis_file: name,
                 wall_s: wall(t0),
@@ -2457,6 +2488,13 @@ async fn pool_entries_patiently(
         }
     }
 }
+
+/// The simulator's allocator. Profiled on day 3 of the 20,000-user week, a third of the
+/// process's CPU was glibc's malloc (`_int_malloc`, `malloc_consolidate`, arena locks
+/// when one worker frees what the other allocated), growing with the heap day after day.
+/// The functions keep the system allocator: their processes are short and small.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Two workers: the warmer's concurrent warms (spawned tasks) and the Redis and HTTP
 /// connections' drivers run beside the event loop, on the machine's two cores.
