@@ -38,6 +38,10 @@ pub use sources::SourceCache;
 #[cfg(feature = "recommend")]
 pub use warm::{Engine, EngineError, WarmOutcome};
 
+/// How long a polled uploads list is fresh (a channel without a live push lease). Here,
+/// not in `sources`, because the push callback's subscriptions use it without the
+/// `recommend` feature.
+pub const PLAYLIST_FRESH_MS: i64 = 30 * 60_000;
 /// Enough for at least ten refreshes of the default page of 20.
 pub const POOL_TARGET: usize = 240;
 /// How many of the pool may come from charts rather than the user's interests.

@@ -21,7 +21,7 @@ use super::aged_cache::AgedCache;
 
 pub const VIDEO_TTL_SECS: u64 = 7 * 86_400;
 pub const CHANNEL_TTL_SECS: u64 = 30 * 86_400;
-pub const PLAYLIST_FRESH_MS: i64 = 30 * 60_000;
+pub use super::PLAYLIST_FRESH_MS;
 /// How long a channel's cached uploads are trusted while its push subscription is live,
 /// from its last poll or its last push (a push moves the list's time on): its uploads
 /// arrive by push, so only a channel silent for a week is polled, once, which catches a

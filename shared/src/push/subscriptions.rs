@@ -252,7 +252,7 @@ impl Subscriptions {
         {
             let _: i64 = STALE_AT
                 .key(keys::playlist_latest(&playlist))
-                .arg(now_ms - crate::engine::sources::PLAYLIST_FRESH_MS)
+                .arg(now_ms - crate::engine::PLAYLIST_FRESH_MS)
                 .invoke_async(&mut conn)
                 .await?;
         }
