@@ -28,8 +28,9 @@ fn checkpoint_day(dir: &Path) -> Option<u64> {
 #[test]
 fn two_days_interrupted_and_resumed_keep_what_must_always_hold() {
     let out = std::env::temp_dir().join(format!("reco-world-sim-{}", std::process::id()));
-    run_interrupted_and_resumed(&out, &[]);
-    let results = read_figures(&out, &format!("world-2days-{USERS}.json"));
+    let name = format!("world-2days-{USERS}.json");
+    run_interrupted_and_resumed(&out, &[], &name);
+    let results = read_figures(&out, &name);
     let days = two_days_that_always_hold(&results["ours"]);
     for day in days {
         let date = &day["date"];
@@ -57,9 +58,10 @@ fn two_days_interrupted_and_resumed_keep_what_must_always_hold() {
 #[test]
 fn two_days_with_push_notifications_keep_what_must_always_hold() {
     let out = std::env::temp_dir().join(format!("reco-world-sim-push-{}", std::process::id()));
-    let stdout = run_interrupted_and_resumed(&out, &["--push"]);
+    let name = format!("world-2days-{USERS}-push.json");
+    let stdout = run_interrupted_and_resumed(&out, &["--push"], &name);
     assert!(stdout.contains("the hub goes on with"), "{stdout}");
-    let results = read_figures(&out, &format!("world-2days-{USERS}-push.json"));
+    let results = read_figures(&out, &name);
     let days = two_days_that_always_hold(&results["ours"]);
     for day in days {
         let date = &day["date"];
@@ -95,9 +97,9 @@ fn two_days_with_push_notifications_keep_what_must_always_hold() {
 /// Runs `bench-day` for two days with `extra` arguments: a first process until a
 /// checkpoint of the second day is in place, killed with every process it started (its
 /// Redis and moto servers: in a session of its own, `setsid` execs in place, SIGKILLed as
-/// a whole); then a second process goes on from the checkpoint to the end. Returns the
-/// second one's output.
-fn run_interrupted_and_resumed(out: &Path, extra: &[&str]) -> String {
+/// a whole), before it wrote `results`; then a second process goes on from the checkpoint
+/// to the end. Returns the second one's output.
+fn run_interrupted_and_resumed(out: &Path, extra: &[&str], results: &str) -> String {
     let _ = std::fs::remove_dir_all(out);
     let checkpoints = out.join("checkpoints");
     std::fs::create_dir_all(&checkpoints).unwrap();
@@ -130,15 +132,10 @@ fn run_interrupted_and_resumed(out: &Path, extra: &[&str]) -> String {
     }
     reco_tests::local::kill_session(first.id());
     let _ = first.wait(); // kill_session may have reaped it already
-    let finished = std::fs::read_dir(out)
-        .unwrap()
-        .filter_map(Result::ok)
-        .any(|e| {
-            e.file_name().to_string_lossy().starts_with("world-2days-")
-                && e.file_name().to_string_lossy().ends_with(".json")
-                && !e.file_name().to_string_lossy().contains("partial")
-        });
-    assert!(!finished, "the first process was stopped before the end");
+    assert!(
+        !out.join(results).exists(),
+        "the first process was stopped before the end"
+    );
 
     let resumed = bench_day()
         .arg("--resume")
