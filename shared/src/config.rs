@@ -150,6 +150,7 @@ impl Config {
                 "YOUTUBE_BACKGROUND_SHARE",
                 defaults.background_share,
             )?,
+            day_pacing: choice(&get, "YOUTUBE_DAY_PACING", &[("on", true), ("off", false)])?,
         };
         let budget_defaults = UserBudget::default();
         let user_budget = UserBudget {

@@ -61,6 +61,15 @@ pub const PEER_TERMS: usize = 3;
 pub const PEER_CHANNELS: usize = 16;
 /// The channels a user watches most whose uploads are fetched for them.
 pub const OWN_CHANNELS: usize = 8;
+/// The user's channels whose already-cached uploads a short warm reads for free.
+pub const KNOWN_OWN_CHANNELS: usize = 40;
+/// Channels of users strong in the same terms whose already-cached uploads a short warm
+/// reads for free, before it spends on any.
+pub const KNOWN_PEER_CHANNELS: usize = 64;
+/// Channels whose cached uploads one free read takes (the warm stops reading once it has
+/// enough), and the newest uploads it takes of each.
+pub const KNOWN_CHANNELS_PER_READ: usize = 16;
+pub const KNOWN_PER_CHANNEL: usize = 30;
 /// The categories a user watches most whose charts are read.
 pub const TOP_CATEGORIES: usize = 3;
 /// Declared topics searched per warm, and topic queries drawn from the history.

@@ -2,7 +2,7 @@
 //! same interests costs no quota. Freshness is judged against the injected clock (the
 //! stored `at`), not Redis TTLs, so simulated time works; TTLs only bound memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,7 +59,10 @@ impl Denials {
         // Searches closed for the day are not worth waiting for: the channels and charts
         // still fill the pool, and the user's next warm asks again. Deferring the warm to
         // midnight would only chain a message every 15 minutes for the rest of the day.
-        if matches!(limit, Limit::DailySearches | Limit::SearchBreaker) {
+        if matches!(
+            limit,
+            Limit::DailySearches | Limit::SearchBreaker | Limit::SearchPace
+        ) {
             self.searches_closed = true;
             return;
         }
@@ -209,22 +212,7 @@ impl SourceCache {
             return Ok(Vec::new());
         }
         let now = Instant::now();
-        let mut found: Vec<Option<Arc<Candidate>>> =
-            ids.iter().map(|id| self.parsed.get(id, now)).collect();
-        let unread: Vec<usize> = (0..ids.len()).filter(|&i| found[i].is_none()).collect();
-        if !unread.is_empty() {
-            let mut conn = self.redis.clone();
-            let key_list: Vec<String> = unread.iter().map(|&i| keys::video(&ids[i])).collect();
-            let cached: Vec<Option<String>> = redis::cmd("MGET")
-                .arg(&key_list)
-                .query_async(&mut conn)
-                .await?;
-            for (&i, raw) in unread.iter().zip(cached) {
-                if let Some(video) = raw.and_then(|r| serde_json::from_str::<Video>(&r).ok()) {
-                    found[i] = Some(self.remember(video, now));
-                }
-            }
-        }
+        let mut found = self.known_videos(ids).await?;
         let mut missing: Vec<String> = Vec::new();
         for (id, slot) in ids.iter().zip(&found) {
             if slot.is_none() && !missing.contains(id) {
@@ -251,6 +239,85 @@ impl SourceCache {
             }
         }
         Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Details of `ids` this instance or the catalog already holds (`None` for the rest):
+    /// no YouTube call.
+    async fn known_videos(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<Option<Arc<Candidate>>>, StoreError> {
+        let now = Instant::now();
+        let mut found: Vec<Option<Arc<Candidate>>> =
+            ids.iter().map(|id| self.parsed.get(id, now)).collect();
+        let unread: Vec<usize> = (0..ids.len()).filter(|&i| found[i].is_none()).collect();
+        if !unread.is_empty() {
+            let mut conn = self.redis.clone();
+            let key_list: Vec<String> = unread.iter().map(|&i| keys::video(&ids[i])).collect();
+            let cached: Vec<Option<String>> = redis::cmd("MGET")
+                .arg(&key_list)
+                .query_async(&mut conn)
+                .await?;
+            for (&i, raw) in unread.iter().zip(cached) {
+                if let Some(video) = raw.and_then(|r| serde_json::from_str::<Video>(&r).ok()) {
+                    found[i] = Some(self.remember(video, now));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The uploads of `channels` that other users' warms already fetched, whatever their
+    /// age: cached uploads lists and catalog videos only, in three round trips, with no
+    /// YouTube call and no demand counted. What a warm short of candidates serves before
+    /// it spends a unit. At most `per_channel` of each list, newest first.
+    pub async fn cached_uploads(
+        &self,
+        channels: &[String],
+        per_channel: usize,
+    ) -> Result<Vec<Arc<Candidate>>, StoreError> {
+        if channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.redis.clone();
+        let playlist_keys: Vec<String> = channels
+            .iter()
+            .map(|c| keys::channel_uploads_playlist(c))
+            .collect();
+        let playlists: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&playlist_keys)
+            .query_async(&mut conn)
+            .await?;
+        let list_keys: Vec<String> = playlists
+            .iter()
+            .flatten()
+            .map(|p| keys::playlist_latest(p))
+            .collect();
+        if list_keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lists: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&list_keys)
+            .query_async(&mut conn)
+            .await?;
+        let mut ids: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for list in lists.into_iter().flatten() {
+            if let Ok(list) = serde_json::from_str::<CachedList>(&list) {
+                ids.extend(
+                    list.ids
+                        .into_iter()
+                        .take(per_channel)
+                        .filter(|id| seen.insert(id.clone())),
+                );
+            }
+        }
+        Ok(self
+            .known_videos(&ids)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// channel id → uploads playlist id, from cache or one `channels.list` unit per 50.
@@ -453,7 +520,7 @@ impl SourceCache {
             None => {
                 let left = match &self.youtube {
                     Some(youtube) => match youtube.guard().state().await {
-                        Ok(state) => pacing::background_budget_left(&state, self.clock.now()),
+                        Ok(state) => pacing::background_budget_left(&state),
                         Err(_) => 1.0,
                     },
                     None => 1.0,

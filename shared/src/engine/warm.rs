@@ -152,6 +152,8 @@ impl Engine {
         };
         excluded.ids.extend(plan.watched_ids.iter().cloned());
         excluded.check(&self.pool, user, &candidates).await?;
+        self.add_known_neighbours(user, &plan, &mut candidates, &mut excluded)
+            .await?;
         self.add_peer_channels(&plan, &mut candidates, &excluded, priority, &mut denied)
             .await?;
         excluded.check(&self.pool, user, &candidates).await?;
@@ -262,7 +264,88 @@ impl Engine {
         Ok(())
     }
 
-    /// Step 4: channels that users strong in the same topic terms watch: related, found
+    /// Step 4, free: before a unit goes to channels the user has not watched, what other
+    /// users' warms already fetched of more of the user's own channels (past the top
+    /// [`OWN_CHANNELS`], up to [`KNOWN_OWN_CHANNELS`]) and of the channels users strong in
+    /// the same terms watch ([`KNOWN_PEER_CHANNELS`]): cached uploads lists and catalog
+    /// videos, whatever their age, which no one pays for again.
+    async fn add_known_neighbours(
+        &self,
+        user: &UserId,
+        plan: &WarmPlan,
+        candidates: &mut Candidates,
+        excluded: &mut Excluded,
+    ) -> Result<(), EngineError> {
+        if candidates.fresh(excluded, plan.chart_cap()) >= POOL_TARGET {
+            return Ok(());
+        }
+        if std::env::var("MUTANT").is_ok() {
+            return Ok(());
+        }
+        let more_own: Vec<String> = plan
+            .profile
+            .top_channels(KNOWN_OWN_CHANNELS)
+            .into_iter()
+            .filter(|c| !plan.own_channels.contains(c))
+            .collect();
+        if self
+            .offer_known(
+                user,
+                plan,
+                &more_own,
+                rank::Origin::Channel,
+                candidates,
+                excluded,
+            )
+            .await?
+        {
+            return Ok(());
+        }
+        let terms = plan.profile.top_terms(PEER_TERMS);
+        let peers = self
+            .sources
+            .term_channels(&terms, KNOWN_PEER_CHANNELS, &plan.own_channels)
+            .await?;
+        self.offer_known(
+            user,
+            plan,
+            &peers,
+            rank::Origin::PeerChannel,
+            candidates,
+            excluded,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Offers the cached uploads of `channels`, a few channels at a time, until the warm
+    /// has enough; returns whether it has.
+    async fn offer_known(
+        &self,
+        user: &UserId,
+        plan: &WarmPlan,
+        channels: &[String],
+        origin: rank::Origin,
+        candidates: &mut Candidates,
+        excluded: &mut Excluded,
+    ) -> Result<bool, EngineError> {
+        for chunk in channels.chunks(KNOWN_CHANNELS_PER_READ) {
+            for video in self
+                .sources
+                .cached_uploads(chunk, KNOWN_PER_CHANNEL)
+                .await?
+            {
+                candidates.offer(video, origin);
+            }
+            excluded.check(&self.pool, user, candidates).await?;
+            if candidates.fresh(excluded, plan.chart_cap()) >= POOL_TARGET {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Step 5: channels that users strong in the same topic terms watch: related, found
     /// without a search, and their uploads are shared sources like the user's own. The
     /// user's channels are recorded under their terms whether or not this step runs.
     async fn add_peer_channels(
@@ -277,7 +360,7 @@ impl Engine {
         self.sources
             .note_term_channels(&terms, &plan.own_channels)
             .await?;
-        if candidates.fresh(excluded) >= POOL_TARGET {
+        if candidates.fresh(excluded, plan.chart_cap()) >= POOL_TARGET {
             return Ok(());
         }
         let peers = self
@@ -290,7 +373,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Step 5, the scarcest resource, only when the cheap sources fall short: topic
+    /// Step 6, the scarcest resource, only when the cheap sources fall short: topic
     /// searches (declared topics first, then the history's), and the uploads of the
     /// channels they surfaced, far cheaper than another search.
     async fn add_searches(
@@ -316,7 +399,7 @@ impl Engine {
             }
         }
         queries.truncate(MAX_QUERIES);
-        if candidates.fresh(excluded) >= POOL_TARGET || queries.is_empty() {
+        if candidates.fresh(excluded, plan.chart_cap()) >= POOL_TARGET || queries.is_empty() {
             return Ok(());
         }
         let mut found_channels: HashMap<String, usize> = HashMap::new();
@@ -342,7 +425,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Step 6: drop served and watched videos, rank, and replace the pool. A warm that
+    /// Step 7: drop served and watched videos, rank, and replace the pool. A warm that
     /// could rank nothing because quota was denied is a quota error (the caller defers).
     async fn rank_and_store(
         &self,
@@ -395,6 +478,18 @@ struct WarmPlan {
     own_channels: Vec<String>,
 }
 
+impl WarmPlan {
+    /// How many chart videos the ranking lets into the pool: [`TRENDING_SHARE`] of it,
+    /// or all of it for a user it knows nothing about.
+    fn chart_cap(&self) -> usize {
+        if self.profile.is_empty() {
+            POOL_TARGET
+        } else {
+            (POOL_TARGET as f64 * TRENDING_SHARE).ceil() as usize
+        }
+    }
+}
+
 /// A warm's candidates: each video once, with the source that offered it first (the
 /// cheaper, more related source, as the steps run in that order).
 #[derive(Default)]
@@ -409,12 +504,22 @@ impl Candidates {
             .or_insert((video, origin));
     }
 
-    /// Candidates the user could still be served.
-    fn fresh(&self, excluded: &Excluded) -> usize {
-        self.by_id
-            .keys()
-            .filter(|id| !excluded.ids.contains(*id))
-            .count()
+    /// Candidates the user could still be served, counting chart videos only up to the
+    /// share of the pool the ranking gives them (`chart_cap`): a warm rich in charts is
+    /// still short of the related videos the pool is made of, and its cheap steps must
+    /// run.
+    fn fresh(&self, excluded: &Excluded, chart_cap: usize) -> usize {
+        let (mut charts, mut others) = (0, 0);
+        for (id, (_, origin)) in &self.by_id {
+            if excluded.ids.contains(id) {
+                continue;
+            }
+            match origin {
+                rank::Origin::Chart | rank::Origin::CategoryChart => charts += 1,
+                _ => others += 1,
+            }
+        }
+        others + charts.min(chart_cap)
     }
 }
 
@@ -449,5 +554,47 @@ impl Excluded {
         self.checked.extend(new.iter().map(|id| (*id).to_owned()));
         self.ids.extend(served);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(id: &str) -> Arc<rank::Candidate> {
+        Arc::new(rank::Candidate::new(crate::domain::Video {
+            video_id: id.into(),
+            title: format!("title {id}"),
+            channel_id: "c".into(),
+            channel_title: "c".into(),
+            category_id: "10".into(),
+            published_at: "2026-11-20T00:00:00Z".into(),
+            thumbnail_url: String::new(),
+            duration_secs: 60,
+            view_count: 1,
+            reason: String::new(),
+            tags: Vec::new(),
+            trending: false,
+            url: String::new(),
+        }))
+    }
+
+    /// Chart videos count towards a warm's fresh candidates only as far as the ranking
+    /// lets them into the pool, so a warm rich in charts still runs its related steps.
+    #[test]
+    fn chart_videos_count_only_up_to_the_pools_chart_share() {
+        let mut candidates = Candidates::default();
+        for i in 0..200 {
+            candidates.offer(candidate(&format!("chart{i}")), rank::Origin::CategoryChart);
+        }
+        for i in 0..30 {
+            candidates.offer(candidate(&format!("own{i}")), rank::Origin::Channel);
+        }
+        let excluded = Excluded {
+            ids: ["own0".to_owned()].into(),
+            checked: HashSet::new(),
+        };
+        assert_eq!(candidates.fresh(&excluded, 24), 29 + 24);
+        assert_eq!(candidates.fresh(&excluded, POOL_TARGET), 29 + 200);
     }
 }

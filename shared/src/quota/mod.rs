@@ -96,6 +96,10 @@ pub struct QuotaLimits {
     pub max_units_per_minute: u64,
     /// Fraction of each daily bucket (after the margin) background warming may spend.
     pub background_share: f64,
+    /// Hold background spend to the Pacific day's pace and release the unused
+    /// interactive reserve in the evening ([`pacing`]). Off: `background_share` of the day
+    /// may be spent at any hour.
+    pub day_pacing: bool,
 }
 
 impl Default for QuotaLimits {
@@ -107,6 +111,7 @@ impl Default for QuotaLimits {
             max_calls_per_second: 10,
             max_units_per_minute: 300,
             background_share: 0.8,
+            day_pacing: true,
         }
     }
 }
@@ -178,6 +183,12 @@ pub enum Limit {
     Backoff,
     /// YouTube said `quotaExceeded` to a search: searches closed until Pacific midnight.
     SearchBreaker,
+    /// Background spend of units is ahead of the Pacific day's pace ([`pacing`]): more
+    /// are allowed within seconds or minutes.
+    DayPace,
+    /// Background searches are ahead of the day's pace: the next is allowed within the
+    /// half hour.
+    SearchPace,
     /// The user on whose behalf the call is made has spent their [`UserBudget`] today.
     UserBudget,
 }
@@ -193,6 +204,8 @@ impl std::fmt::Display for Limit {
             Limit::Backoff => "rate-limit backoff",
             Limit::SearchBreaker => "daily search breaker",
             Limit::UserBudget => "user's daily budget",
+            Limit::DayPace => "background day pace",
+            Limit::SearchPace => "background search pace",
         })
     }
 }
@@ -292,8 +305,10 @@ pub struct BucketState {
     /// What interactive calls may bring `used` to (after the margin).
     pub limit: u64,
     pub left: u64,
-    /// What background calls may bring `used` to.
+    /// What background calls may bring `used` to by the end of the day.
     pub background_limit: u64,
+    /// What background calls may bring `used` to now, held to the day's pace.
+    pub background_now: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -515,6 +530,14 @@ impl QuotaGuard {
         let now_ms = now.as_millisecond();
         let day = pacific_date(now);
         let to_midnight = (next_pacific_midnight(now).as_millisecond() - now_ms).max(1);
+        let l = &self.limits;
+        let (units_cap, searches_cap) = match priority {
+            Priority::Interactive => (l.units_cap(priority), l.searches_cap(priority)),
+            Priority::Background => (
+                pacing::background_cap_at(l, l.daily_units, now),
+                pacing::background_cap_at(l, l.daily_searches, now),
+            ),
+        };
         let mut inv = SCRIPT.prepare_invoke();
         for key in keys::all(&day) {
             inv.key(key);
@@ -523,8 +546,8 @@ impl QuotaGuard {
             .arg(now_ms)
             .arg(cost.units)
             .arg(cost.searches)
-            .arg(self.limits.units_cap(priority))
-            .arg(self.limits.searches_cap(priority))
+            .arg(units_cap)
+            .arg(searches_cap)
             .arg(to_midnight)
             .arg(to_midnight + DAY_KEY_GRACE_MS)
             .arg(self.limits.max_calls_per_second)
@@ -550,6 +573,26 @@ impl QuotaGuard {
             ))
         })?;
         let mut retry_after_ms = retry_after_ms.max(1) as u64;
+        let mut limit = limit;
+        // Background refused below the day's cap: the pace held it, not the day.
+        let paced = |daily: u64, cap: u64| cap < pacing::background_day_cap(l, daily);
+        if priority == Priority::Background {
+            let held = match limit {
+                Limit::DailyUnits if paced(l.daily_units, units_cap) => Some((
+                    Limit::DayPace,
+                    pacing::ms_until_paced(l, l.daily_units, cost.units),
+                )),
+                Limit::DailySearches if paced(l.daily_searches, searches_cap) => Some((
+                    Limit::SearchPace,
+                    pacing::ms_until_paced(l, l.daily_searches, cost.searches),
+                )),
+                _ => None,
+            };
+            if let Some((pace, wait)) = held {
+                limit = pace;
+                retry_after_ms = wait.min(retry_after_ms);
+            }
+        }
         if limit == Limit::Backoff {
             // Spread the herd: every instance sees the same shared instant.
             retry_after_ms += jitter_ms((retry_after_ms / 10).min(250));
@@ -644,7 +687,8 @@ impl QuotaGuard {
                 used,
                 limit,
                 left: limit.saturating_sub(used),
-                background_limit: l.daily_cap(daily, Priority::Background),
+                background_limit: pacing::background_day_cap(l, daily),
+                background_now: pacing::background_cap_at(l, daily, now),
             }
         };
         let window = |name, used: u64, limit: u64| BucketState {
@@ -657,6 +701,7 @@ impl QuotaGuard {
                 limit.saturating_sub(used)
             },
             background_limit: limit,
+            background_now: limit,
         };
         Ok(QuotaState {
             day,

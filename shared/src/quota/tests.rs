@@ -166,6 +166,7 @@ fn state(units_used: u64, breaker: bool, backoff: bool) -> QuotaState {
                     .units_cap(Priority::Interactive)
                     .saturating_sub(units_used),
                 background_limit: l.units_cap(Priority::Background),
+                background_now: l.units_cap(Priority::Background),
             },
             BucketState {
                 name: Bucket::Search,
@@ -173,6 +174,7 @@ fn state(units_used: u64, breaker: bool, backoff: bool) -> QuotaState {
                 limit: 95,
                 left: 95,
                 background_limit: 76,
+                background_now: 76,
             },
         ],
         breaker_until_ms: breaker.then_some(1),

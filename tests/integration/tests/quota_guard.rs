@@ -254,6 +254,8 @@ const PROP_LIMITS: QuotaLimits = QuotaLimits {
     max_calls_per_second: 3,
     max_units_per_minute: 12,
     background_share: 0.5,
+    // The model's caps are flat over the day; the pace has its own test below.
+    day_pacing: false,
 };
 const SEC_WINDOW: i64 = 1_100; // 1 s + the default allowance
 const MIN_WINDOW: i64 = 60_100;
@@ -485,6 +487,104 @@ fn admissions_match_a_model_and_never_exceed_a_window_or_bucket() {
 }
 
 // ---------------------------------------------------------- breaker, backoff, keys
+
+/// The day's pace, through the script: at 00:30 Pacific background calls may have spent
+/// only the head start and the half hour's share of the day's 7,600 background units;
+/// the refusal is `DayPace` with the wait for the next unit, not the day; interactive
+/// calls still pass; and the evening release lets background spend past 7,600 by 23:00,
+/// while a floor stays for interactive calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_spend_keeps_to_the_days_pace_and_gets_the_evening_release() {
+    let redis = RedisServer::start();
+    // 00:30 PST.
+    let clock = Arc::new(ManualClock::new(ts("2026-11-25T08:30:00Z")));
+    let limits = QuotaLimits {
+        max_calls_per_second: 0,
+        max_units_per_minute: 0,
+        ..QuotaLimits::default()
+    };
+    let guard = QuotaGuard::new(conn(&redis.url()), limits, clock.clone());
+    let ten = Cost {
+        units: 10,
+        searches: 0,
+    };
+    let mut spent = 0;
+    let refusal = loop {
+        match guard.admit(ten, Priority::Background).await.unwrap() {
+            Admission::Allowed => spent += 10,
+            denied => break denied,
+        }
+    };
+    // 7,600 × (0.25 + 0.75 × 0.5 / 24) = 2,018.75.
+    assert_eq!(spent, 2_010, "background spent {spent} by 00:30");
+    match refusal {
+        Admission::Denied {
+            limit: Limit::DayPace,
+            retry_after_ms,
+        } => assert!(
+            (100_000..200_000).contains(&retry_after_ms),
+            "ten units wait {retry_after_ms} ms"
+        ),
+        other => panic!("expected the day's pace, got {other:?}"),
+    }
+    assert!(
+        guard
+            .admit(ten, Priority::Interactive)
+            .await
+            .unwrap()
+            .is_allowed(),
+        "an interactive call was held to the background pace"
+    );
+    // Five minutes on, the pace has room for more.
+    clock.set(ts("2026-11-25T08:35:00Z"));
+    assert!(
+        guard
+            .admit(ten, Priority::Background)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    let state = guard.state().await.unwrap();
+    let units = state
+        .buckets
+        .iter()
+        .find(|b| b.name == reco_core::quota::Bucket::Units)
+        .unwrap();
+    // 7,600 × (0.25 + 0.75 × 35 / 1,440) at 00:35.
+    assert_eq!(
+        (units.background_limit, units.background_now),
+        (9_025, 2_038)
+    );
+    assert!(!state.background_closed_for_the_day());
+    // 23:00 PST: the released reserve lets background pass 7,600, and stops at the floor.
+    clock.set(ts("2026-11-26T07:00:00Z"));
+    while guard
+        .admit(ten, Priority::Background)
+        .await
+        .unwrap()
+        .is_allowed()
+    {}
+    let state = guard.state().await.unwrap();
+    let used = state
+        .buckets
+        .iter()
+        .find(|b| b.name == reco_core::quota::Bucket::Units)
+        .unwrap()
+        .used;
+    // 9,025 × (0.25 + 0.75 × 23/24) = 8,743.
+    assert!(
+        (8_730..=8_743).contains(&used),
+        "background brought the day to {used}"
+    );
+    assert!(
+        guard
+            .admit(ten, Priority::Interactive)
+            .await
+            .unwrap()
+            .is_allowed(),
+        "the floor for interactive calls is gone"
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backoff_is_shared_jittered_and_ends() {
@@ -847,6 +947,7 @@ fn lost_counters_let_one_quota_exceeded_through_then_the_breaker_holds_everyone_
         background_share: 1.0,
         max_calls_per_second: 1,
         max_units_per_minute: 0,
+        day_pacing: false,
     };
     let http = reqwest::Client::new();
     let call = |http: reqwest::Client, base: String| async move {

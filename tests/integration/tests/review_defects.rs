@@ -55,6 +55,7 @@ fn wide_open_limits() -> QuotaLimits {
         background_share: 1.0,
         max_calls_per_second: 0,
         max_units_per_minute: 0,
+        day_pacing: false,
     }
 }
 

@@ -669,6 +669,11 @@ struct Counts {
     full_new: u64,
     served: u64,
     related: u64,
+    /// Served and related videos by the engine's reason ([`REASONS`]).
+    #[serde(default)]
+    served_by_reason: [u64; 5],
+    #[serde(default)]
+    related_by_reason: [u64; 5],
     repeats: u64,
     empty: u64,
     watches: u64,
@@ -778,8 +783,10 @@ impl Tally {
                 continue;
             };
             c.served += 1;
+            c.served_by_reason[s.reason] += 1;
             if user.relates(learned, judge, v) {
                 c.related += 1;
+                c.related_by_reason[s.reason] += 1;
             }
             if !learned.seen.insert(v) {
                 all_new = false;
@@ -965,6 +972,11 @@ impl Tally {
             "distinct_playlists_polled": day.distinct_playlists,
             "share_full_page_never_served": share(counts.full_new, counts.refreshes),
             "share_served_related": share(counts.related, counts.served),
+            "related_by_reason": REASONS.iter().enumerate().map(|(i, r)| (r.to_string(), json!({
+                "served": counts.served_by_reason[i],
+                "related": counts.related_by_reason[i],
+                "share_related": share(counts.related_by_reason[i], counts.served_by_reason[i]),
+            }))).collect::<serde_json::Map<_, _>>(),
             "videos_served": counts.served,
             "repeats_served": counts.repeats,
             "empty_pages": counts.empty,
@@ -1035,6 +1047,8 @@ fn progress(label: &str, day: usize, hour: usize, t0: Instant, tally: &Tally) {
 struct Served {
     /// `None` for an id the judge's world never made.
     key: Option<u64>,
+    /// Why the engine picked it ([`REASONS`]), from the card's reason.
+    reason: usize,
     /// When it was uploaded (seconds), where the world says.
     upload_s: Option<i64>,
 }
@@ -1046,10 +1060,45 @@ impl Served {
                 let key = judge.key(id);
                 Served {
                     key,
+                    reason: REASONS.len() - 1,
                     upload_s: key.and_then(|v| judge.upload_secs(v)),
                 }
             })
             .collect()
+    }
+
+    /// [`Served::all`] for cards whose reasons the engine gave.
+    fn picked(judge: &dyn Judge, videos: &[reco_core::domain::Video]) -> Vec<Served> {
+        let ids: Vec<String> = videos.iter().map(|v| v.video_id.clone()).collect();
+        let mut served = Self::all(judge, &ids);
+        for (s, v) in served.iter_mut().zip(videos) {
+            s.reason = reason_class(&v.reason);
+        }
+        served
+    }
+}
+
+/// The engine's reasons for a pick, by the start of its text (`rank::reason`); the last
+/// is a page the engine did not rank (the miss path's chart).
+const REASONS: [&str; 5] = [
+    "own channel",
+    "like a watched video",
+    "trending",
+    "popular",
+    "unranked",
+];
+
+fn reason_class(reason: &str) -> usize {
+    if reason.starts_with("from a channel you watch") {
+        0
+    } else if reason.starts_with("like ") {
+        1
+    } else if reason.starts_with("trending") {
+        2
+    } else if reason.starts_with("popular") {
+        3
+    } else {
+        4
     }
 }
 
@@ -1205,47 +1254,45 @@ impl Sim {
                     .take_page(&user.id, &self.request)
                     .await
                     .expect("take page");
-                let (ids, status): (Vec<String>, &'static str) = if page.generated_at_ms.is_none() {
-                    // The API's miss path: the region's chart from the shared cache.
-                    let chart = engine
-                        .sources
-                        .cached_chart(&engine.region)
-                        .await
-                        .unwrap_or_default();
-                    let served: HashSet<String> = engine
-                        .pool
-                        .served_ids(&user.id)
-                        .await
-                        .unwrap_or_default()
-                        .into_iter()
-                        .collect();
-                    let ids: Vec<String> = chart
-                        .into_iter()
-                        .map(|v| v.video_id)
-                        .filter(|id| !served.contains(id))
-                        .take(PAGE)
-                        .collect();
-                    engine.pool.mark_served(&user.id, &ids).await.unwrap();
-                    (ids, "miss")
-                } else {
-                    let status = if page.stale
-                        || page.pool_remaining < reco_core::engine::pool::LOW_WATERMARK
-                    {
-                        "stale"
+                let (served, ids, status): (Vec<Served>, Vec<String>, &'static str) =
+                    if page.generated_at_ms.is_none() {
+                        // The API's miss path: the region's chart from the shared cache.
+                        let chart = engine
+                            .sources
+                            .cached_chart(&engine.region)
+                            .await
+                            .unwrap_or_default();
+                        let served: HashSet<String> = engine
+                            .pool
+                            .served_ids(&user.id)
+                            .await
+                            .unwrap_or_default()
+                            .into_iter()
+                            .collect();
+                        let ids: Vec<String> = chart
+                            .into_iter()
+                            .map(|v| v.video_id)
+                            .filter(|id| !served.contains(id))
+                            .take(PAGE)
+                            .collect();
+                        engine.pool.mark_served(&user.id, &ids).await.unwrap();
+                        (Served::all(self.judge, &ids), ids, "miss")
                     } else {
-                        "hit"
+                        let status = if page.stale
+                            || page.pool_remaining < reco_core::engine::pool::LOW_WATERMARK
+                        {
+                            "stale"
+                        } else {
+                            "hit"
+                        };
+                        (
+                            Served::picked(self.judge, &page.videos),
+                            page.videos.iter().map(|v| v.video_id.clone()).collect(),
+                            status,
+                        )
                     };
-                    (
-                        page.videos.iter().map(|v| v.video_id.clone()).collect(),
-                        status,
-                    )
-                };
                 let watch = self.watch(u, t, &ids).await;
-                effects.push(Effect::Page {
-                    u,
-                    served: Served::all(self.judge, &ids),
-                    status,
-                });
+                effects.push(Effect::Page { u, served, status });
                 effects.extend(watch);
                 if page.should_enqueue_warm {
                     let reason = if page.generated_at_ms.is_none() {
@@ -1731,7 +1778,16 @@ async fn run_ours(
         env.fake.restore_meter(c.meter.clone());
     }
     // Production's quota guard timeout (the harness lengthens it for loaded test runs).
-    let config = config_with(&env, &[("YOUTUBE_QUOTA_TIMEOUT_MS", "200")]);
+    // `YOUTUBE_DAY_PACING=off` in the environment measures the engine without the day's
+    // pace and the evening release, for the A/B.
+    let pacing = std::env::var("YOUTUBE_DAY_PACING").unwrap_or_else(|_| "on".into());
+    let config = config_with(
+        &env,
+        &[
+            ("YOUTUBE_QUOTA_TIMEOUT_MS", "200"),
+            ("YOUTUBE_DAY_PACING", pacing.as_str()),
+        ],
+    );
     let apps = Apps::build_with(&env, config, Some(clock.clone()), AuthMode::None).await;
     let (sink_url, deferrals_sent, warm_bodies) = deferral_sink().await;
     let queue = reco_core::queue::WarmQueue::new(

@@ -44,6 +44,8 @@ fn parse() -> Settings {
         limits: QuotaLimits {
             margin: 0.0,
             background_share: 1.0,
+            // The storm spends the whole day in minutes: the limits, not the day's pace.
+            day_pacing: false,
             ..QuotaLimits::default()
         },
         max_daily_wait_ms: 0,
