@@ -412,4 +412,13 @@ pub mod keys {
     pub fn term_channels(term: &str) -> String {
         format!("reco:src:term-channels:{term}")
     }
+    /// How many of the catalog's titles use each word: HASH word → titles (for the
+    /// ranking's term weights, `SourceCache::term_idf`).
+    pub fn term_df() -> String {
+        "reco:src:term-df".to_owned()
+    }
+    /// How many titles `term_df` has counted.
+    pub fn term_docs() -> String {
+        "reco:src:term-docs".to_owned()
+    }
 }

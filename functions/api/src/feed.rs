@@ -224,33 +224,36 @@ impl Api {
             Err(e) => return self.degraded(user, params, request_id, e),
         };
         let cache_status = CacheStatus::of(&page, refreshed);
-        let videos = match cache_status {
-            CacheStatus::Miss => {
-                // No pool yet: the region's chart from the shared cache, at once (fetched
-                // within a short budget if no one has yet).
-                let chart = tokio::time::timeout(
-                    COLD_CHART_BUDGET,
-                    self.engine
-                        .sources
-                        .region_chart(&self.engine.region, Priority::Interactive),
-                )
+        // No pool yet, or one this user has read to the end before its refill (queued
+        // below) landed: the region's chart from the shared cache rather than an empty
+        // page.
+        let unpooled = cache_status == CacheStatus::Miss || page.videos.is_empty();
+        let videos = if unpooled {
+            // The region's chart from the shared cache, at once (fetched within a
+            // short budget if no one has yet).
+            let chart = tokio::time::timeout(
+                COLD_CHART_BUDGET,
+                self.engine
+                    .sources
+                    .region_chart(&self.engine.region, Priority::Interactive),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+            // Chosen and marked served in one script: two first requests at once
+            // never serve the same video, and a store failure is a 503, not a page
+            // that repeats.
+            match self
+                .with_redis(self.engine.pool.serve_unpooled(user, chart, &request))
                 .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default();
-                // Chosen and marked served in one script: two first requests at once
-                // never serve the same video, and a store failure is a 503, not a page
-                // that repeats.
-                match self
-                    .with_redis(self.engine.pool.serve_unpooled(user, chart, &request))
-                    .await
-                {
-                    Ok(videos) => videos.into_iter().map(Card::from_video).collect(),
-                    Err(e) => return self.degraded(user, params, request_id, e),
-                }
+            {
+                Ok(videos) => videos.into_iter().map(Card::from_video).collect(),
+                Err(e) => return self.degraded(user, params, request_id, e),
             }
+        } else {
             // The page's videos move out: nothing below reads them from `page`.
-            _ => std::mem::take(&mut page.videos),
+            std::mem::take(&mut page.videos)
         };
         if budget_spent && videos.is_empty() {
             let now = self.engine.clock.now();

@@ -25,7 +25,7 @@ use reco_core::clock::next_pacific_midnight;
 use reco_core::engine::{BuildLock, Engine, EngineError, LockAttempt, POOL_TARGET, WarmOutcome};
 use reco_core::messages::{WarmReason, WarmRequest};
 use reco_core::queue::WarmQueue;
-use reco_core::quota::{Bucket, Priority, QuotaGuard, pacing};
+use reco_core::quota::{Priority, QuotaGuard};
 use reco_core::store::{RedisConn, StoreError};
 use reco_core::wiring::Services;
 use tokio::sync::Semaphore;
@@ -38,9 +38,6 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 /// rest. A nearly full pool is not worth a second build the next day.
 pub const SHORT_POOL: usize = POOL_TARGET / 2;
 /// SQS refuses a `DelaySeconds` above 15 minutes; a longer wait is a chain of deferrals.
-/// The units a deferred warm waits for the day's pace to allow before it rebuilds: about
-/// what a warm of stale sources spends.
-pub const PACED_REBUILD_UNITS: u64 = 10;
 pub const SQS_MAX_DELAY: Duration = Duration::from_secs(900);
 /// The longest a request sent back behind a running build waits: builds take seconds.
 pub const REQUEUE_MAX_DELAY_SECS: u64 = 30;
@@ -237,7 +234,7 @@ impl Warmer {
     async fn warm_one(&self, request: &WarmRequest, cut_off: Option<Instant>) -> ItemOutcome {
         let user = &request.user_id;
         if request.reason == WarmReason::Deferred
-            && let Some(wait_ms) = self.background_held().await
+            && let Some(wait_ms) = self.day_still_spent().await
         {
             return self.defer(user, wait_ms, 0).await;
         }
@@ -314,27 +311,20 @@ impl Warmer {
         }
     }
 
-    /// When background warming cannot spend now, how long to wait: to the next Pacific
-    /// midnight when a daily limit it spends from is closed (the breaker, or the day's
-    /// background cap of units), or until the day's pace allows [`PACED_REBUILD_UNITS`]
-    /// more. `None` when warming may proceed, or the guard could not be read (the warm
-    /// then runs and the engine's guard decides, failing closed). A deferred warm was
-    /// built once from what the caches held; it comes back to spend, so it waits.
-    async fn background_held(&self) -> Option<u64> {
-        let guard = self.guard.as_ref()?;
-        let state = guard.state().await.ok()?;
-        let now = self.engine.clock.now();
-        let to_midnight =
-            (next_pacific_midnight(now).as_millisecond() - now.as_millisecond()).max(1) as u64;
-        if state.background_closed_for_the_day() {
-            return Some(to_midnight);
+    /// When a daily limit the warmer spends from is closed (the breaker, or the day's
+    /// background cap of units, with the evening release), the milliseconds to the next
+    /// Pacific midnight. `None` when warming may proceed, or the guard could not be read
+    /// (the warm then runs and the engine's guard decides, failing closed). A deferred warm
+    /// held only by the day's pace does run: it rebuilds from what other warms fetched
+    /// meanwhile, at no quota cost.
+    async fn day_still_spent(&self) -> Option<u64> {
+        let state = self.guard.as_ref()?.state().await.ok()?;
+        if !state.background_closed_for_the_day() {
+            return None;
         }
-        let units = state.bucket(Bucket::Units)?;
-        let short = (units.used + PACED_REBUILD_UNITS).saturating_sub(units.background_now);
-        (short > 0).then(|| {
-            let limits = guard.limits();
-            pacing::ms_until_paced(limits, limits.daily_units, short).min(to_midnight)
-        })
+        let now = self.engine.clock.now();
+        let to_midnight = next_pacific_midnight(now).as_millisecond() - now.as_millisecond();
+        Some(to_midnight.max(1) as u64)
     }
 
     /// Re-sends the request with a delay of `retry_after_ms`, capped at one link of the

@@ -167,6 +167,17 @@ impl Profile {
         }
     }
 
+    /// Weighs each term by how rare it is among all the videos the catalog has seen
+    /// (`idf`, from [`SourceCache::term_idf`](super::SourceCache::term_idf)): a word every
+    /// topic's titles use ("tips", "beginners") says little about what the user likes,
+    /// and chosen as a topic term it finds channels and searches of every topic.
+    pub fn weigh_terms(&mut self, idf: &HashMap<String, f64>) {
+        for (term, weight) in self.term_weight.iter_mut() {
+            *weight *= idf.get(term).copied().unwrap_or(1.0);
+        }
+        normalise(&mut self.term_weight);
+    }
+
     /// No watched channel: nothing personal enough to cap chart videos.
     pub fn is_empty(&self) -> bool {
         self.channel_weight.is_empty()
@@ -213,6 +224,9 @@ fn top(map: &HashMap<String, f64>, n: usize) -> Vec<String> {
 const DIVERSITY_WINDOW: usize = 10;
 /// Score a pick loses per same-channel pick in the window.
 const CHANNEL_REPEAT_PENALTY: f64 = 1.0;
+/// What any channel the user watches adds, however little: its uploads are what the user
+/// chose, where a stranger's video is only alike in words, which topics share.
+const WATCHED_CHANNEL: f64 = 1.5;
 
 struct Scored<'a> {
     video: &'a Candidate,
@@ -281,7 +295,9 @@ pub fn rank(
             let popularity = ((video.view_count as f64) + 1.0).log10() / 8.0;
             let trending =
                 matches!(origin, Origin::Chart | Origin::CategoryChart) && affinity == 0.0;
+            let watched_channel = if affinity > 0.0 { WATCHED_CHANNEL } else { 0.0 };
             let score = 3.0 * affinity
+                + watched_channel
                 + 2.0 * similarity.min(1.5)
                 + 1.0 * category
                 + 0.5 * freshness
@@ -405,6 +421,28 @@ mod tests {
         }
     }
 
+    /// A word every topic's titles use loses to the words of the user's topic, however
+    /// often the user's titles use it.
+    #[test]
+    fn common_words_weigh_less_than_the_topics_own() {
+        let mut profile = Profile::default();
+        profile.term_weight.insert("tips".into(), 1.0);
+        profile.term_weight.insert("chess".into(), 0.6);
+        profile.term_weight.insert("opening".into(), 0.5);
+        assert_eq!(profile.top_terms(1), ["tips"]);
+        let idf: HashMap<String, f64> = [("tips", 1.3), ("chess", 6.0), ("opening", 4.0)]
+            .into_iter()
+            .map(|(t, w)| (t.to_owned(), w))
+            .collect();
+        profile.weigh_terms(&idf);
+        assert_eq!(profile.top_terms(3), ["chess", "opening", "tips"]);
+        assert_eq!(profile.term_weight["chess"], 1.0);
+        // No counts yet (a new catalog): the weights stay as they were, normalised.
+        let before = profile.term_weight.clone();
+        profile.weigh_terms(&HashMap::new());
+        assert_eq!(profile.term_weight, before);
+    }
+
     #[test]
     fn related_videos_outrank_unrelated_and_channels_are_spread() {
         let watched = vec![Arc::new(Candidate::new(video(
@@ -452,9 +490,10 @@ mod tests {
         );
         assert_eq!(ranked[0].channel_id, "chess");
         assert_eq!(ranked[0].reason, "from a channel you watch: chess title");
-        // Diversity: the related other-channel video comes before the fifth chess upload.
+        // Diversity: the related other-channel video comes before the fifth chess upload,
+        // though any upload of a watched channel counts for more than a lookalike.
         let s1 = ranked.iter().position(|v| v.video_id == "s1").unwrap();
-        assert!(s1 < 4, "{ranked:?}");
+        assert!(s1 < 5, "{ranked:?}");
         assert_eq!(ranked.last().unwrap().video_id, "u1");
         assert!(ranked.last().unwrap().trending);
     }

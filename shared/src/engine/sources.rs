@@ -36,6 +36,13 @@ const LIST_TTL_SECS: u64 = 2 * 86_400;
 pub const PUSHED_LIST_TTL_SECS: u64 = 8 * 86_400;
 /// Channels remembered per topic term.
 const TERM_CHANNELS_KEPT: usize = 200;
+/// Words longer than this are not counted for [`SourceCache::term_idf`] (ids, URLs).
+const MAX_TERM_LEN: usize = 24;
+/// The term counts live as long as the catalog's longest entry would, renewed by each
+/// write.
+const TERM_DF_TTL_SECS: i64 = 30 * 86_400;
+/// Videos the catalog must have taken in before term weights mean anything.
+pub const MIN_TERM_DOCS: u64 = 1_000;
 
 /// Sources the guard turned down during one warm.
 #[derive(Debug, Default, Clone)]
@@ -187,6 +194,7 @@ impl SourceCache {
             return Ok(());
         }
         let mut pipe = redis::pipe();
+        let df = keys::term_df();
         for v in videos {
             pipe.set_ex(
                 keys::video(&v.video_id),
@@ -194,10 +202,53 @@ impl SourceCache {
                 VIDEO_TTL_SECS,
             )
             .ignore();
+            // The words a candidate is ranked by: its title's and its tags'.
+            let mut terms: Vec<String> = super::rank::tokens(&v.title)
+                .chain(v.tags.iter().flat_map(|t| super::rank::tokens(t)))
+                .filter(|t| t.len() <= MAX_TERM_LEN)
+                .collect();
+            terms.sort_unstable();
+            terms.dedup();
+            for term in terms {
+                pipe.hincr(&df, term, 1).ignore();
+            }
         }
+        pipe.incr(keys::term_docs(), videos.len())
+            .ignore()
+            .expire(&df, TERM_DF_TTL_SECS)
+            .ignore()
+            .expire(keys::term_docs(), TERM_DF_TTL_SECS)
+            .ignore();
         let mut conn = self.redis.clone();
         pipe.query_async::<()>(&mut conn).await?;
         Ok(())
+    }
+
+    /// Inverse document frequency of `terms` over the videos the catalog has taken in
+    /// (their titles and tags; one round trip): `ln((docs + 1) / (df + 1)) + 1`, so a word
+    /// in every video weighs 1 and a word in one video in a thousand about 8. Empty until
+    /// the catalog has [`MIN_TERM_DOCS`] videos, when every weight would be noise.
+    pub async fn term_idf(&self, terms: &[String]) -> Result<HashMap<String, f64>, StoreError> {
+        if terms.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut pipe = redis::pipe();
+        pipe.get(keys::term_docs());
+        pipe.cmd("HMGET").arg(keys::term_df()).arg(terms);
+        let mut conn = self.redis.clone();
+        let (docs, dfs): (Option<u64>, Vec<Option<u64>>) = pipe.query_async(&mut conn).await?;
+        let docs = docs.unwrap_or(0);
+        if docs < MIN_TERM_DOCS {
+            return Ok(HashMap::new());
+        }
+        Ok(terms
+            .iter()
+            .zip(dfs)
+            .map(|(t, df)| {
+                let df = df.unwrap_or(0).min(docs) as f64;
+                (t.clone(), ((docs as f64 + 1.0) / (df + 1.0)).ln() + 1.0)
+            })
+            .collect())
     }
 
     /// Details of `ids` (order kept, unknown ids dropped): this instance's parsed copies

@@ -180,6 +180,8 @@ impl Engine {
         let watched = self.sources.videos(&watched_ids, priority, denied).await?;
         let mut profile = rank::Profile::from_history(&events, &watched);
         profile.add_interests(&interests);
+        let terms: Vec<String> = profile.term_weight.keys().cloned().collect();
+        profile.weigh_terms(&self.sources.term_idf(&terms).await?);
         let own_channels = profile.top_channels(OWN_CHANNELS);
         Ok(WarmPlan {
             events,

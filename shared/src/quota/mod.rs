@@ -353,15 +353,20 @@ impl QuotaState {
     }
 
     /// Whether background warming can spend nothing more today: the units breaker is set,
-    /// or the units bucket is at its background cap. The search bucket is left out: a warm
-    /// without searches still builds a pool.
+    /// or the units bucket is within [`DAY_SPENT_WITHIN`] of the day's background cap.
+    /// The search bucket is left out: a warm without searches still builds a pool.
     pub fn background_closed_for_the_day(&self) -> bool {
         self.breaker_until_ms.is_some()
-            || self
-                .bucket(Bucket::Units)
-                .is_some_and(|b| b.background_limit > 0 && b.used >= b.background_limit)
+            || self.bucket(Bucket::Units).is_some_and(|b| {
+                b.background_limit > 0 && b.used + DAY_SPENT_WITHIN >= b.background_limit
+            })
     }
 }
+
+/// Background units left in a day below which the day counts as spent: fewer than a
+/// warm of stale sources needs. The day's pace leaves the last units of a day to its
+/// last minutes, when a deferred warm would only find them gone.
+pub const DAY_SPENT_WITHIN: u64 = 10;
 
 /// Quota key names. They all carry [`HASH_TAG`], so every key one script touches hashes
 /// to the same cluster slot (Redis Cluster and ElastiCache Serverless refuse scripts that

@@ -547,3 +547,45 @@ async fn a_short_warm_serves_what_others_fetched_before_it_spends() {
         "the warm paid to refresh channels the user does not watch"
     );
 }
+
+/// A user who reads their pool to the end before its refill lands gets the region's
+/// chart, unserved videos only, instead of an empty page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_read_to_the_end_serves_the_chart_not_an_empty_page() {
+    let env = TestEnv::start().await;
+    let apps = Apps::build(&env, None, AuthMode::None).await;
+    let history = history_in_topic(&env.fake, 3, 3, 4);
+    let user = UserId::parse("reads-to-the-end").unwrap();
+    apps.record_history(user.as_str(), &history.body()).await;
+    let outcome = apps
+        .services
+        .engine
+        .warm(&user, Priority::Background)
+        .await
+        .expect("warm");
+    let path = format!("/api/v1/video/recommendations/{user}");
+    let mut shown: HashSet<String> = HashSet::new();
+    let pages = outcome.pool_size.div_ceil(20);
+    for _ in 0..pages + 2 {
+        let (status, body) = response_json(
+            &apps
+                .api
+                .handle(api_request("GET", &path, &[], None, None))
+                .await,
+        );
+        assert_eq!(status, 200, "{body}");
+        let ids = reco_tests::apps::video_ids(&body);
+        assert!(
+            !ids.is_empty(),
+            "an empty page after {} videos: {body}",
+            shown.len()
+        );
+        for id in ids {
+            assert!(shown.insert(id.clone()), "{id} served twice");
+        }
+    }
+    assert!(
+        shown.len() > outcome.pool_size,
+        "nothing past the pool was served"
+    );
+}

@@ -1255,28 +1255,27 @@ impl Sim {
                     .await
                     .expect("take page");
                 let (served, ids, status): (Vec<Served>, Vec<String>, &'static str) =
-                    if page.generated_at_ms.is_none() {
-                        // The API's miss path: the region's chart from the shared cache.
+                    if page.generated_at_ms.is_none() || page.videos.is_empty() {
+                        // The API's unpooled path (no pool yet, or read to the end): the
+                        // region's chart from the shared cache, chosen and marked served
+                        // by the same script.
                         let chart = engine
                             .sources
                             .cached_chart(&engine.region)
                             .await
                             .unwrap_or_default();
-                        let served: HashSet<String> = engine
+                        let picked = engine
                             .pool
-                            .served_ids(&user.id)
+                            .serve_unpooled(&user.id, chart, &self.request)
                             .await
-                            .unwrap_or_default()
-                            .into_iter()
-                            .collect();
-                        let ids: Vec<String> = chart
-                            .into_iter()
-                            .map(|v| v.video_id)
-                            .filter(|id| !served.contains(id))
-                            .take(PAGE)
-                            .collect();
-                        engine.pool.mark_served(&user.id, &ids).await.unwrap();
-                        (Served::all(self.judge, &ids), ids, "miss")
+                            .expect("serve unpooled");
+                        let ids: Vec<String> = picked.iter().map(|v| v.video_id.clone()).collect();
+                        let status = if page.generated_at_ms.is_none() {
+                            "miss"
+                        } else {
+                            "stale"
+                        };
+                        (Served::all(self.judge, &ids), ids, status)
                     } else {
                         let status = if page.stale
                             || page.pool_remaining < reco_core::engine::pool::LOW_WATERMARK
