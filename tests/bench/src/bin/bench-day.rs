@@ -1330,14 +1330,34 @@ impl Sim {
                 // replaces it (the cut's shown ids marked served, the rest given back).
                 // The served marks and the history stay: they carry over to later days.
                 if next.is_none_or(|n| n - t > FRESH_MS) {
-                    engine.pool.replace(&user.id, &[]).await.unwrap();
-                    let _: () = redis::cmd("DEL")
-                        .arg(keys::feed(&user.id))
-                        .arg(keys::cut(&user.id))
-                        .arg(keys::pool_meta(&user.id))
-                        .query_async(&mut conn)
-                        .await
-                        .unwrap();
+                    // Patiently: on a loaded host a reply can come later than the
+                    // connection's 500 ms, and this is the simulator's own bookkeeping.
+                    let mut attempt = 0;
+                    loop {
+                        let dropped = async {
+                            engine.pool.replace(&user.id, &[]).await?;
+                            redis::cmd("DEL")
+                                .arg(keys::feed(&user.id))
+                                .arg(keys::cut(&user.id))
+                                .arg(keys::pool_meta(&user.id))
+                                .query_async::<()>(&mut conn)
+                                .await
+                                .map_err(reco_core::store::StoreError::from)
+                        }
+                        .await;
+                        match dropped {
+                            Ok(()) => break,
+                            Err(e) if attempt < 5 => {
+                                attempt += 1;
+                                eprintln!(
+                                    "    dropping {}'s pool: {e}; again ({attempt})",
+                                    user.id
+                                );
+                                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                            }
+                            Err(e) => panic!("drop the pool: {e}"),
+                        }
+                    }
                 }
                 if let Some(n) = next {
                     effects.push(Effect::Push(n, Ev::SignIn { u, s: s + 1 }));
