@@ -669,6 +669,10 @@ struct Counts {
     full_new: u64,
     served: u64,
     related: u64,
+    /// The same for the day's heaviest decile of users (by the refreshes planned for
+    /// them that day): refreshes, full new pages, served, related, empty pages.
+    #[serde(default)]
+    heavy: [u64; 5],
     /// Served and related videos by the engine's reason ([`REASONS`]).
     #[serde(default)]
     served_by_reason: [u64; 5],
@@ -762,6 +766,7 @@ impl Tally {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn page(
         &mut self,
         user: &SimUser,
@@ -769,9 +774,11 @@ impl Tally {
         judge: &dyn Judge,
         served: &[Served],
         at_ms: i64,
+        heavy: bool,
     ) {
         let run_start_s = self.run_start_s;
         let c = &mut self.counts;
+        let (before_served, before_related) = (c.served, c.related);
         c.refreshes += 1;
         let mut all_new = served.len() == PAGE;
         if served.is_empty() {
@@ -798,6 +805,13 @@ impl Tally {
             if user.history.contains(&v) || learned.watched.contains(&v) {
                 all_new = false;
             }
+        }
+        if heavy {
+            c.heavy[0] += 1;
+            c.heavy[1] += u64::from(all_new);
+            c.heavy[2] += c.served - before_served;
+            c.heavy[3] += c.related - before_related;
+            c.heavy[4] += u64::from(served.is_empty());
         }
         if all_new {
             c.full_new += 1;
@@ -936,6 +950,12 @@ impl Tally {
                     "hour_share_full_new": share(c.full_new - pc.full_new, refreshes),
                     "hour_empty_pages": c.empty - pc.empty,
                     "hour_share_related": share(c.related - pc.related, c.served - pc.served),
+                    "hour_heaviest_decile": {
+                        "refreshes": c.heavy[0] - pc.heavy[0],
+                        "share_full_new": share(c.heavy[1] - pc.heavy[1], c.heavy[0] - pc.heavy[0]),
+                        "share_related": share(c.heavy[3] - pc.heavy[3], c.heavy[2] - pc.heavy[2]),
+                        "empty_pages": c.heavy[4] - pc.heavy[4],
+                    },
                     "hour_units": u.units - pu.units,
                     "hour_searches": u.searches - pu.searches,
                     "hour_units_by_method": units_by_method,
@@ -972,6 +992,12 @@ impl Tally {
             "distinct_playlists_polled": day.distinct_playlists,
             "share_full_page_never_served": share(counts.full_new, counts.refreshes),
             "share_served_related": share(counts.related, counts.served),
+            "heaviest_decile": {
+                "refreshes": counts.heavy[0],
+                "share_full_new": share(counts.heavy[1], counts.heavy[0]),
+                "share_related": share(counts.heavy[3], counts.heavy[2]),
+                "empty_pages": counts.heavy[4],
+            },
             "related_by_reason": REASONS.iter().enumerate().map(|(i, r)| (r.to_string(), json!({
                 "served": counts.served_by_reason[i],
                 "related": counts.related_by_reason[i],
@@ -1076,6 +1102,22 @@ impl Served {
         }
         served
     }
+}
+
+/// The day's heaviest decile: the tenth of the day's users with the most refreshes
+/// planned (ties broken by user index).
+fn heaviest_decile(plans: &[Option<Plan>]) -> HashSet<u32> {
+    let mut by_refreshes: Vec<(usize, u32)> = plans
+        .iter()
+        .enumerate()
+        .filter_map(|(u, p)| {
+            p.as_ref()
+                .map(|p| (p.gaps.iter().map(Vec::len).sum::<usize>(), u as u32))
+        })
+        .collect();
+    by_refreshes.sort_unstable_by(|a, b| b.cmp(a));
+    let n = by_refreshes.len().div_ceil(10);
+    by_refreshes.into_iter().take(n).map(|(_, u)| u).collect()
 }
 
 /// The engine's reasons for a pick, by the start of its text (`rank::reason`); the last
@@ -1944,6 +1986,7 @@ async fn run_ours(
             }
         };
         let active = plans.iter().filter(|p| p.is_some()).count();
+        let heavy = heaviest_decile(&plans);
         println!(
             "\n[ours] day {} ({}): {active} users come",
             day + 1,
@@ -2110,6 +2153,7 @@ async fn run_ours(
                             judge,
                             &served,
                             t,
+                            heavy.contains(&u),
                         );
                     }
                     Effect::Watched { u, id } => {
@@ -2451,12 +2495,14 @@ async fn run_baseline(
                         }
                     };
                     *tally.statuses.entry(status.to_owned()).or_default() += 1;
+                    // The earlier design's run does not split out the heaviest decile.
                     tally.page(
                         user,
                         &mut learned[u as usize],
                         judge,
                         &Served::all(judge, &ids),
                         t,
+                        false,
                     );
                     let p = plan(u);
                     if k + 1 < p.sessions[s as usize].refreshes {
