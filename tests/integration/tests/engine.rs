@@ -328,6 +328,7 @@ async fn when_units_run_short_popular_sources_refresh_and_the_long_tail_waits() 
             .record(user, &events(&popular), now)
             .await
             .unwrap();
+        forget_word_counts(&env).await;
         engine.warm(user, Priority::Background).await.unwrap();
     }
     engine
@@ -335,6 +336,7 @@ async fn when_units_run_short_popular_sources_refresh_and_the_long_tail_waits() 
         .record(&niche_user, &events(&niche), now)
         .await
         .unwrap();
+    forget_word_counts(&env).await;
     engine
         .warm(&niche_user, Priority::Background)
         .await
@@ -371,12 +373,14 @@ async fn when_units_run_short_popular_sources_refresh_and_the_long_tail_waits() 
             .map_or(0, |m| m.calls)
     };
     let before = playlist_calls(&env.fake);
+    forget_word_counts(&env).await;
     let tail = engine
         .warm(&niche_user, Priority::Background)
         .await
         .unwrap();
     let tail_calls = playlist_calls(&env.fake) - before;
     let before = playlist_calls(&env.fake);
+    forget_word_counts(&env).await;
     let head = engine
         .warm(&popular_users[0], Priority::Background)
         .await
@@ -469,6 +473,24 @@ async fn a_rewarm_never_pools_a_video_already_shown_or_watched() {
     assert!(marked.len() >= 120, "only {} marks", marked.len());
 }
 
+/// Clears the catalog's word counts, so the next warm's profile words are unweighted
+/// (`SourceCache::term_idf` gives nothing under `MIN_TERM_DOCS` videos): for tests whose
+/// subject is not which words a profile leads with, but what a warm does with them.
+async fn forget_word_counts(env: &TestEnv) {
+    let mut conn = env
+        .redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(reco_core::store::keys::term_df())
+        .arg(reco_core::store::keys::term_docs())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
 /// Spend nothing first: a warm short of candidates reads what other users' warms already
 /// fetched (uploads of more of its own channels, and of the channels users of the same
 /// topic watch), whatever its age, before it spends a unit on channels the user has not
@@ -493,6 +515,7 @@ async fn a_short_warm_serves_what_others_fetched_before_it_spends() {
             ..topic.clone()
         };
         apps.record_history(user.as_str(), &history.body()).await;
+        forget_word_counts(&env).await;
         engine
             .warm(&user, Priority::Background)
             .await
@@ -515,6 +538,7 @@ async fn a_short_warm_serves_what_others_fetched_before_it_spends() {
             .map_or(0, |m| m.calls)
     };
     let before = playlist_calls(&env.fake);
+    forget_word_counts(&env).await;
     let outcome = engine
         .warm(&newcomer, Priority::Background)
         .await
