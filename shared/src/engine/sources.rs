@@ -331,14 +331,7 @@ impl SourceCache {
             return Ok(Vec::new());
         }
         let mut conn = self.redis.clone();
-        let playlist_keys: Vec<String> = channels
-            .iter()
-            .map(|c| keys::channel_uploads_playlist(c))
-            .collect();
-        let playlists: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(&playlist_keys)
-            .query_async(&mut conn)
-            .await?;
+        let playlists = self.cached_playlists(channels).await?;
         let list_keys: Vec<String> = playlists
             .iter()
             .flatten()
@@ -371,6 +364,19 @@ impl SourceCache {
             .collect())
     }
 
+    /// The cached uploads playlist id of each of `channels` (one `MGET`).
+    async fn cached_playlists(
+        &self,
+        channels: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let keys: Vec<String> = channels
+            .iter()
+            .map(|c| keys::channel_uploads_playlist(c))
+            .collect();
+        let mut conn = self.redis.clone();
+        Ok(redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?)
+    }
+
     /// channel id → uploads playlist id, from cache or one `channels.list` unit per 50.
     pub async fn uploads_playlists(
         &self,
@@ -383,14 +389,7 @@ impl SourceCache {
             return Ok(out);
         }
         let mut conn = self.redis.clone();
-        let key_list: Vec<String> = channel_ids
-            .iter()
-            .map(|c| keys::channel_uploads_playlist(c))
-            .collect();
-        let cached: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(&key_list)
-            .query_async(&mut conn)
-            .await?;
+        let cached = self.cached_playlists(channel_ids).await?;
         let mut missing = Vec::new();
         for (channel, playlist) in channel_ids.iter().zip(cached) {
             match playlist {

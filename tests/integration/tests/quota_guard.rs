@@ -545,11 +545,7 @@ async fn background_spend_keeps_to_the_days_pace_and_gets_the_evening_release() 
             .is_allowed()
     );
     let state = guard.state().await.unwrap();
-    let units = state
-        .buckets
-        .iter()
-        .find(|b| b.name == reco_core::quota::Bucket::Units)
-        .unwrap();
+    let units = state.bucket(reco_core::quota::Bucket::Units).unwrap();
     // 7,600 × (0.25 + 0.75 × 35 / 1,440) at 00:35.
     assert_eq!(
         (units.background_limit, units.background_now),
@@ -565,12 +561,7 @@ async fn background_spend_keeps_to_the_days_pace_and_gets_the_evening_release() 
         .is_allowed()
     {}
     let state = guard.state().await.unwrap();
-    let used = state
-        .buckets
-        .iter()
-        .find(|b| b.name == reco_core::quota::Bucket::Units)
-        .unwrap()
-        .used;
+    let used = state.bucket(reco_core::quota::Bucket::Units).unwrap().used;
     // 9,025 × (0.25 + 0.75 × 23/24) = 8,743.
     assert!(
         (8_730..=8_743).contains(&used),
