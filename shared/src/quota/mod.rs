@@ -32,7 +32,8 @@
 
 pub mod pacing;
 
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use redis::ScriptInvocation;
@@ -433,6 +434,66 @@ const DAY_KEY_GRACE_MS: i64 = 2 * 3_600_000;
 /// after that closes the rest of the day.
 pub const MIDNIGHT_SKEW_MS: i64 = 10 * 60_000;
 
+/// How many times a trip's Redis write is tried. A trip is rare (a few a day) and the
+/// only thing that stops the other instances' calls, so it may wait longer than an admit.
+const TRIP_ATTEMPTS: u32 = 3;
+
+/// The breakers and backoff this process itself tripped, until when (Unix ms; 0 = none).
+/// YouTube's refusal is remembered here before the shared write is tried: a write that
+/// fails (Redis slow under load, or down) must not let this instance meet the same
+/// refusal again, call after call, until some write gets through.
+#[derive(Debug, Default)]
+struct LocalTrips {
+    breaker: AtomicI64,
+    search_breaker: AtomicI64,
+    backoff: AtomicI64,
+}
+
+impl LocalTrips {
+    fn slot(&self, op: &str) -> Option<&AtomicI64> {
+        match op {
+            "breaker" => Some(&self.breaker),
+            "search_breaker" => Some(&self.search_breaker),
+            "backoff" => Some(&self.backoff),
+            _ => None,
+        }
+    }
+
+    /// The refusal a call costing `cost` meets at `now_ms` from what this process
+    /// remembers, before Redis is asked.
+    fn denial(&self, now_ms: i64, cost: Cost) -> Option<Admission> {
+        let open = |slot: &AtomicI64| {
+            let until = slot.load(Ordering::Relaxed);
+            (until > now_ms).then(|| (until - now_ms) as u64)
+        };
+        let (limit, wait) = if cost.units > 0
+            && let Some(wait) = open(&self.breaker)
+        {
+            (Limit::DailyBreaker, wait)
+        } else if cost.searches > 0
+            && let Some(wait) = open(&self.search_breaker)
+        {
+            (Limit::SearchBreaker, wait)
+        } else {
+            (Limit::Backoff, open(&self.backoff)?)
+        };
+        Some(Admission::Denied {
+            retry_after_ms: wait,
+            limit,
+        })
+    }
+
+    /// `shared` (from Redis), or this process's own trip when it ends later.
+    fn merged(&self, slot: &AtomicI64, shared: Option<i64>, now_ms: i64) -> Option<i64> {
+        let local = slot.load(Ordering::Relaxed);
+        match shared {
+            Some(s) if s >= local => Some(s),
+            _ if local > now_ms => Some(local),
+            other => other,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct QuotaGuard {
     redis: RedisConn,
@@ -441,6 +502,7 @@ pub struct QuotaGuard {
     timeout: Duration,
     window_allowance: Duration,
     user_budget: UserBudget,
+    local: Arc<LocalTrips>,
 }
 
 impl std::fmt::Debug for QuotaGuard {
@@ -468,6 +530,7 @@ impl QuotaGuard {
             timeout: Self::DEFAULT_TIMEOUT,
             window_allowance: Self::DEFAULT_WINDOW_ALLOWANCE,
             user_budget: UserBudget::default(),
+            local: Arc::default(),
         }
     }
 
@@ -533,6 +596,9 @@ impl QuotaGuard {
         priority: Priority,
     ) -> Result<Admission, QuotaError> {
         let now_ms = now.as_millisecond();
+        if let Some(denied) = self.local.denial(now_ms, cost) {
+            return Ok(denied);
+        }
         let day = pacific_date(now);
         let to_midnight = (next_pacific_midnight(now).as_millisecond() - now_ms).max(1);
         let l = &self.limits;
@@ -648,7 +714,12 @@ impl QuotaGuard {
         self.trip("backoff", until, until - now + 60_000).await
     }
 
+    /// Remembers the trip in this process, then writes it for every instance, trying
+    /// [`TRIP_ATTEMPTS`] times.
     async fn trip(&self, op: &str, until_ms: i64, ttl_ms: i64) -> Result<(), QuotaError> {
+        if let Some(slot) = self.local.slot(op) {
+            slot.fetch_max(until_ms, Ordering::Relaxed);
+        }
         let day = pacific_date(self.clock.now());
         let mut inv = SCRIPT.prepare_invoke();
         for key in keys::all(&day) {
@@ -658,14 +729,24 @@ impl QuotaGuard {
             .arg(self.clock.now_ms())
             .arg(until_ms)
             .arg(ttl_ms.max(1));
-        let _stored: i64 = self.run(&inv).await?;
-        Ok(())
+        let mut attempt = 1;
+        loop {
+            match self.run::<i64>(&inv).await {
+                Ok(_stored) => return Ok(()),
+                Err(e) if attempt >= TRIP_ATTEMPTS => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, op, "could not write a trip; trying again");
+                    attempt += 1;
+                }
+            }
+        }
     }
 
     /// The day's spend and the breaker/backoff, for `meta.quota_state` and metrics. One
     /// round trip, and it writes nothing.
     pub async fn state(&self) -> Result<QuotaState, QuotaError> {
         let now = self.clock.now();
+        let now_ms = now.as_millisecond();
         let day = pacific_date(now);
         let mut inv = SCRIPT.prepare_invoke();
         for key in keys::all(&day) {
@@ -714,9 +795,21 @@ impl QuotaGuard {
                 daily(Bucket::Units, units, l.daily_units),
                 daily(Bucket::Search, searches, l.daily_searches),
             ],
-            breaker_until_ms: (breaker > 0).then_some(breaker),
-            search_breaker_until_ms: (search_breaker > 0).then_some(search_breaker),
-            backoff_until_ms: (backoff > 0).then_some(backoff),
+            breaker_until_ms: self.local.merged(
+                &self.local.breaker,
+                (breaker > 0).then_some(breaker),
+                now_ms,
+            ),
+            search_breaker_until_ms: self.local.merged(
+                &self.local.search_breaker,
+                (search_breaker > 0).then_some(search_breaker),
+                now_ms,
+            ),
+            backoff_until_ms: self.local.merged(
+                &self.local.backoff,
+                (backoff > 0).then_some(backoff),
+                now_ms,
+            ),
             windows: vec![
                 window(Bucket::PerSecond, second, l.max_calls_per_second),
                 window(Bucket::PerMinute, minute, l.max_units_per_minute),

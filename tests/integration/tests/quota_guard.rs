@@ -813,6 +813,7 @@ async fn redis_dead_port_fails_closed_within_the_bound_and_calls_nothing() {
         assert!(*took < BOUND + SLACK, "took {took:?}");
     }
     assert!(guard.state().await.is_err());
+    let tripped = Instant::now();
     assert!(
         guard
             .trip_daily_breaker(Charge {
@@ -822,6 +823,34 @@ async fn redis_dead_port_fails_closed_within_the_bound_and_calls_nothing() {
             .await
             .is_err()
     );
+    let took = tripped.elapsed();
+    assert!(
+        took < BOUND * 3 + SLACK,
+        "a trip tries its write three times, each within the bound: took {took:?}"
+    );
+    // YouTube's refusal is remembered in the process though the shared write failed: this
+    // instance (any clone of its guard) makes no more unit calls today, without asking
+    // Redis. Another instance knows nothing of it and still fails closed on Redis.
+    for g in [&guard, &guard.clone()] {
+        match g.admit(Cost::ONE_UNIT, Priority::Background).await {
+            Ok(Admission::Denied {
+                limit: Limit::DailyBreaker,
+                retry_after_ms,
+            }) => assert!(retry_after_ms > 0 && retry_after_ms <= 25 * 3_600_000),
+            other => panic!("a unit call after a failed trip: {other:?}"),
+        }
+    }
+    let other_instance = QuotaGuard::new(
+        conn(&format!("redis://127.0.0.1:{port}")),
+        QuotaLimits::default(),
+        Arc::new(OffsetClock::new()),
+    );
+    assert!(matches!(
+        other_instance
+            .admit(Cost::ONE_UNIT, Priority::Background)
+            .await,
+        Err(QuotaError::Unavailable(_) | QuotaError::Timeout(_))
+    ));
     assert_eq!(
         fake.counters().requests,
         0,
