@@ -178,6 +178,16 @@ impl Profile {
         normalise(&mut self.term_weight);
     }
 
+    /// How much of the user's words `video` carries: the sum of the profile's weights
+    /// of its terms (the strongest term weighs 1.0).
+    pub fn term_overlap(&self, video: &Candidate) -> f64 {
+        video
+            .terms()
+            .iter()
+            .filter_map(|t| self.term_weight.get(t.as_ref()))
+            .sum()
+    }
+
     /// No watched channel: nothing personal enough to cap chart videos.
     pub fn is_empty(&self) -> bool {
         self.channel_weight.is_empty()

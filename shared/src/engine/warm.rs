@@ -278,7 +278,7 @@ impl Engine {
         candidates: &mut Candidates,
         excluded: &mut Excluded,
     ) -> Result<(), EngineError> {
-        if candidates.fresh(excluded, plan.chart_cap()) >= POOL_TARGET {
+        if candidates.fresh_alike(excluded, plan.chart_cap(), &plan.profile) >= POOL_TARGET {
             return Ok(());
         }
         let more_own: Vec<String> = plan
@@ -337,7 +337,7 @@ impl Engine {
                 candidates.offer(video, origin);
             }
             excluded.check(&self.pool, user, candidates).await?;
-            if candidates.fresh(excluded, plan.chart_cap()) >= POOL_TARGET {
+            if candidates.fresh_alike(excluded, plan.chart_cap(), &plan.profile) >= POOL_TARGET {
                 return Ok(true);
             }
         }
@@ -520,6 +520,30 @@ impl Candidates {
         }
         others + charts.min(chart_cap)
     }
+
+    /// [`Candidates::fresh`], counting a video of a channel the user does not watch only
+    /// when it carries [`ALIKE_OVERLAP`] of the user's words: the free step reads on
+    /// past strangers' videos that only fill a pool, since they rank last and are rarely
+    /// related.
+    fn fresh_alike(&self, excluded: &Excluded, chart_cap: usize, profile: &rank::Profile) -> usize {
+        let (mut charts, mut others) = (0, 0);
+        for (id, (video, origin)) in &self.by_id {
+            if excluded.ids.contains(id) {
+                continue;
+            }
+            match origin {
+                rank::Origin::Chart | rank::Origin::CategoryChart => charts += 1,
+                rank::Origin::Channel => others += 1,
+                _ if profile.channel_weight.contains_key(&video.channel_id)
+                    || profile.term_overlap(video) >= ALIKE_OVERLAP =>
+                {
+                    others += 1
+                }
+                _ => {}
+            }
+        }
+        others + charts.min(chart_cap)
+    }
 }
 
 /// What a warm must not offer again, learnt for its candidates only: the served set
@@ -561,10 +585,14 @@ mod tests {
     use super::*;
 
     fn candidate(id: &str) -> Arc<rank::Candidate> {
+        titled(id, "c", &format!("title {id}"))
+    }
+
+    fn titled(id: &str, channel: &str, title: &str) -> Arc<rank::Candidate> {
         Arc::new(rank::Candidate::new(crate::domain::Video {
             video_id: id.into(),
-            title: format!("title {id}"),
-            channel_id: "c".into(),
+            title: title.into(),
+            channel_id: channel.into(),
             channel_title: "c".into(),
             category_id: "10".into(),
             published_at: "2026-11-20T00:00:00Z".into(),
@@ -595,5 +623,49 @@ mod tests {
         };
         assert_eq!(candidates.fresh(&excluded, 24), 29 + 24);
         assert_eq!(candidates.fresh(&excluded, POOL_TARGET), 29 + 200);
+    }
+
+    /// A stranger's video counts toward the free step's enough only when it carries the
+    /// user's words; the user's own channels count whatever their titles, wherever they
+    /// were found.
+    #[test]
+    fn strangers_videos_count_toward_enough_only_when_alike() {
+        let watched = [
+            titled("w1", "mine", "sourdough bread starter"),
+            titled("w2", "mine", "sourdough bread crumb"),
+        ];
+        let events: Vec<crate::domain::WatchEvent> = ["w1", "w2"]
+            .iter()
+            .map(|id| crate::domain::WatchEvent {
+                video_id: (*id).into(),
+                watched_at: None,
+                watch_seconds: None,
+            })
+            .collect();
+        let profile = rank::Profile::from_history(&events, &watched);
+        let mut candidates = Candidates::default();
+        // Strong words (sourdough, bread: 1.0 each): alike.
+        candidates.offer(
+            titled("a1", "stranger", "sourdough bread at home"),
+            rank::Origin::PeerChannel,
+        );
+        // One weaker word only (starter, crumb: 0.5): not enough.
+        candidates.offer(
+            titled("n1", "stranger", "a car starter motor"),
+            rank::Origin::PeerChannel,
+        );
+        candidates.offer(
+            titled("n2", "stranger", "guitar tuning"),
+            rank::Origin::Search,
+        );
+        // The user's channel, found by a peer read: counts without the words.
+        candidates.offer(titled("o1", "mine", "vlog day"), rank::Origin::PeerChannel);
+        candidates.offer(titled("o2", "other", "vlog day two"), rank::Origin::Channel);
+        let excluded = Excluded {
+            ids: HashSet::new(),
+            checked: HashSet::new(),
+        };
+        assert_eq!(candidates.fresh(&excluded, 24), 5);
+        assert_eq!(candidates.fresh_alike(&excluded, 24, &profile), 3);
     }
 }
