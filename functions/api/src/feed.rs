@@ -225,8 +225,8 @@ impl Api {
         };
         let cache_status = CacheStatus::of(&page, refreshed);
         // No pool yet, or one this user has read to the end before its refill (queued
-        // below) landed: the region's chart from the shared cache rather than an empty
-        // page.
+        // below) landed: the cached uploads of the user's channels, then the region's
+        // chart from the shared cache, rather than an empty page.
         let unpooled = cache_status == CacheStatus::Miss || page.videos.is_empty();
         let videos = if unpooled {
             // The region's chart from the shared cache, at once (fetched within a
@@ -244,10 +244,14 @@ impl Api {
             // Chosen and marked served in one script: two first requests at once
             // never serve the same video, and a store failure is a 503, not a page
             // that repeats.
-            match self
-                .with_redis(self.engine.pool.serve_unpooled(user, chart, &request))
-                .await
-            {
+            let serve = async {
+                let candidates = self.engine.unpooled_candidates(user, chart).await?;
+                self.engine
+                    .pool
+                    .serve_unpooled(user, candidates, &request)
+                    .await
+            };
+            match self.with_redis(serve).await {
                 Ok(videos) => videos.into_iter().map(Card::from_video).collect(),
                 Err(e) => return self.degraded(user, params, request_id, e),
             }

@@ -1,7 +1,9 @@
 //! A refresh's page: entries taken from the user's pool, made into cards from the
 //! catalog ([`Engine::take_page`]).
 
-use crate::domain::UserId;
+use std::collections::{HashMap, HashSet};
+
+use crate::domain::{UserId, Video};
 use crate::store::StoreError;
 
 use super::catalog::Card;
@@ -11,6 +13,12 @@ use super::warm::Engine;
 /// How many times a page short of cards (its videos gone from the catalog) is topped up
 /// from the pool before it is served short.
 const TOP_UPS: usize = 2;
+/// The newest watch events whose channels a page outside the pool draws on.
+const UNPOOLED_HISTORY: usize = 50;
+/// The user's most-watched channels whose cached uploads such a page offers, and the
+/// newest uploads offered of each: 80 at most, before the region's chart.
+const UNPOOLED_CHANNELS: usize = 8;
+const UNPOOLED_PER_CHANNEL: usize = 10;
 
 impl Engine {
     /// The next page of never-served videos for `user`. The common request is one round
@@ -34,6 +42,64 @@ impl Engine {
             needs_refill: page.needs_refill,
             missing_items: page.missing_items,
         })
+    }
+
+    /// What a page outside the pool (none built yet, or one read to the end before its
+    /// refill landed) is chosen from, best first: the uploads of the user's most-watched
+    /// channels that the catalog already holds, then `chart`. No YouTube call, and no
+    /// Redis cost on a pool hit: four round trips on this path only (the history, its
+    /// videos, the channels' lists, their videos). Serving the chart alone gave an empty
+    /// page to a user who had seen the chart while unseen uploads of their channels sat
+    /// in the catalog.
+    pub async fn unpooled_candidates(
+        &self,
+        user: &UserId,
+        chart: Vec<Video>,
+    ) -> Result<Vec<Video>, StoreError> {
+        let events = self.history.recent(user, UNPOOLED_HISTORY).await?;
+        if events.is_empty() {
+            return Ok(chart);
+        }
+        let watched_ids: Vec<String> = events.iter().map(|e| e.video_id.clone()).collect();
+        let watched = self.sources.cached_videos(&watched_ids).await?;
+        // Channels by how many of the recent watches they had, the most recent first
+        // among equals.
+        let mut watches: HashMap<&str, (usize, usize)> = HashMap::new();
+        for (i, video) in watched.iter().enumerate() {
+            let entry = watches.entry(video.channel_id.as_str()).or_insert((0, i));
+            entry.0 += 1;
+        }
+        let mut channels: Vec<(&str, (usize, usize))> = watches.into_iter().collect();
+        channels.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)));
+        let channels: Vec<String> = channels
+            .into_iter()
+            .take(UNPOOLED_CHANNELS)
+            .map(|(c, _)| c.to_owned())
+            .collect();
+        let uploads = self
+            .sources
+            .cached_uploads(&channels, UNPOOLED_PER_CHANNEL)
+            .await?;
+        let watched_ids: HashSet<&str> = watched_ids.iter().map(String::as_str).collect();
+        // One of each channel in turn, newest first within a channel: a page mixes them.
+        let mut by_channel: Vec<Vec<Video>> = vec![Vec::new(); channels.len()];
+        for upload in uploads {
+            if watched_ids.contains(upload.video_id.as_str()) {
+                continue;
+            }
+            if let Some(slot) = channels.iter().position(|c| *c == upload.channel_id) {
+                let mut video = upload.video.clone();
+                video.reason = format!("from a channel you watch: {}", video.channel_title);
+                by_channel[slot].push(video);
+            }
+        }
+        let mut out = Vec::new();
+        let longest = by_channel.iter().map(Vec::len).max().unwrap_or(0);
+        for i in 0..longest {
+            out.extend(by_channel.iter().filter_map(|list| list.get(i).cloned()));
+        }
+        out.extend(chart);
+        Ok(out)
     }
 
     /// [`Engine::take_page`] as cards: what the API writes its body from, without a copy

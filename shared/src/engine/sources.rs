@@ -318,6 +318,17 @@ impl SourceCache {
         Ok(found)
     }
 
+    /// The details of those of `ids` this instance or the catalog holds, in their order:
+    /// no YouTube call.
+    pub async fn cached_videos(&self, ids: &[String]) -> Result<Vec<Arc<Candidate>>, StoreError> {
+        Ok(self
+            .known_videos(ids)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
     /// The uploads of `channels` that other users' warms already fetched, whatever their
     /// age: cached uploads lists and catalog videos only, in three round trips, with no
     /// YouTube call and no demand counted. What a warm short of candidates serves before
@@ -356,12 +367,7 @@ impl SourceCache {
                 );
             }
         }
-        Ok(self
-            .known_videos(&ids)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect())
+        self.cached_videos(&ids).await
     }
 
     /// The cached uploads playlist id of each of `channels` (one `MGET`).

@@ -613,3 +613,86 @@ async fn a_pool_read_to_the_end_serves_the_chart_not_an_empty_page() {
         "nothing past the pool was served"
     );
 }
+
+/// A user with no pool yet is served the uploads of their own channels that the catalog
+/// already holds (another user's warm fetched them), never a video they watched, before
+/// the region's chart; then the chart; and no page is empty while either has something
+/// unseen. The chart alone used to be the whole of such a page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_outside_the_pool_serves_the_users_channels_before_the_chart() {
+    let env = TestEnv::start().await;
+    let apps = Apps::build(&env, None, AuthMode::None).await;
+    let history = history_in_topic(&env.fake, 2, 3, 4);
+    let warmed = UserId::parse("warmed-first").unwrap();
+    apps.record_history(warmed.as_str(), &history.body()).await;
+    apps.services
+        .engine
+        .warm(&warmed, Priority::Background)
+        .await
+        .expect("warm");
+    let newcomer = UserId::parse("no-pool-yet").unwrap();
+    apps.record_history(newcomer.as_str(), &history.body())
+        .await;
+    let path = format!("/api/v1/video/recommendations/{newcomer}");
+    let get = || async {
+        response_json(
+            &apps
+                .api
+                .handle(api_request("GET", &path, &[], None, None))
+                .await,
+        )
+    };
+    let (status, first) = get().await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["meta"]["cache_status"], "miss", "{first}");
+    let videos = first["videos"].as_array().expect("videos");
+    assert_eq!(videos.len(), 20, "{first}");
+    let own: Vec<&serde_json::Value> = videos
+        .iter()
+        .take_while(|v| history.channels.contains(v["channel_id"].as_str().unwrap()))
+        .collect();
+    // 3 channels, the newest 10 cached of each, 4 of them watched: at least 6 unseen each.
+    assert!(
+        own.len() >= 15,
+        "{} of the user's channels first: {first}",
+        own.len()
+    );
+    for v in &own {
+        let id = v["video_id"].as_str().unwrap();
+        assert!(
+            !history.video_ids.iter().any(|w| w == id),
+            "{id} was watched"
+        );
+        assert!(
+            v["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("from a channel you watch"),
+            "{v}"
+        );
+    }
+    // The rest of the first page and the pages after it: the chart, never repeated,
+    // never empty until both are read.
+    let mut shown: HashSet<String> = reco_tests::apps::video_ids(&first).into_iter().collect();
+    assert_eq!(shown.len(), 20);
+    let mut trending = videos.iter().filter(|v| v["trending"] == true).count();
+    loop {
+        let (status, body) = get().await;
+        assert_eq!(status, 200, "{body}");
+        let ids = reco_tests::apps::video_ids(&body);
+        if ids.is_empty() {
+            break;
+        }
+        trending += body["videos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["trending"] == true)
+            .count();
+        for id in ids {
+            assert!(shown.insert(id.clone()), "{id} served twice");
+        }
+        assert!(shown.len() < 400, "pages without end");
+    }
+    assert!(trending > 0, "the chart came after the user's channels");
+}

@@ -1120,8 +1120,8 @@ fn heaviest_decile(plans: &[Option<Plan>]) -> HashSet<u32> {
     by_refreshes.into_iter().take(n).map(|(_, u)| u).collect()
 }
 
-/// The engine's reasons for a pick, by the start of its text (`rank::reason`); the last
-/// is a page the engine did not rank (the miss path's chart).
+/// The engine's reasons for a pick, by the start of its text (`rank::reason`, and the
+/// unpooled page's own-channel and chart cards); the last, a card without one.
 const REASONS: [&str; 5] = [
     "own channel",
     "like a watched video",
@@ -1299,16 +1299,21 @@ impl Sim {
                 let (served, ids, status): (Vec<Served>, Vec<String>, &'static str) =
                     if page.generated_at_ms.is_none() || page.videos.is_empty() {
                         // The API's unpooled path (no pool yet, or read to the end): the
-                        // region's chart from the shared cache, chosen and marked served
-                        // by the same script.
+                        // cached uploads of the user's channels, then the region's chart
+                        // from the shared cache, chosen and marked served by the same
+                        // script.
                         let chart = engine
                             .sources
                             .cached_chart(&engine.region)
                             .await
                             .unwrap_or_default();
+                        let candidates = engine
+                            .unpooled_candidates(&user.id, chart)
+                            .await
+                            .expect("unpooled candidates");
                         let picked = engine
                             .pool
-                            .serve_unpooled(&user.id, chart, &self.request)
+                            .serve_unpooled(&user.id, candidates, &self.request)
                             .await
                             .expect("serve unpooled");
                         let ids: Vec<String> = picked.iter().map(|v| v.video_id.clone()).collect();
@@ -1317,7 +1322,7 @@ impl Sim {
                         } else {
                             "stale"
                         };
-                        (Served::all(self.judge, &ids), ids, status)
+                        (Served::picked(self.judge, &picked), ids, status)
                     } else {
                         let status = if page.stale
                             || page.pool_remaining < reco_core::engine::pool::LOW_WATERMARK
