@@ -9,16 +9,16 @@ use crate::store::StoreError;
 use super::catalog::Card;
 use super::pool::{LOW_WATERMARK, Page, PageRequest, PageResult};
 use super::warm::Engine;
+use super::{KNOWN_OWN_CHANNELS, KNOWN_PER_CHANNEL};
 
 /// How many times a page short of cards (its videos gone from the catalog) is topped up
 /// from the pool before it is served short.
 const TOP_UPS: usize = 2;
 /// The newest watch events whose channels a page outside the pool draws on.
 const UNPOOLED_HISTORY: usize = 50;
-/// The user's most-watched channels whose cached uploads such a page offers, and the
-/// newest uploads offered of each: 80 at most, before the region's chart.
-const UNPOOLED_CHANNELS: usize = 8;
-const UNPOOLED_PER_CHANNEL: usize = 10;
+/// The most of the user's channels' unserved uploads one such page is chosen from,
+/// before the region's chart (the serving script looks at 200 at most).
+const UNPOOLED_OWN_MAX: usize = 150;
 
 impl Engine {
     /// The next page of never-served videos for `user`. The common request is one round
@@ -45,12 +45,13 @@ impl Engine {
     }
 
     /// What a page outside the pool (none built yet, or one read to the end before its
-    /// refill landed) is chosen from, best first: the uploads of the user's most-watched
-    /// channels that the catalog already holds, then `chart`. No YouTube call, and no
-    /// Redis cost on a pool hit: four round trips on this path only (the history, its
-    /// videos, the channels' lists, their videos). Serving the chart alone gave an empty
-    /// page to a user who had seen the chart while unseen uploads of their channels sat
-    /// in the catalog.
+    /// refill landed) is chosen from, best first: the unserved uploads of the user's
+    /// channels (the [`KNOWN_OWN_CHANNELS`] most watched, the newest
+    /// [`KNOWN_PER_CHANNEL`] of each) that the catalog already holds, then `chart`. No
+    /// YouTube call, and no Redis cost on a pool hit: five round trips on this path only
+    /// (the history, its videos, the channels' lists, their videos, their served marks).
+    /// Serving the chart alone gave an empty page to a user who had seen the chart while
+    /// unseen uploads of their channels sat in the catalog.
     pub async fn unpooled_candidates(
         &self,
         user: &UserId,
@@ -73,12 +74,12 @@ impl Engine {
         channels.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)));
         let channels: Vec<String> = channels
             .into_iter()
-            .take(UNPOOLED_CHANNELS)
+            .take(KNOWN_OWN_CHANNELS)
             .map(|(c, _)| c.to_owned())
             .collect();
         let uploads = self
             .sources
-            .cached_uploads(&channels, UNPOOLED_PER_CHANNEL)
+            .cached_uploads(&channels, KNOWN_PER_CHANNEL)
             .await?;
         let watched_ids: HashSet<&str> = watched_ids.iter().map(String::as_str).collect();
         // One of each channel in turn, newest first within a channel: a page mixes them.
@@ -98,6 +99,17 @@ impl Engine {
         for i in 0..longest {
             out.extend(by_channel.iter().filter_map(|list| list.get(i).cloned()));
         }
+        // Served ones out first, so a user who has read much of them still finds the rest
+        // within what the serving script looks at.
+        let ids: Vec<&str> = out.iter().map(|v| v.video_id.as_str()).collect();
+        let served: HashSet<String> = self
+            .pool
+            .served_among(user, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        out.retain(|v| !served.contains(&v.video_id));
+        out.truncate(UNPOOLED_OWN_MAX);
         out.extend(chart);
         Ok(out)
     }

@@ -1233,11 +1233,12 @@ impl Sim {
             watched_at: None,
             watch_seconds: Some(240),
         };
-        self.engine
-            .history
-            .record(&user.id, std::slice::from_ref(&event), t)
-            .await
-            .expect("record a watch");
+        patiently("record a watch", || {
+            self.engine
+                .history
+                .record(&user.id, std::slice::from_ref(&event), t)
+        })
+        .await;
         Some(Effect::Watched { u, id })
     }
 
@@ -1265,14 +1266,13 @@ impl Sim {
                             watch_seconds: Some(300),
                         })
                         .collect();
-                    engine
-                        .history
-                        .record(&user.id, &events, t)
-                        .await
-                        .expect("record history");
+                    patiently("record history", || {
+                        engine.history.record(&user.id, &events, t)
+                    })
+                    .await;
                 }
                 // The login function: claim the warm unless a fresh, full pool exists.
-                if engine.pool.claim_warm(&user.id).await.expect("claim warm") {
+                if patiently("claim warm", || engine.pool.claim_warm(&user.id)).await {
                     effects.push(Effect::Push(
                         t + SQS_HOP_MS,
                         Ev::Warm {
@@ -1292,10 +1292,8 @@ impl Sim {
                 let plan = self.plan(u);
                 let instance = &self.api_instances
                     [(u as usize * 31 + s as usize * 7 + k as usize) % self.api_instances.len()];
-                let page = instance
-                    .take_page(&user.id, &self.request)
-                    .await
-                    .expect("take page");
+                let page =
+                    patiently("take page", || instance.take_page(&user.id, &self.request)).await;
                 let (served, ids, status): (Vec<Served>, Vec<String>, &'static str) =
                     if page.generated_at_ms.is_none() || page.videos.is_empty() {
                         // The API's unpooled path (no pool yet, or read to the end): the
@@ -1307,15 +1305,16 @@ impl Sim {
                             .cached_chart(&engine.region)
                             .await
                             .unwrap_or_default();
-                        let candidates = engine
-                            .unpooled_candidates(&user.id, chart)
-                            .await
-                            .expect("unpooled candidates");
-                        let picked = engine
-                            .pool
-                            .serve_unpooled(&user.id, candidates, &self.request)
-                            .await
-                            .expect("serve unpooled");
+                        let candidates = patiently("unpooled candidates", || {
+                            engine.unpooled_candidates(&user.id, chart.clone())
+                        })
+                        .await;
+                        let picked = patiently("serve unpooled", || {
+                            engine
+                                .pool
+                                .serve_unpooled(&user.id, candidates.clone(), &self.request)
+                        })
+                        .await;
                         let ids: Vec<String> = picked.iter().map(|v| v.video_id.clone()).collect();
                         let status = if page.generated_at_ms.is_none() {
                             "miss"
@@ -2594,25 +2593,35 @@ async fn regenerate(http: &reqwest::Client, base: &str, query: &str) -> Vec<Stri
     ids
 }
 
-/// The pool's entries for the upload-latency record. The simulation's own read, not the
-/// product's: a Redis reply later than the product's 500 ms timeout (a busy host) is
-/// asked again rather than ending a run hours long.
+/// `op`, asked again when it fails: the simulation's users and bookkeeping are not the
+/// product's code under test, and a Redis reply later than the product's 500 ms timeout
+/// (a busy host running two simulations) must not end a run hours long. A retried step
+/// whose first attempt did reach Redis (a page taken, a watch recorded) is done twice;
+/// the counts print each retry.
+async fn patiently<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut op: impl FnMut() -> F,
+) -> T {
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Ok(v) => return v,
+            Err(e) if attempt < 5 => {
+                attempt += 1;
+                eprintln!("    {what}: {e}; again ({attempt})");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
+/// The pool's entries for the upload-latency record.
 async fn pool_entries_patiently(
     pool: &reco_core::engine::PoolStore,
     user: &UserId,
 ) -> Vec<reco_core::engine::Entry> {
-    let mut attempt = 0;
-    loop {
-        match pool.entries(user).await {
-            Ok(entries) => return entries,
-            Err(e) if attempt < 5 => {
-                attempt += 1;
-                eprintln!("    reading {user}'s pool: {e}; again ({attempt})");
-                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-            }
-            Err(e) => panic!("read the pool: {e}"),
-        }
-    }
+    patiently("read the pool", || pool.entries(user)).await
 }
 
 /// The simulator's allocator. Profiled on day 3 of the 20,000-user week, a third of the
