@@ -1294,48 +1294,62 @@ impl Sim {
                     [(u as usize * 31 + s as usize * 7 + k as usize) % self.api_instances.len()];
                 let page =
                     patiently("take page", || instance.take_page(&user.id, &self.request)).await;
-                let (served, ids, status): (Vec<Served>, Vec<String>, &'static str) =
-                    if page.generated_at_ms.is_none() || page.videos.is_empty() {
-                        // The API's unpooled path (no pool yet, or read to the end): the
-                        // cached uploads of the user's channels, then the region's chart
-                        // from the shared cache, chosen and marked served by the same
-                        // script.
-                        let chart = engine
-                            .sources
-                            .cached_chart(&engine.region)
-                            .await
-                            .unwrap_or_default();
-                        let candidates = patiently("unpooled candidates", || {
-                            engine.unpooled_candidates(&user.id, chart.clone())
-                        })
-                        .await;
-                        let picked = patiently("serve unpooled", || {
-                            engine
-                                .pool
-                                .serve_unpooled(&user.id, candidates.clone(), &self.request)
-                        })
-                        .await;
-                        let ids: Vec<String> = picked.iter().map(|v| v.video_id.clone()).collect();
-                        let status = if page.generated_at_ms.is_none() {
-                            "miss"
-                        } else {
-                            "stale"
-                        };
-                        (Served::picked(self.judge, &picked), ids, status)
+                let (served, ids, status): (Vec<Served>, Vec<String>, &'static str) = if page
+                    .generated_at_ms
+                    .is_none()
+                    || page.videos.is_empty()
+                {
+                    // The API's unpooled path (no pool yet, or read to the end): the
+                    // cached uploads of the user's channels, then the region's chart
+                    // from the shared cache, chosen and marked served by the same
+                    // script.
+                    let chart = engine
+                        .sources
+                        .cached_chart(&engine.region)
+                        .await
+                        .unwrap_or_default();
+                    let candidates = patiently("unpooled candidates", || {
+                        engine.unpooled_candidates(&user.id, chart.clone())
+                    })
+                    .await;
+                    let picked = patiently("serve unpooled", || {
+                        engine
+                            .pool
+                            .serve_unpooled(&user.id, candidates.clone(), &self.request)
+                    })
+                    .await;
+                    if picked.is_empty() {
+                        // Why a page is empty: the console's record, for the report.
+                        let own = candidates.iter().filter(|v| !v.trending).count();
+                        eprintln!(
+                            "    empty page: {} at {} s of the UTC day, {} candidates outside the pool ({own} of the user's channels), pool generated {:?}",
+                            user.id,
+                            t / 1000 % 86_400,
+                            candidates.len(),
+                            page.generated_at_ms.map(|g| (t - g) / 1000),
+                        );
+                    }
+                    let ids: Vec<String> = picked.iter().map(|v| v.video_id.clone()).collect();
+                    let status = if page.generated_at_ms.is_none() {
+                        "miss"
                     } else {
-                        let status = if page.stale
-                            || page.pool_remaining < reco_core::engine::pool::LOW_WATERMARK
-                        {
-                            "stale"
-                        } else {
-                            "hit"
-                        };
-                        (
-                            Served::picked(self.judge, &page.videos),
-                            page.videos.iter().map(|v| v.video_id.clone()).collect(),
-                            status,
-                        )
+                        "stale"
                     };
+                    (Served::picked(self.judge, &picked), ids, status)
+                } else {
+                    let status = if page.stale
+                        || page.pool_remaining < reco_core::engine::pool::LOW_WATERMARK
+                    {
+                        "stale"
+                    } else {
+                        "hit"
+                    };
+                    (
+                        Served::picked(self.judge, &page.videos),
+                        page.videos.iter().map(|v| v.video_id.clone()).collect(),
+                        status,
+                    )
+                };
                 let watch = self.watch(u, t, &ids).await;
                 effects.push(Effect::Page { u, served, status });
                 effects.extend(watch);
