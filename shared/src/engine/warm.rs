@@ -508,17 +508,7 @@ impl Candidates {
     /// still short of the related videos the pool is made of, and its cheap steps must
     /// run.
     fn fresh(&self, excluded: &Excluded, chart_cap: usize) -> usize {
-        let (mut charts, mut others) = (0, 0);
-        for (id, (_, origin)) in &self.by_id {
-            if excluded.ids.contains(id) {
-                continue;
-            }
-            match origin {
-                rank::Origin::Chart | rank::Origin::CategoryChart => charts += 1,
-                _ => others += 1,
-            }
-        }
-        others + charts.min(chart_cap)
+        self.fresh_counting(excluded, chart_cap, |_| true)
     }
 
     /// [`Candidates::fresh`], counting a video of a channel the user does not watch only
@@ -526,6 +516,20 @@ impl Candidates {
     /// past strangers' videos that only fill a pool, since they rank last and are rarely
     /// related.
     fn fresh_alike(&self, excluded: &Excluded, chart_cap: usize, profile: &rank::Profile) -> usize {
+        self.fresh_counting(excluded, chart_cap, |video| {
+            profile.channel_weight.contains_key(&video.channel_id)
+                || profile.term_overlap(video) >= ALIKE_OVERLAP
+        })
+    }
+
+    /// Unexcluded candidates: charts up to `chart_cap`, the user's own channels' uploads,
+    /// and the others that `counts` accepts.
+    fn fresh_counting(
+        &self,
+        excluded: &Excluded,
+        chart_cap: usize,
+        counts: impl Fn(&rank::Candidate) -> bool,
+    ) -> usize {
         let (mut charts, mut others) = (0, 0);
         for (id, (video, origin)) in &self.by_id {
             if excluded.ids.contains(id) {
@@ -534,11 +538,7 @@ impl Candidates {
             match origin {
                 rank::Origin::Chart | rank::Origin::CategoryChart => charts += 1,
                 rank::Origin::Channel => others += 1,
-                _ if profile.channel_weight.contains_key(&video.channel_id)
-                    || profile.term_overlap(video) >= ALIKE_OVERLAP =>
-                {
-                    others += 1
-                }
+                _ if counts(video) => others += 1,
                 _ => {}
             }
         }
