@@ -1,7 +1,7 @@
 //! A refresh's page: entries taken from the user's pool, made into cards from the
 //! catalog ([`Engine::take_page`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::domain::{UserId, Video};
 use crate::store::StoreError;
@@ -14,8 +14,6 @@ use super::{KNOWN_OWN_CHANNELS, KNOWN_PER_CHANNEL};
 /// How many times a page short of cards (its videos gone from the catalog) is topped up
 /// from the pool before it is served short.
 const TOP_UPS: usize = 2;
-/// The newest watch events whose channels a page outside the pool draws on.
-const UNPOOLED_HISTORY: usize = 50;
 /// The most of the user's channels' unserved uploads one such page is chosen from,
 /// before the region's chart (the serving script looks at 200 at most).
 const UNPOOLED_OWN_MAX: usize = 150;
@@ -57,26 +55,18 @@ impl Engine {
         user: &UserId,
         chart: Vec<Video>,
     ) -> Result<Vec<Video>, StoreError> {
-        let events = self.history.recent(user, UNPOOLED_HISTORY).await?;
+        let events = self
+            .history
+            .recent(user, super::history::HISTORY_USED_FOR_RANKING)
+            .await?;
         if events.is_empty() {
             return Ok(chart);
         }
         let watched_ids: Vec<String> = events.iter().map(|e| e.video_id.clone()).collect();
         let watched = self.sources.cached_videos(&watched_ids).await?;
-        // Channels by how many of the recent watches they had, the most recent first
-        // among equals.
-        let mut watches: HashMap<&str, (usize, usize)> = HashMap::new();
-        for (i, video) in watched.iter().enumerate() {
-            let entry = watches.entry(video.channel_id.as_str()).or_insert((0, i));
-            entry.0 += 1;
-        }
-        let mut channels: Vec<(&str, (usize, usize))> = watches.into_iter().collect();
-        channels.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)));
-        let channels: Vec<String> = channels
-            .into_iter()
-            .take(KNOWN_OWN_CHANNELS)
-            .map(|(c, _)| c.to_owned())
-            .collect();
+        // The user's channels as a warm weighs them (watch time and recency).
+        let channels =
+            super::rank::Profile::from_history(&events, &watched).top_channels(KNOWN_OWN_CHANNELS);
         let uploads = self
             .sources
             .cached_uploads(&channels, KNOWN_PER_CHANNEL)
@@ -90,7 +80,7 @@ impl Engine {
             }
             if let Some(slot) = channels.iter().position(|c| *c == upload.channel_id) {
                 let mut video = upload.video.clone();
-                video.reason = format!("from a channel you watch: {}", video.channel_title);
+                video.reason = super::rank::own_channel_reason(&video);
                 by_channel[slot].push(video);
             }
         }

@@ -383,6 +383,11 @@ pub fn rank(
     picked
 }
 
+/// The reason shown for an upload of a channel the user watches, wherever it was picked.
+pub fn own_channel_reason(video: &Video) -> String {
+    format!("from a channel you watch: {}", video.channel_title)
+}
+
 fn reason(
     profile: &Profile,
     video: &Video,
@@ -392,7 +397,7 @@ fn reason(
     terms: &[Box<str>],
 ) -> String {
     if affinity > 0.0 {
-        return format!("from a channel you watch: {}", video.channel_title);
+        return own_channel_reason(video);
     }
     if similarity > 0.2
         && let Some(like) = profile
