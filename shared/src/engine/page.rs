@@ -9,7 +9,7 @@ use crate::store::StoreError;
 use super::catalog::Card;
 use super::pool::{LOW_WATERMARK, Page, PageRequest, PageResult};
 use super::warm::Engine;
-use super::{KNOWN_OWN_CHANNELS, KNOWN_PER_CHANNEL};
+use super::{COLD_START_CATEGORIES, KNOWN_OWN_CHANNELS, KNOWN_PER_CHANNEL, TOP_CATEGORIES};
 
 /// How many times a page short of cards (its videos gone from the catalog) is topped up
 /// from the pool before it is served short.
@@ -17,6 +17,16 @@ const TOP_UPS: usize = 2;
 /// The most of the user's channels' unserved uploads one such page is chosen from,
 /// before the region's chart (the serving script looks at 200 at most).
 const UNPOOLED_OWN_MAX: usize = 150;
+/// Fewer unserved uploads of the user's channels than this, and a page outside the pool
+/// reads on into channels alike in words ([`Engine::alike_strangers`]).
+const UNPOOLED_DEEPER_BELOW: usize = 50;
+/// The user's strongest words, and how many channels of users strong in them, that
+/// deeper read looks at: wider than a warm's free step (3 words, 64 channels), which
+/// the refill that left the user short had read already.
+const UNPOOLED_PEER_TERMS: usize = 8;
+const UNPOOLED_PEER_CHANNELS: usize = 128;
+/// The newest uploads of each such channel it takes.
+const UNPOOLED_PER_PEER: usize = 10;
 
 impl Engine {
     /// The next page of never-served videos for `user`. The common request is one round
@@ -45,9 +55,13 @@ impl Engine {
     /// What a page outside the pool (none built yet, or one read to the end before its
     /// refill landed) is chosen from, best first: the unserved uploads of the user's
     /// channels (the [`KNOWN_OWN_CHANNELS`] most watched, the newest
-    /// [`KNOWN_PER_CHANNEL`] of each) that the catalog already holds, then `chart`. No
+    /// [`KNOWN_PER_CHANNEL`] of each) that the catalog already holds, then, when those
+    /// run short, the cached uploads of channels alike in words, then the cached charts
+    /// of the user's categories, then `chart`. No
     /// YouTube call, and no Redis cost on a pool hit: five round trips on this path only
-    /// (the history, its videos, the channels' lists, their videos, their served marks).
+    /// (the history, its videos, the channels' lists, their videos, their served marks),
+    /// six more for a user with too few of those unserved ([`Engine::alike_strangers`]),
+    /// three more when those run short too (the category charts).
     /// Serving the chart alone gave an empty page to a user who had seen the chart while
     /// unseen uploads of their channels sat in the catalog.
     pub async fn unpooled_candidates(
@@ -65,8 +79,8 @@ impl Engine {
         let watched_ids: Vec<String> = events.iter().map(|e| e.video_id.clone()).collect();
         let watched = self.sources.cached_videos(&watched_ids).await?;
         // The user's channels as a warm weighs them (watch time and recency).
-        let channels =
-            super::rank::Profile::from_history(&events, &watched).top_channels(KNOWN_OWN_CHANNELS);
+        let mut profile = super::rank::Profile::from_history(&events, &watched);
+        let channels = profile.top_channels(KNOWN_OWN_CHANNELS);
         let uploads = self
             .sources
             .cached_uploads(&channels, KNOWN_PER_CHANNEL)
@@ -89,19 +103,102 @@ impl Engine {
         for i in 0..longest {
             out.extend(by_channel.iter().filter_map(|list| list.get(i).cloned()));
         }
-        // Served ones out first, so a user who has read much of them still finds the rest
-        // within what the serving script looks at.
-        let ids: Vec<&str> = out.iter().map(|v| v.video_id.as_str()).collect();
+        self.drop_served(user, &mut out).await?;
+        out.truncate(UNPOOLED_OWN_MAX);
+        if out.len() < UNPOOLED_DEEPER_BELOW {
+            let terms: Vec<String> = profile.term_weight.keys().cloned().collect();
+            profile.weigh_terms(&self.sources.term_idf(&terms).await?);
+            out.extend(
+                self.alike_strangers(user, &profile, &channels, &watched_ids)
+                    .await?,
+            );
+        }
+        if out.len() < UNPOOLED_DEEPER_BELOW {
+            // The charts of the user's categories; for a user whose watched videos the
+            // catalog does not hold yet (their warm was refused the unit that fetches
+            // them), those a warm reads for a user it knows nothing about.
+            let categories = if profile.is_empty() {
+                COLD_START_CATEGORIES
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect()
+            } else {
+                profile.top_categories(TOP_CATEGORIES)
+            };
+            let mut charts = self
+                .sources
+                .cached_category_charts(&self.region, &categories)
+                .await?;
+            charts.retain(|v| !watched_ids.contains(v.video_id.as_str()));
+            self.drop_served(user, &mut charts).await?;
+            charts.truncate(UNPOOLED_OWN_MAX);
+            out.extend(charts);
+        }
+        out.extend(chart);
+        Ok(out)
+    }
+
+    /// The deeper step of [`Engine::unpooled_candidates`], for a user who has read all
+    /// their channels hold: the cached uploads of the channels that users strong in more
+    /// of the same words watch ([`UNPOOLED_PEER_TERMS`] terms, [`UNPOOLED_PEER_CHANNELS`]
+    /// channels, wider than a warm's free step reads), most alike first, unserved ones
+    /// only. Such a user's refill, built moments before, had found little new; without
+    /// this their page was the chart, which they had also read: an empty page while the
+    /// catalog held related videos they had never seen.
+    async fn alike_strangers(
+        &self,
+        user: &UserId,
+        profile: &super::rank::Profile,
+        own: &[String],
+        watched_ids: &HashSet<&str>,
+    ) -> Result<Vec<Video>, StoreError> {
+        let terms = profile.top_terms(UNPOOLED_PEER_TERMS);
+        let peers = self
+            .sources
+            .term_channels(&terms, UNPOOLED_PEER_CHANNELS, own)
+            .await?;
+        let mut alike: Vec<(f64, Video)> = self
+            .sources
+            .cached_uploads(&peers, UNPOOLED_PER_PEER)
+            .await?
+            .into_iter()
+            .filter(|c| !watched_ids.contains(c.video_id.as_str()))
+            .map(|c| {
+                let mut video = c.video.clone();
+                video.reason =
+                    super::rank::like_watched_reason(profile, c.terms()).unwrap_or_else(|| {
+                        let category = crate::domain::category_name(&video.category_id);
+                        format!("popular in {}", category.unwrap_or("your region"))
+                    });
+                (profile.term_overlap(&c), video)
+            })
+            .collect();
+        alike.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| a.1.video_id.cmp(&b.1.video_id))
+        });
+        let mut out: Vec<Video> = alike.into_iter().map(|(_, v)| v).collect();
+        self.drop_served(user, &mut out).await?;
+        out.truncate(UNPOOLED_OWN_MAX);
+        Ok(out)
+    }
+
+    /// Sets aside the videos `user` was served already (one round trip), so a user who
+    /// has read much of a list still finds the rest within what the serving script looks
+    /// at.
+    async fn drop_served(&self, user: &UserId, videos: &mut Vec<Video>) -> Result<(), StoreError> {
+        if videos.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = videos.iter().map(|v| v.video_id.as_str()).collect();
         let served: HashSet<String> = self
             .pool
             .served_among(user, &ids)
             .await?
             .into_iter()
             .collect();
-        out.retain(|v| !served.contains(&v.video_id));
-        out.truncate(UNPOOLED_OWN_MAX);
-        out.extend(chart);
-        Ok(out)
+        videos.retain(|v| !served.contains(&v.video_id));
+        Ok(())
     }
 
     /// [`Engine::take_page`] as cards: what the API writes its body from, without a copy

@@ -193,6 +193,19 @@ impl Profile {
         self.channel_weight.is_empty()
     }
 
+    /// Those of `channels` whose watched videos carry `term`.
+    pub fn channels_carrying(&self, term: &str, channels: &[String]) -> Vec<String> {
+        channels
+            .iter()
+            .filter(|c| {
+                self.watched
+                    .iter()
+                    .any(|w| w.channel_id == **c && w.terms().iter().any(|t| t.as_ref() == term))
+            })
+            .cloned()
+            .collect()
+    }
+
     pub fn top_channels(&self, n: usize) -> Vec<String> {
         top(&self.channel_weight, n)
     }
@@ -388,6 +401,16 @@ pub fn own_channel_reason(video: &Video) -> String {
     format!("from a channel you watch: {}", video.channel_title)
 }
 
+/// The reason shown for a stranger's video alike in words: the watched video it shares
+/// the most words with. `None` for a profile with no watched video.
+pub fn like_watched_reason(profile: &Profile, terms: &[Box<str>]) -> Option<String> {
+    profile
+        .watched
+        .iter()
+        .max_by_key(|w| shared_terms(w.terms(), terms))
+        .map(|like| format!("like \"{}\"", like.title))
+}
+
 fn reason(
     profile: &Profile,
     video: &Video,
@@ -400,12 +423,9 @@ fn reason(
         return own_channel_reason(video);
     }
     if similarity > 0.2
-        && let Some(like) = profile
-            .watched
-            .iter()
-            .max_by_key(|w| shared_terms(w.terms(), terms))
+        && let Some(like) = like_watched_reason(profile, terms)
     {
-        return format!("like \"{}\"", like.title);
+        return like;
     }
     let category = category_name(&video.category_id).unwrap_or("your region");
     match origin {

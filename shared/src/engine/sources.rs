@@ -491,18 +491,20 @@ impl SourceCache {
         }
     }
 
-    /// Records that a user strong in `terms` watches `channels`, so later users with those
-    /// terms can be offered these channels' uploads: discovery that costs no search.
+    /// Records, for each term a user is strong in, the channels of theirs whose watched
+    /// videos carry it, so later users with those terms can be offered these channels'
+    /// uploads: discovery that costs no search.
     pub async fn note_term_channels(
         &self,
-        terms: &[String],
-        channels: &[String],
+        channels_by_term: &[(String, Vec<String>)],
     ) -> Result<(), StoreError> {
-        if terms.is_empty() || channels.is_empty() {
-            return Ok(());
-        }
         let mut pipe = redis::pipe();
-        for term in terms {
+        let mut any = false;
+        for (term, channels) in channels_by_term {
+            if channels.is_empty() {
+                continue;
+            }
+            any = true;
             let key = keys::term_channels(term);
             for channel in channels {
                 pipe.zincr(&key, channel, 1).ignore();
@@ -515,6 +517,9 @@ impl SourceCache {
                 .ignore()
                 .expire(&key, LIST_TTL_SECS as i64)
                 .ignore();
+        }
+        if !any {
+            return Ok(());
         }
         let mut conn = self.redis.clone();
         pipe.query_async::<()>(&mut conn).await?;
@@ -660,6 +665,45 @@ impl SourceCache {
                 v.trending = true;
                 v.reason = "trending in your region".into();
                 v
+            })
+            .collect())
+    }
+
+    /// The cached charts of `categories` in `region`, in that order, without calling
+    /// YouTube (two round trips): other users' warms fetched them, and a page outside the
+    /// pool for a user who has read everything nearer reads them before the region's.
+    pub async fn cached_category_charts(
+        &self,
+        region: &str,
+        categories: &[String],
+    ) -> Result<Vec<Video>, StoreError> {
+        if categories.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list_keys: Vec<String> = categories.iter().map(|c| keys::chart(region, c)).collect();
+        let mut conn = self.redis.clone();
+        let lists: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&list_keys)
+            .query_async(&mut conn)
+            .await?;
+        let mut seen: HashSet<String> = HashSet::new();
+        let ids: Vec<String> = lists
+            .into_iter()
+            .flatten()
+            .filter_map(|raw| serde_json::from_str::<CachedList>(&raw).ok())
+            .flat_map(|list| list.ids)
+            .filter(|id| seen.insert(id.clone()))
+            .collect();
+        Ok(self
+            .cached_videos(&ids)
+            .await?
+            .iter()
+            .map(|c| {
+                let mut video = c.video.clone();
+                let category = crate::domain::category_name(&video.category_id);
+                video.trending = true;
+                video.reason = format!("trending in {}", category.unwrap_or("your region"));
+                video
             })
             .collect())
     }

@@ -222,7 +222,8 @@ impl Engine {
     }
 
     /// Step 3: charts of the categories the user watches and declared, the cold-start
-    /// categories for a user with neither history nor interests, and the region's chart.
+    /// categories for a user whose tastes are unknown (no history whose videos the catalog
+    /// holds, no interests), and the region's chart.
     async fn add_charts(
         &self,
         plan: &WarmPlan,
@@ -232,7 +233,9 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mut categories: Vec<Option<String>> = Vec::new();
         let declared = plan.interests.categories.iter().cloned();
-        let cold = (plan.events.is_empty() && plan.interests.is_empty())
+        // Nothing known of the user's tastes: no history, or one whose videos the catalog
+        // does not hold yet (the unit that fetches them was refused).
+        let cold = (plan.profile.is_empty() && plan.interests.is_empty())
             .then(|| COLD_START_CATEGORIES.iter().map(|c| c.to_string()))
             .into_iter()
             .flatten();
@@ -346,7 +349,10 @@ impl Engine {
 
     /// Step 5: channels that users strong in the same topic terms watch: related, found
     /// without a search, and their uploads are shared sources like the user's own. The
-    /// user's channels are recorded under their terms whether or not this step runs.
+    /// user's channels are recorded under their terms whether or not this step runs, each
+    /// only under the terms its watched videos carry: a user of two subjects recorded
+    /// every channel under the words of the stronger one, and offered the other subject's
+    /// channels to users of the first.
     async fn add_peer_channels(
         &self,
         plan: &WarmPlan,
@@ -356,9 +362,16 @@ impl Engine {
         denied: &mut sources::Denials,
     ) -> Result<(), EngineError> {
         let terms = plan.profile.top_terms(PEER_TERMS);
-        self.sources
-            .note_term_channels(&terms, &plan.own_channels)
-            .await?;
+        let channels_by_term: Vec<(String, Vec<String>)> = terms
+            .iter()
+            .map(|t| {
+                (
+                    t.clone(),
+                    plan.profile.channels_carrying(t, &plan.own_channels),
+                )
+            })
+            .collect();
+        self.sources.note_term_channels(&channels_by_term).await?;
         if candidates.fresh(excluded, plan.chart_cap()) >= POOL_TARGET {
             return Ok(());
         }

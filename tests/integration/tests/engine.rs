@@ -713,3 +713,90 @@ async fn a_page_outside_the_pool_serves_the_users_channels_before_the_chart() {
         "{own_served} uploads of the user's channels served in all"
     );
 }
+
+/// A user who has read all that the catalog holds of their channels (and the chart) is
+/// served the cached uploads of channels that users strong in the same words watch,
+/// alike ones first, before the chart, never one served twice: the page is empty only
+/// when those are read too. Such pages used to be the chart alone, and empty once it
+/// was read, while related videos the user had never seen sat in the catalog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_read_their_channels_is_served_channels_alike_in_words() {
+    let env = TestEnv::start().await;
+    let apps = Apps::build(&env, None, AuthMode::None).await;
+    // Six channels of one topic, four watched videos each, in channel order.
+    let both = history_in_topic(&env.fake, 2, 6, 4);
+    let corpus = env.fake.corpus();
+    let channel_of = |id: &str| corpus.video(id).expect("corpus video").channel_id.clone();
+    let reader_ids: Vec<String> = both.video_ids[..12].to_vec();
+    let reader_channels: HashSet<String> = reader_ids.iter().map(|id| channel_of(id)).collect();
+    let strangers: HashSet<String> = both
+        .channels
+        .iter()
+        .filter(|c| !reader_channels.contains(*c))
+        .cloned()
+        .collect();
+    assert_eq!((reader_channels.len(), strangers.len()), (3, 3));
+    // A user of all six: their warm caches the six channels' uploads and records the six
+    // under their strongest words.
+    let peer = UserId::parse("six-channels").unwrap();
+    apps.record_history(peer.as_str(), &both.body()).await;
+    apps.services
+        .engine
+        .warm(&peer, Priority::Background)
+        .await
+        .expect("warm");
+    // The reader watched three of them, and has no pool: every page is outside it.
+    let reader = UserId::parse("three-channels").unwrap();
+    let reader_history = reco_tests::scenario::History {
+        video_ids: reader_ids.clone(),
+        topics: both.topics.clone(),
+        channels: reader_channels.clone(),
+    };
+    apps.record_history(reader.as_str(), &reader_history.body())
+        .await;
+    let path = format!("/api/v1/video/recommendations/{reader}");
+    // 0: the reader's channels, 1: the strangers alike in words, 2: the chart.
+    let mut order: Vec<u8> = Vec::new();
+    let mut shown: HashSet<String> = HashSet::new();
+    loop {
+        let (status, body) = response_json(
+            &apps
+                .api
+                .handle(api_request("GET", &path, &[], None, None))
+                .await,
+        );
+        assert_eq!(status, 200, "{body}");
+        let videos = body["videos"].as_array().expect("videos");
+        if videos.is_empty() {
+            break;
+        }
+        for v in videos {
+            let id = v["video_id"].as_str().unwrap();
+            assert!(shown.insert(id.to_owned()), "{id} served twice");
+            assert!(!reader_ids.iter().any(|w| w == id), "{id} was watched");
+            let channel = v["channel_id"].as_str().unwrap();
+            let class = if v["trending"] == true {
+                2
+            } else if reader_channels.contains(channel) {
+                0
+            } else if strangers.contains(channel) {
+                assert!(v["reason"].as_str().unwrap().starts_with("like \""), "{v}");
+                1
+            } else {
+                panic!("{v} is from none of the sources a page outside the pool reads");
+            };
+            order.push(class);
+        }
+        assert!(shown.len() < 600, "pages without end");
+    }
+    let count = |class: u8| order.iter().filter(|c| **c == class).count();
+    assert!(count(0) > 0 && count(2) > 0, "{order:?}");
+    assert!(
+        count(1) >= 20,
+        "{} uploads of the channels alike in words served: {order:?}",
+        count(1)
+    );
+    // Each source is read to its end before the next: the user's channels, then the
+    // strangers alike in words, then the chart.
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+}
