@@ -725,10 +725,14 @@ async fn a_user_who_read_their_channels_is_served_channels_alike_in_words() {
     let apps = Apps::build(&env, None, AuthMode::None).await;
     // Six channels of one topic, four watched videos each, in channel order.
     let both = history_in_topic(&env.fake, 2, 6, 4);
-    let corpus = env.fake.corpus();
-    let channel_of = |id: &str| corpus.video(id).expect("corpus video").channel_id.clone();
     let reader_ids: Vec<String> = both.video_ids[..12].to_vec();
-    let reader_channels: HashSet<String> = reader_ids.iter().map(|id| channel_of(id)).collect();
+    let reader_channels: HashSet<String> = {
+        let corpus = env.fake.corpus();
+        reader_ids
+            .iter()
+            .map(|id| corpus.video(id).expect("corpus video").channel_id.clone())
+            .collect()
+    };
     let strangers: HashSet<String> = both
         .channels
         .iter()
@@ -799,4 +803,51 @@ async fn a_user_who_read_their_channels_is_served_channels_alike_in_words() {
     // Each source is read to its end before the next: the user's channels, then the
     // strangers alike in words, then the chart.
     assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+}
+
+/// A user whose history's videos the catalog does not hold (the unit that fetches them
+/// was refused, or YouTube knows none of them) is someone the warm knows nothing about:
+/// it reads the cold-start categories' charts, as for a user with no history, rather
+/// than the region's chart alone, which such a user read to the end in minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_the_catalog_cannot_read_warms_like_a_cold_start() {
+    let env = TestEnv::start().await;
+    let apps = Apps::build(&env, None, AuthMode::None).await;
+    let user = UserId::parse("unknown-history").unwrap();
+    let body = serde_json::json!({"events": [
+        {"video_id": "AAAAAAAAAAA", "watch_seconds": 300},
+        {"video_id": "BBBBBBBBBBB", "watch_seconds": 300},
+    ]})
+    .to_string();
+    apps.record_history(user.as_str(), &body).await;
+    let outcome = apps
+        .services
+        .engine
+        .warm(&user, Priority::Background)
+        .await
+        .expect("warm");
+    assert_eq!(outcome.history_len, 2);
+    let request = PageRequest {
+        max_results: 50,
+        category_id: None,
+        include_trending: true,
+    };
+    let mut categories: HashSet<String> = HashSet::new();
+    loop {
+        let page = apps
+            .services
+            .engine
+            .take_page(&user, &request)
+            .await
+            .expect("page");
+        if page.videos.is_empty() {
+            break;
+        }
+        categories.extend(page.videos.into_iter().map(|v| v.category_id));
+    }
+    assert!(
+        outcome.pool_size > 50 && categories.len() >= 3,
+        "pool of {} from categories {categories:?}",
+        outcome.pool_size
+    );
 }
