@@ -193,19 +193,6 @@ impl Profile {
         self.channel_weight.is_empty()
     }
 
-    /// Those of `channels` whose watched videos carry `term`.
-    pub fn channels_carrying(&self, term: &str, channels: &[String]) -> Vec<String> {
-        channels
-            .iter()
-            .filter(|c| {
-                self.watched
-                    .iter()
-                    .any(|w| w.channel_id == **c && w.terms().iter().any(|t| t.as_ref() == term))
-            })
-            .cloned()
-            .collect()
-    }
-
     pub fn top_channels(&self, n: usize) -> Vec<String> {
         top(&self.channel_weight, n)
     }
@@ -531,33 +518,5 @@ mod tests {
         assert!(s1 < 5, "{ranked:?}");
         assert_eq!(ranked.last().unwrap().video_id, "u1");
         assert!(ranked.last().unwrap().trending);
-    }
-
-    /// A user of two subjects: each channel goes under the words of its own videos, not
-    /// under the stronger subject's.
-    #[test]
-    fn a_channel_is_recorded_under_the_words_its_watched_videos_carry() {
-        let watched: Vec<Arc<Candidate>> = [
-            ("w1", "chess-club", "Chess opening traps"),
-            ("w2", "chess-club", "Chess endgame drills"),
-            ("w3", "kitchen", "Pasta sauce basics"),
-        ]
-        .into_iter()
-        .map(|(id, channel, title)| Arc::new(Candidate::new(video(id, channel, title, "20"))))
-        .collect();
-        let events: Vec<WatchEvent> = watched
-            .iter()
-            .map(|w| WatchEvent {
-                video_id: w.video_id.clone(),
-                watched_at: None,
-                watch_seconds: Some(600),
-            })
-            .collect();
-        let profile = Profile::from_history(&events, &watched);
-        let own = profile.top_channels(8);
-        assert_eq!(profile.top_terms(1), ["chess"]);
-        assert_eq!(profile.channels_carrying("chess", &own), ["chess-club"]);
-        assert_eq!(profile.channels_carrying("pasta", &own), ["kitchen"]);
-        assert!(profile.channels_carrying("jazz", &own).is_empty());
     }
 }

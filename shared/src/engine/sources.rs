@@ -491,20 +491,18 @@ impl SourceCache {
         }
     }
 
-    /// Records, for each term a user is strong in, the channels of theirs whose watched
-    /// videos carry it, so later users with those terms can be offered these channels'
-    /// uploads: discovery that costs no search.
+    /// Records that a user strong in `terms` watches `channels`, so later users with those
+    /// terms can be offered these channels' uploads: discovery that costs no search.
     pub async fn note_term_channels(
         &self,
-        channels_by_term: &[(String, Vec<String>)],
+        terms: &[String],
+        channels: &[String],
     ) -> Result<(), StoreError> {
+        if terms.is_empty() || channels.is_empty() {
+            return Ok(());
+        }
         let mut pipe = redis::pipe();
-        let mut any = false;
-        for (term, channels) in channels_by_term {
-            if channels.is_empty() {
-                continue;
-            }
-            any = true;
+        for term in terms {
             let key = keys::term_channels(term);
             for channel in channels {
                 pipe.zincr(&key, channel, 1).ignore();
@@ -517,9 +515,6 @@ impl SourceCache {
                 .ignore()
                 .expire(&key, LIST_TTL_SECS as i64)
                 .ignore();
-        }
-        if !any {
-            return Ok(());
         }
         let mut conn = self.redis.clone();
         pipe.query_async::<()>(&mut conn).await?;

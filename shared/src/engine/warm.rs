@@ -349,10 +349,7 @@ impl Engine {
 
     /// Step 5: channels that users strong in the same topic terms watch: related, found
     /// without a search, and their uploads are shared sources like the user's own. The
-    /// user's channels are recorded under their terms whether or not this step runs, each
-    /// only under the terms its watched videos carry: a user of two subjects recorded
-    /// every channel under the words of the stronger one, and offered the other subject's
-    /// channels to users of the first.
+    /// user's channels are recorded under their terms whether or not this step runs.
     async fn add_peer_channels(
         &self,
         plan: &WarmPlan,
@@ -362,16 +359,9 @@ impl Engine {
         denied: &mut sources::Denials,
     ) -> Result<(), EngineError> {
         let terms = plan.profile.top_terms(PEER_TERMS);
-        let channels_by_term: Vec<(String, Vec<String>)> = terms
-            .iter()
-            .map(|t| {
-                (
-                    t.clone(),
-                    plan.profile.channels_carrying(t, &plan.own_channels),
-                )
-            })
-            .collect();
-        self.sources.note_term_channels(&channels_by_term).await?;
+        self.sources
+            .note_term_channels(&terms, &plan.own_channels)
+            .await?;
         if candidates.fresh(excluded, plan.chart_cap()) >= POOL_TARGET {
             return Ok(());
         }
