@@ -295,10 +295,13 @@ impl Warmer {
                     sources_denied = outcome.sources_denied,
                     "pool built"
                 );
-                // Quota cut the pool short: keep what was built (it serves meanwhile)
-                // and come back for the rest when the guard says quota is there again.
+                // Quota cut the pool short, or left the history unread: keep what was
+                // built (it serves meanwhile) and come back for the rest when the guard
+                // says quota is there again.
                 match outcome.retry_after_ms {
-                    Some(retry_after_ms) if outcome.pool_size < SHORT_POOL => {
+                    Some(retry_after_ms)
+                        if outcome.pool_size < SHORT_POOL || outcome.history_unread =>
+                    {
                         self.defer(user, retry_after_ms, outcome.pool_size).await
                     }
                     _ => ItemOutcome::Warmed(outcome),

@@ -51,6 +51,10 @@ pub struct WarmOutcome {
     /// Stale shared sources served from cache because the refresh allocator kept their
     /// units for sources more users need.
     pub stale_served: usize,
+    /// The user has a history but the catalog holds none of its videos (the unit that
+    /// fetches them was refused): the pool is the cold start's charts, and the warm is
+    /// worth repeating as soon as a unit is there, however full that pool is.
+    pub history_unread: bool,
 }
 
 #[derive(Clone)]
@@ -465,6 +469,7 @@ impl Engine {
             sources_denied: denied.count,
             retry_after_ms: denied.retry_after_ms,
             stale_served: denied.stale_served,
+            history_unread: !plan.events.is_empty() && plan.profile.is_empty(),
         })
     }
 }
