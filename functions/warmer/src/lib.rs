@@ -295,16 +295,11 @@ impl Warmer {
                     sources_denied = outcome.sources_denied,
                     "pool built"
                 );
-                // Quota cut the pool short, or left the history unread: keep what was
-                // built (it serves meanwhile) and come back for the rest when the guard
-                // says quota is there again.
-                match outcome.retry_after_ms {
-                    Some(retry_after_ms)
-                        if outcome.pool_size < SHORT_POOL || outcome.history_unread =>
-                    {
+                match retry_after(&outcome) {
+                    Some(retry_after_ms) => {
                         self.defer(user, retry_after_ms, outcome.pool_size).await
                     }
-                    _ => ItemOutcome::Warmed(outcome),
+                    None => ItemOutcome::Warmed(outcome),
                 }
             }
             Err(e) => match e.quota_retry_after_ms() {
@@ -431,9 +426,42 @@ pub fn batch_response(outcomes: &[(String, ItemOutcome)]) -> SqsBatchResponse {
     response
 }
 
+/// When a built pool is worth building again as soon as quota is back: quota cut it
+/// short, or left the history unread. What was built serves meanwhile.
+fn retry_after(outcome: &WarmOutcome) -> Option<u64> {
+    outcome
+        .retry_after_ms
+        .filter(|_| outcome.pool_size < SHORT_POOL || outcome.history_unread)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full pool is kept as it is, unless it was built without the history (the unit
+    /// that reads it refused): then the warm comes back when quota does.
+    #[test]
+    fn a_pool_built_without_the_history_is_built_again() {
+        let outcome = |pool_size: usize, retry_after_ms: Option<u64>, history_unread| WarmOutcome {
+            pool_size,
+            candidates: pool_size,
+            history_len: 10,
+            sources_denied: usize::from(retry_after_ms.is_some()),
+            retry_after_ms,
+            stale_served: 0,
+            history_unread,
+        };
+        assert_eq!(
+            retry_after(&outcome(SHORT_POOL - 1, Some(500), false)),
+            Some(500)
+        );
+        assert_eq!(retry_after(&outcome(SHORT_POOL, Some(500), false)), None);
+        assert_eq!(
+            retry_after(&outcome(POOL_TARGET, Some(500), true)),
+            Some(500)
+        );
+        assert_eq!(retry_after(&outcome(POOL_TARGET, None, true)), None);
+    }
 
     fn request(user: &str) -> Result<WarmRequest, String> {
         Ok(WarmRequest::new(
