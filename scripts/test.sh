@@ -15,6 +15,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "[test] the login function alone (reco-core without its recommend feature)" >&2
 cargo clippy -p reco-login --all-targets --quiet -- -D warnings
 echo "[test] cargo deny: one TLS stack, one version of each crate, licenses, sources (deny.toml)" >&2
+# cargo-deny reads `cargo metadata` for every platform, offline: fetch every platform's crates
+# first (a clean machine has only the host's after clippy).
+cargo fetch --locked --quiet
 cargo deny --offline check --hide-inclusion-graph bans licenses sources
 echo "[test] cargo machete: no unused dependencies" >&2
 cargo machete shared functions tests/integration tests/bench tests/fake-youtube fuzz   # not the workspace-hack: it is all features
