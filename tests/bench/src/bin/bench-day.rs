@@ -1439,18 +1439,16 @@ impl Sim {
                 // A run whose only failures are Redis timeouts of the simulator's busy host
                 // is run again, as the scheduled function's next run would; any other
                 // failure is the product's and stops the simulation.
-                let mut attempt = 0;
-                let run = loop {
-                    let run = push.manager.run().await.expect("a push manager run");
-                    let timed_out = !run.failures.is_empty()
-                        && run.failures.iter().all(|f| f.contains("timed out"));
-                    if !timed_out || attempt == 5 {
-                        break run;
+                let run = patiently("push manager", || async {
+                    let run = push.manager.run().await.map_err(|e| e.to_string())?;
+                    if !run.failures.is_empty()
+                        && run.failures.iter().all(|f| f.contains("timed out"))
+                    {
+                        return Err(format!("{:?}", run.failures));
                     }
-                    attempt += 1;
-                    eprintln!("    push manager: {:?}; again ({attempt})", run.failures);
-                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                };
+                    Ok(run)
+                })
+                .await;
                 assert!(run.failures.is_empty(), "push manager: {:?}", run.failures);
                 let bodies = std::mem::take(&mut *push.warm_bodies.lock().expect("warm bodies"));
                 for body in bodies {
