@@ -69,15 +69,17 @@ fn main() {
         eprintln!("{file} holds no hourly figures");
         std::process::exit(1);
     }
-    for (field, what, target, floor) in [
+    for (field, suffix, what, target, floor) in [
         (
             "hour_share_full_new",
+            "all-new",
             "Refreshes with a full page of never-served videos",
             97.0,
             90.0,
         ),
         (
             "hour_share_related",
+            "related",
             "Served videos related to the history",
             85.0,
             60.0,
@@ -100,11 +102,6 @@ fn main() {
             7,
             vec![(0.0, target), (24.0, target)],
         ));
-        let suffix = if field == "hour_share_full_new" {
-            "all-new"
-        } else {
-            "related"
-        };
         line_chart(
             &format!("{name}-hourly-{suffix}.png"),
             &format!("{what}, per hour"),
