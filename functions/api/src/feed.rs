@@ -13,6 +13,7 @@ use reco_core::engine::{CacheStatus, Card, Page, PageRequest};
 use reco_core::messages::WarmRequest;
 use reco_core::metrics::{self, Metric};
 use reco_core::quota::{self, Priority, QuotaLevel};
+use reco_core::youtube;
 
 use crate::{Api, ApiError, FeedParams, REDIS_BUDGET, text_response};
 
@@ -20,6 +21,9 @@ use crate::{Api, ApiError, FeedParams, REDIS_BUDGET, text_response};
 pub const COLD_CHART_BUDGET: Duration = Duration::from_millis(1500);
 /// How long a force_refresh may spend regenerating before serving what there is.
 pub const FORCE_REFRESH_BUDGET: Duration = Duration::from_secs(2);
+/// How long before [`FORCE_REFRESH_BUDGET`] ends a force_refresh stops starting YouTube
+/// calls: a call's time on the wire, then ranking and writing the pool.
+pub const FORCE_REFRESH_LAST_CALL: Duration = Duration::from_millis(600);
 /// One force_refresh per user per this long.
 pub const FORCE_REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
 
@@ -179,11 +183,16 @@ impl Api {
                 if budget_spent {
                     return None;
                 }
+                let last_call_ms = self.guard.clock().now_ms()
+                    + (FORCE_REFRESH_BUDGET - FORCE_REFRESH_LAST_CALL).as_millis() as i64;
                 tokio::time::timeout(
                     FORCE_REFRESH_BUDGET,
                     quota::on_behalf_of(
                         user.clone(),
-                        self.engine.warm(user, Priority::Interactive),
+                        youtube::starting_calls_until(
+                            last_call_ms,
+                            self.engine.warm(user, Priority::Interactive),
+                        ),
                     ),
                 )
                 .await
@@ -193,6 +202,12 @@ impl Api {
                 None if budget_spent => quota_state = QuotaLevel::Limited,
                 Some(Ok(outcome)) => {
                     refreshed = true;
+                    if outcome.sources_out_of_time > 0 {
+                        tracing::info!(
+                            sources = outcome.sources_out_of_time,
+                            "force_refresh ranked its pool without the sources it had no time to fetch"
+                        );
+                    }
                     if outcome.sources_denied > 0 {
                         quota_state = QuotaLevel::Limited;
                     }

@@ -450,6 +450,7 @@ mod tests {
             retry_after_ms,
             stale_served: 0,
             history_unread,
+            sources_out_of_time: 0,
         };
         assert_eq!(
             retry_after(&outcome(SHORT_POOL - 1, Some(500), false)),

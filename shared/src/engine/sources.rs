@@ -58,6 +58,10 @@ pub struct Denials {
     /// A search was turned down because today's searches are spent (not counted in
     /// `retry_after_ms`: see [`Denials::note`]).
     pub searches_closed: bool,
+    /// Sources not fetched because the request's time budget for starting calls was
+    /// spent (see [`crate::youtube::starting_calls_until`]): not quota, so not counted in
+    /// `count`.
+    pub out_of_time: usize,
 }
 
 impl Denials {
@@ -129,6 +133,10 @@ fn skip_denied<T>(
             Ok(None)
         }
         Err(YoutubeError::NotFound { .. }) => Ok(None),
+        Err(YoutubeError::OutOfTime) => {
+            denied.out_of_time += 1;
+            Ok(None)
+        }
         Err(e) => Err(e.into()),
     }
 }

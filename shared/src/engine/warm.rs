@@ -55,6 +55,9 @@ pub struct WarmOutcome {
     /// fetches them was refused): the pool is the cold start's charts, and the warm is
     /// worth repeating as soon as a unit is there, however full that pool is.
     pub history_unread: bool,
+    /// Sources left unfetched because the request's time budget was spent: the pool was
+    /// ranked from the rest.
+    pub sources_out_of_time: usize,
 }
 
 #[derive(Clone)]
@@ -451,6 +454,10 @@ impl Engine {
             POOL_TARGET,
             TRENDING_SHARE,
         );
+        // Out of time with nothing ranked: the pool the user has is better than none.
+        if ranked.is_empty() && denied.out_of_time > 0 {
+            return Err(EngineError::Youtube(YoutubeError::OutOfTime));
+        }
         if ranked.is_empty()
             && let Some(retry_after_ms) = denied.retry_after_ms
         {
@@ -470,6 +477,7 @@ impl Engine {
             retry_after_ms: denied.retry_after_ms,
             stale_served: denied.stale_served,
             history_unread: !plan.events.is_empty() && plan.profile.is_empty(),
+            sources_out_of_time: denied.out_of_time,
         })
     }
 }

@@ -117,6 +117,21 @@ fn key_from_secret_string(secret: &str) -> Option<String> {
     }
 }
 
+tokio::task_local! {
+    /// When (ms on the guard's clock) the current task stops starting YouTube calls. Set
+    /// by the API around a `force_refresh` with [`starting_calls_until`]: at ten calls a
+    /// second, a warm that needs twenty would be cut off by the request's time budget
+    /// with nothing to show for the units it was charged. Past this instant it ranks what
+    /// it already has instead.
+    static CALLS_UNTIL_MS: i64;
+}
+
+/// Runs `fut` with no YouTube call (a retry included) started, or paced to start, at or
+/// after `deadline_ms`: such calls fail with [`YoutubeError::OutOfTime`], uncharged.
+pub async fn starting_calls_until<F: std::future::Future>(deadline_ms: i64, fut: F) -> F::Output {
+    CALLS_UNTIL_MS.scope(deadline_ms, fut).await
+}
+
 /// What went wrong with a YouTube call. None of these texts carries the key or a URL
 /// with query parameters.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +164,8 @@ pub enum YoutubeError {
     Transport { message: String, attempts: u32 },
     #[error("youtube: the API key could not be read from Secrets Manager: {0}")]
     KeyUnavailable(String),
+    #[error("youtube: call not started, the request's time budget is spent")]
+    OutOfTime,
     #[error("youtube: unparseable response from {method}: {message}")]
     Malformed {
         method: &'static str,
@@ -398,7 +415,11 @@ impl YoutubeClient {
     ) -> Result<Charge, YoutubeError> {
         let clock = self.guard.clock();
         let started_ms = clock.now_ms();
+        let deadline_ms = CALLS_UNTIL_MS.try_with(|d| *d).ok();
         loop {
+            if deadline_ms.is_some_and(|d| clock.now_ms() >= d) {
+                return Err(YoutubeError::OutOfTime);
+            }
             let at = clock.now();
             match self.guard.admit_at(at, method.cost, priority).await? {
                 Admission::Allowed => {
@@ -428,6 +449,9 @@ impl YoutubeClient {
                             retry_after_ms,
                             limit,
                         });
+                    }
+                    if deadline_ms.is_some_and(|d| clock.now_ms() + wait.as_millis() as i64 >= d) {
+                        return Err(YoutubeError::OutOfTime);
                     }
                     clock.sleep(wait).await;
                 }

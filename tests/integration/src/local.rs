@@ -144,7 +144,7 @@ impl LambdaWatch {
                     std::env::var("PATH").unwrap_or_default()
                 ),
             )
-            .stdout(Stdio::null())
+            .stdout(Stdio::from(log_file.try_clone().unwrap()))
             .stdin(Stdio::null())
             .stderr(Stdio::from(log_file))
             .spawn()

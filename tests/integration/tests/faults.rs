@@ -11,6 +11,11 @@
 //!   `quotaExceeded` at random while users are warmed and force-refreshed: no panic, every
 //!   attempt admitted and charged by the guard (no retry storm), and no refusal beyond
 //!   the calls already in flight when the first came back.
+//! * `a_force_refresh_paced_past_its_budget_ranks_what_it_fetched`: YouTube paced to two
+//!   calls a second and a history of eight new channels: the forced refresh stops starting
+//!   calls before its time budget ends and ranks what it has ("refreshed"), instead of
+//!   being cut off with its units charged and the old pool served; a call the deadline
+//!   stops is neither sent nor charged.
 //! * `warmer_killed_mid_batch`: a warmer process SIGKILLed in the middle of a batch; its
 //!   messages come back and are completed once, and no pool holds a duplicate.
 //!
@@ -32,6 +37,7 @@ use fake_youtube::{FakeConfig, Fault};
 use reco_core::UserId;
 use reco_core::config::AuthMode;
 use reco_core::messages::{WarmReason, WarmRequest};
+use reco_core::quota::Priority;
 use reco_core::store::keys;
 use reco_tests::apps::{config_with, deliver_once, queue_depth, video_ids};
 use reco_tests::scenario::{History, history_in_topic};
@@ -621,9 +627,10 @@ async fn youtube_faults_at_random() {
     assert_eq!(part1.quota_violations, 0);
 
     // Part 2: someone else spends the rest of the Google project's day: YouTube says
-    // quotaExceeded long before the guard's own count runs out. The first refusal trips the
-    // shared breaker; after the calls already in flight nothing more reaches YouTube, warms are deferred to the
-    // next Pacific day and force_refresh serves the pool it has.
+    // quotaExceeded for units long before the guard's own count runs out. The first refusal
+    // trips the shared units breaker; after the calls already in flight nothing more
+    // reaches YouTube but searches (a bucket of their own), warms are deferred to the next
+    // Pacific day and force_refresh serves the pool it has.
     // A 429 makes the guard hold every call back for a while (its backoff): part 1's is
     // waited out, and part 2 injects none, so its warms do reach YouTube and its
     // quotaExceeded — the backoff is part 1's to show, and it could otherwise cover all of
@@ -666,7 +673,8 @@ async fn youtube_faults_at_random() {
             .breaker_until_ms
             .is_some();
         if tripped && at_trip.is_none() {
-            at_trip = Some(env.fake.counters().requests);
+            let c = env.fake.counters();
+            at_trip = Some((c.requests, c.searches_used));
         }
     }
     let at_trip = at_trip.expect("the quotaExceeded must trip the breaker");
@@ -700,10 +708,15 @@ async fn youtube_faults_at_random() {
             .filter(|l| l.contains("quota") || l.contains("trip") || l.contains("warm"))
             .collect::<Vec<_>>()
     );
-    let after_trip = counters.requests - at_trip;
+    // Searches have a bucket and a breaker of their own (running out of units does not
+    // close them), so a search answered after the units breaker tripped is no leak:
+    // every other request is.
+    let (requests_at_trip, searches_at_trip) = at_trip;
+    let searches_after_trip = counters.searches_used - searches_at_trip;
+    let after_trip = counters.requests - requests_at_trip - searches_after_trip;
     assert_eq!(
         after_trip, 0,
-        "requests reached YouTube after the breaker tripped"
+        "requests other than answered searches reached YouTube after the units breaker tripped"
     );
     assert_eq!(counters.rate_violations, 0, "a real rate limit was hit");
     let state = apps.services.guard.state().await.expect("quota state");
@@ -717,8 +730,92 @@ async fn youtube_faults_at_random() {
         &errors,
     );
     println!(
-        "youtube faults: injected {injected:?}; warm outcomes {outcomes:?}; force_refresh answers {api_answers:?}; YouTube requests {} <= {charged} charged by the guard; quotaExceeded refusals {} (then {after_trip} requests after the breaker tripped); rate violations {}; {checked} log lines and errors checked",
+        "youtube faults: injected {injected:?}; warm outcomes {outcomes:?}; force_refresh answers {api_answers:?}; YouTube requests {} <= {charged} charged by the guard; quotaExceeded refusals {} (then {after_trip} requests after the units breaker tripped, and {searches_after_trip} searches on their own bucket); rate violations {}; {checked} log lines and errors checked",
         counters.requests, counters.quota_violations, counters.rate_violations,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_force_refresh_paced_past_its_budget_ranks_what_it_fetched() {
+    support::logs();
+    let env = env_with_queue(FakeConfig::default(), 30, 5).await;
+    let config = config_with(
+        &env,
+        &[
+            ("YOUTUBE_MAX_CALLS_PER_SECOND", "2"),
+            ("YOUTUBE_MAX_UNITS_PER_MINUTE", "3000"),
+        ],
+    );
+    let apps = Apps::build_with(&env, config, None, AuthMode::None).await;
+    let user = &users(1)[0];
+    apps.record_history(user, &history_in_topic(&env.fake, 0, 2, 3).body())
+        .await;
+    let sqs = env.sqs.client().await;
+    send_warm(&sqs, &env.queue_url, &apps, user).await;
+    let got = deliver_once(&sqs, &env.queue_url, &apps.warmer, 10, 2).await;
+    assert!(
+        got.iter().any(|(_, o)| matches!(o, ItemOutcome::Warmed(_))),
+        "the first pool: {got:?}"
+    );
+
+    // Eight channels the pool knows nothing of: their uploads and videos are more calls
+    // than two a second can start in the force_refresh's budget.
+    let second = history_in_topic(&env.fake, 1, 8, 2);
+    apps.record_history(user, &second.body()).await;
+    let before = env.fake.counters().requests;
+    let response = apps
+        .api
+        .handle(api_request(
+            "GET",
+            &feed(user),
+            &[("max_results", "10"), ("force_refresh", "true")],
+            None,
+            None,
+        ))
+        .await;
+    let (status, body) = response_json(&response);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["meta"]["cache_status"], "refreshed",
+        "the forced refresh must rank what it fetched in time: {body}"
+    );
+    assert_eq!(body["videos"].as_array().map(Vec::len), Some(10), "{body}");
+    let sent = env.fake.counters().requests - before;
+    assert!(
+        support::log_lines()
+            .iter()
+            .any(|l| l.contains("had no time to fetch")),
+        "the warm needed no more than the budget's calls ({sent} sent): this test no longer \
+         reaches the deadline"
+    );
+
+    // A call the deadline stops is neither sent nor charged.
+    let client = reco_core::youtube::YoutubeClient::new(
+        &env.fake.base_url(),
+        reco_core::youtube::ApiKey::new(TEST_API_KEY),
+        apps.services.guard.clone(),
+    )
+    .unwrap();
+    let charged =
+        |s: &reco_core::quota::QuotaState| s.bucket(reco_core::quota::Bucket::Units).unwrap().used;
+    let state = apps.services.guard.state().await.unwrap();
+    let requests = env.fake.counters().requests;
+    let now_ms = apps.services.clock.now().as_millisecond();
+    let err = reco_core::youtube::starting_calls_until(
+        now_ms,
+        client.videos(&second.video_ids[..1], Priority::Interactive),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, reco_core::youtube::YoutubeError::OutOfTime),
+        "{err}"
+    );
+    assert_eq!(env.fake.counters().requests, requests, "the call was sent");
+    assert_eq!(
+        charged(&apps.services.guard.state().await.unwrap()),
+        charged(&state),
+        "the call was charged"
     );
 }
 
