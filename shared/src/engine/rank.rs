@@ -123,7 +123,8 @@ impl Profile {
             .map(|v| (v.video_id.as_str(), v.as_ref()))
             .collect();
         let mut profile = Profile::default();
-        let mut term_docs: HashMap<String, f64> = HashMap::new();
+        // Per (channel, term): the watches of that channel's videos carrying the term.
+        let mut channel_terms: HashMap<(&str, &str), f64> = HashMap::new();
         for (i, event) in events.iter().enumerate() {
             let Some(video) = by_id.get(event.video_id.as_str()) else {
                 continue;
@@ -142,8 +143,19 @@ impl Profile {
                 .entry(video.category_id.clone())
                 .or_default() += w;
             for term in video.terms() {
-                *term_docs.entry(term.to_string()).or_default() += w;
+                *channel_terms
+                    .entry((video.channel_id.as_str(), term.as_ref()))
+                    .or_default() += w;
             }
+        }
+        // A word counts by how many of the user's channels use it, each channel's share
+        // growing only as the square root of its watches: a taste is the words several
+        // channels share. One channel watched over and over (often one the feed put in
+        // front of the user) is served for itself by its channel weight; its words alone
+        // would otherwise pull in every stranger of its topic.
+        let mut term_docs: HashMap<String, f64> = HashMap::new();
+        for ((_, term), w) in channel_terms {
+            *term_docs.entry(term.to_owned()).or_default() += w.sqrt();
         }
         normalise(&mut profile.channel_weight);
         normalise(&mut profile.category_weight);
@@ -463,6 +475,33 @@ mod tests {
         let before = profile.term_weight.clone();
         profile.weigh_terms(&HashMap::new());
         assert_eq!(profile.term_weight, before);
+    }
+
+    /// The loop this breaks: a stranger's video the user took off a page, its channel
+    /// then served and watched again and again, until its topic's words led the profile.
+    #[test]
+    fn a_channel_watched_over_and_over_does_not_outweigh_words_several_channels_share() {
+        let mut watched = Vec::new();
+        let mut events = Vec::new();
+        let mut watch = |id: String, channel: &str, title: &str| {
+            watched.push(Arc::new(Candidate::new(video(&id, channel, title, "20"))));
+            events.push(WatchEvent {
+                video_id: id,
+                watched_at: None,
+                watch_seconds: Some(240),
+            });
+        };
+        // The most recent first, as the history store returns them.
+        for i in 0..9 {
+            watch(format!("f{i}"), "fortnite-chan", "Fortnite royale");
+        }
+        for c in 0..4 {
+            watch(format!("c{c}"), &format!("chess-chan-{c}"), "Chess gambit");
+        }
+        let profile = Profile::from_history(&events, &watched);
+        assert_eq!(profile.top_terms(2), ["chess", "gambit"], "{profile:?}");
+        // The channel keeps its own standing: it is the one the user watches most.
+        assert_eq!(profile.top_channels(1), ["fortnite-chan"]);
     }
 
     #[test]
