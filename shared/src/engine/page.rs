@@ -78,6 +78,10 @@ impl Engine {
         }
         let watched_ids: Vec<String> = events.iter().map(|e| e.video_id.clone()).collect();
         let watched = self.sources.cached_videos(&watched_ids).await?;
+        // The last cut's ids no longer waiting in the pool were shown, and the serving
+        // script counts them as served: set aside here as well, or they would fill the
+        // candidates, keep the deeper steps from running, and leave the page empty.
+        let shown = self.pool.shown_from_cut(user).await?;
         // The user's channels as a warm weighs them (watch time and recency).
         let mut profile = super::rank::Profile::from_history(&events, &watched);
         let channels = profile.top_channels(KNOWN_OWN_CHANNELS);
@@ -103,13 +107,13 @@ impl Engine {
         for i in 0..longest {
             out.extend(by_channel.iter().filter_map(|list| list.get(i).cloned()));
         }
-        self.drop_served(user, &mut out).await?;
+        self.drop_served(user, &shown, &mut out).await?;
         out.truncate(UNPOOLED_OWN_MAX);
         if out.len() < UNPOOLED_DEEPER_BELOW {
             let terms: Vec<String> = profile.term_weight.keys().cloned().collect();
             profile.weigh_terms(&self.sources.term_idf(&terms).await?);
             out.extend(
-                self.alike_strangers(user, &profile, &channels, &watched_ids)
+                self.alike_strangers(user, &profile, &channels, &watched_ids, &shown)
                     .await?,
             );
         }
@@ -130,7 +134,7 @@ impl Engine {
                 .cached_category_charts(&self.region, &categories)
                 .await?;
             charts.retain(|v| !watched_ids.contains(v.video_id.as_str()));
-            self.drop_served(user, &mut charts).await?;
+            self.drop_served(user, &shown, &mut charts).await?;
             charts.truncate(UNPOOLED_OWN_MAX);
             out.extend(charts);
         }
@@ -151,6 +155,7 @@ impl Engine {
         profile: &super::rank::Profile,
         own: &[String],
         watched_ids: &HashSet<&str>,
+        shown: &HashSet<String>,
     ) -> Result<Vec<Video>, StoreError> {
         let terms = profile.top_terms(UNPOOLED_PEER_TERMS);
         let peers = self
@@ -178,15 +183,22 @@ impl Engine {
                 .then_with(|| a.1.video_id.cmp(&b.1.video_id))
         });
         let mut out: Vec<Video> = alike.into_iter().map(|(_, v)| v).collect();
-        self.drop_served(user, &mut out).await?;
+        self.drop_served(user, shown, &mut out).await?;
         out.truncate(UNPOOLED_OWN_MAX);
         Ok(out)
     }
 
-    /// Sets aside the videos `user` was served already (one round trip), so a user who
+    /// Sets aside the videos `user` was served already (`shown`, the last cut's, then the
+    /// served set in one round trip), so a user who
     /// has read much of a list still finds the rest within what the serving script looks
     /// at.
-    async fn drop_served(&self, user: &UserId, videos: &mut Vec<Video>) -> Result<(), StoreError> {
+    async fn drop_served(
+        &self,
+        user: &UserId,
+        shown: &HashSet<String>,
+        videos: &mut Vec<Video>,
+    ) -> Result<(), StoreError> {
+        videos.retain(|v| !shown.contains(&v.video_id));
         if videos.is_empty() {
             return Ok(());
         }

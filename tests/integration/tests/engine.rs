@@ -614,6 +614,70 @@ async fn a_pool_read_to_the_end_serves_the_chart_not_an_empty_page() {
     );
 }
 
+/// A page outside a pool read to the end is chosen from candidates that leave out what
+/// the pool showed (its last cut), as the serving script does. They used to be left in:
+/// the user's own channels' shown uploads filled the candidates, the deeper steps (alike
+/// strangers, the category charts) never ran, and a heavy reader whose region chart was
+/// read too got an empty page while the catalog held videos they had never seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_outside_a_read_pool_leaves_out_what_the_pool_showed() {
+    let env = TestEnv::start().await;
+    let apps = Apps::build(&env, None, AuthMode::None).await;
+    let history = history_in_topic(&env.fake, 4, 3, 4);
+    let user = UserId::parse("read-the-pool").unwrap();
+    apps.record_history(user.as_str(), &history.body()).await;
+    apps.services
+        .engine
+        .warm(&user, Priority::Background)
+        .await
+        .expect("warm");
+    let path = format!("/api/v1/video/recommendations/{user}");
+    let mut shown: HashSet<String> = HashSet::new();
+    loop {
+        let (status, body) = response_json(
+            &apps
+                .api
+                .handle(api_request("GET", &path, &[], None, None))
+                .await,
+        );
+        assert_eq!(status, 200, "{body}");
+        let status = &body["meta"]["cache_status"];
+        assert!(status == "hit" || status == "stale", "{body}");
+        shown.extend(reco_tests::apps::video_ids(&body));
+        if body["meta"]["pool_remaining"] == 0 {
+            break;
+        }
+    }
+    let own_shown = shown
+        .iter()
+        .filter(|id| {
+            env.fake
+                .corpus()
+                .video(id)
+                .is_some_and(|v| history.channels.contains(&v.channel_id))
+        })
+        .count();
+    assert!(own_shown > 0, "the pool showed none of the user's channels");
+    let candidates = apps
+        .services
+        .engine
+        .unpooled_candidates(&user, Vec::new())
+        .await
+        .expect("candidates");
+    let again: Vec<&str> = candidates
+        .iter()
+        .map(|v| v.video_id.as_str())
+        .filter(|id| shown.contains(*id))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "{} of {} candidates were shown by the pool already ({own_shown} of the user's channels were): {again:?}",
+        again.len(),
+        candidates.len()
+    );
+    assert!(!candidates.is_empty(), "no candidate past the pool");
+}
+
 /// A user with no pool yet is served the uploads of their own channels that the catalog
 /// already holds (another user's warm fetched them), never a video they watched, before
 /// the region's chart; then the chart; and no page is empty while either has something
