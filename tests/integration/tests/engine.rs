@@ -458,12 +458,7 @@ async fn a_rewarm_never_pools_a_video_already_shown_or_watched() {
             );
         }
         for _ in 0..3 {
-            let (status, body) = response_json(
-                &apps
-                    .api
-                    .handle(api_request("GET", &path, &[], None, None))
-                    .await,
-            );
+            let (status, body) = feed_page(&apps, &path).await;
             assert_eq!(status, 200, "{body}");
             shown.extend(reco_tests::apps::video_ids(&body));
         }
@@ -476,6 +471,16 @@ async fn a_rewarm_never_pools_a_video_already_shown_or_watched() {
 /// Clears the catalog's word counts, so the next warm's profile words are unweighted
 /// (`SourceCache::term_idf` gives nothing under `MIN_TERM_DOCS` videos): for tests whose
 /// subject is not which words a profile leads with, but what a warm does with them.
+/// The user's next feed page, as a client asks for it: status and body.
+async fn feed_page(apps: &Apps, path: &str) -> (u16, serde_json::Value) {
+    response_json(
+        &apps
+            .api
+            .handle(api_request("GET", path, &[], None, None))
+            .await,
+    )
+}
+
 async fn forget_word_counts(env: &TestEnv) {
     let mut conn = env
         .redis
@@ -591,12 +596,7 @@ async fn a_pool_read_to_the_end_serves_the_chart_not_an_empty_page() {
     let mut shown: HashSet<String> = HashSet::new();
     let pages = outcome.pool_size.div_ceil(20);
     for _ in 0..pages + 2 {
-        let (status, body) = response_json(
-            &apps
-                .api
-                .handle(api_request("GET", &path, &[], None, None))
-                .await,
-        );
+        let (status, body) = feed_page(&apps, &path).await;
         assert_eq!(status, 200, "{body}");
         let ids = reco_tests::apps::video_ids(&body);
         assert!(
@@ -634,12 +634,7 @@ async fn a_page_outside_a_read_pool_leaves_out_what_the_pool_showed() {
     let path = format!("/api/v1/video/recommendations/{user}");
     let mut shown: HashSet<String> = HashSet::new();
     loop {
-        let (status, body) = response_json(
-            &apps
-                .api
-                .handle(api_request("GET", &path, &[], None, None))
-                .await,
-        );
+        let (status, body) = feed_page(&apps, &path).await;
         assert_eq!(status, 200, "{body}");
         let status = &body["meta"]["cache_status"];
         assert!(status == "hit" || status == "stale", "{body}");
@@ -698,14 +693,7 @@ async fn a_page_outside_the_pool_serves_the_users_channels_before_the_chart() {
     apps.record_history(newcomer.as_str(), &history.body())
         .await;
     let path = format!("/api/v1/video/recommendations/{newcomer}");
-    let get = || async {
-        response_json(
-            &apps
-                .api
-                .handle(api_request("GET", &path, &[], None, None))
-                .await,
-        )
-    };
+    let get = || async { feed_page(&apps, &path).await };
     let (status, first) = get().await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["meta"]["cache_status"], "miss", "{first}");
@@ -827,12 +815,7 @@ async fn a_user_who_read_their_channels_is_served_channels_alike_in_words() {
     let mut order: Vec<u8> = Vec::new();
     let mut shown: HashSet<String> = HashSet::new();
     loop {
-        let (status, body) = response_json(
-            &apps
-                .api
-                .handle(api_request("GET", &path, &[], None, None))
-                .await,
-        );
+        let (status, body) = feed_page(&apps, &path).await;
         assert_eq!(status, 200, "{body}");
         let videos = body["videos"].as_array().expect("videos");
         if videos.is_empty() {
