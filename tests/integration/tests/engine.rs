@@ -7,10 +7,10 @@ use std::sync::Arc;
 use reco_core::UserId;
 use reco_core::clock::OffsetClock;
 use reco_core::config::AuthMode;
-use reco_core::engine::PageRequest;
+use reco_core::engine::{PageRequest, WarmOutcome};
 use reco_core::quota::Priority;
 use reco_tests::apps::deliver_once;
-use reco_tests::scenario::history_in_topic;
+use reco_tests::scenario::{History, history_in_topic};
 use reco_tests::{Apps, TestEnv, api_request, response_json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,12 +19,7 @@ async fn twenty_refreshes_of_twenty_are_all_new_unwatched_and_related() {
     let apps = Apps::build(&env, None, AuthMode::None).await;
     let history = history_in_topic(&env.fake, 1, 3, 4);
     let user = UserId::parse("reader-1").unwrap();
-    apps.record_history(user.as_str(), &history.body()).await;
-    apps.services
-        .engine
-        .warm(&user, Priority::Background)
-        .await
-        .expect("warm");
+    record_and_warm(&apps, &user, &history).await;
 
     let sqs = env.sqs.client().await;
     let watched: HashSet<&String> = history.video_ids.iter().collect();
@@ -122,12 +117,7 @@ async fn a_new_upload_on_a_watched_channel_reaches_the_feed_after_the_next_warm(
     let apps = Apps::build(&env, Some(clock.clone()), AuthMode::None).await;
     let history = history_in_topic(&env.fake, 3, 2, 4);
     let user = UserId::parse("fan").unwrap();
-    apps.record_history(user.as_str(), &history.body()).await;
-    apps.services
-        .engine
-        .warm(&user, Priority::Background)
-        .await
-        .unwrap();
+    record_and_warm(&apps, &user, &history).await;
 
     let channel = history.channels.iter().next().unwrap().clone();
     let new_video = env
@@ -164,12 +154,7 @@ async fn category_filter_and_every_page_size_come_from_one_pool() {
     let apps = Apps::build(&env, None, AuthMode::None).await;
     let history = history_in_topic(&env.fake, 0, 3, 4);
     let user = UserId::parse("sizes").unwrap();
-    apps.record_history(user.as_str(), &history.body()).await;
-    apps.services
-        .engine
-        .warm(&user, Priority::Background)
-        .await
-        .unwrap();
+    record_and_warm(&apps, &user, &history).await;
     let category = env
         .fake
         .corpus()
@@ -235,12 +220,7 @@ async fn a_filtered_page_take_is_one_script_and_one_catalog_read() {
     let apps = Apps::build(&env, None, AuthMode::None).await;
     let history = history_in_topic(&env.fake, 0, 3, 4);
     let user = UserId::parse("counted").unwrap();
-    apps.record_history(user.as_str(), &history.body()).await;
-    apps.services
-        .engine
-        .warm(&user, Priority::Background)
-        .await
-        .unwrap();
+    record_and_warm(&apps, &user, &history).await;
     let entries = apps.services.engine.pool.entries(&user).await.unwrap();
     let category = entries[0].category_id().to_owned();
     let request = PageRequest {
@@ -471,6 +451,16 @@ async fn a_rewarm_never_pools_a_video_already_shown_or_watched() {
 /// Clears the catalog's word counts, so the next warm's profile words are unweighted
 /// (`SourceCache::term_idf` gives nothing under `MIN_TERM_DOCS` videos): for tests whose
 /// subject is not which words a profile leads with, but what a warm does with them.
+/// Records `history` as `user`'s and builds their pool as the warmer would.
+async fn record_and_warm(apps: &Apps, user: &UserId, history: &History) -> WarmOutcome {
+    apps.record_history(user.as_str(), &history.body()).await;
+    apps.services
+        .engine
+        .warm(user, Priority::Background)
+        .await
+        .expect("warm")
+}
+
 /// The user's next feed page, as a client asks for it: status and body.
 async fn feed_page(apps: &Apps, path: &str) -> (u16, serde_json::Value) {
     response_json(
@@ -585,13 +575,7 @@ async fn a_pool_read_to_the_end_serves_the_chart_not_an_empty_page() {
     let apps = Apps::build(&env, None, AuthMode::None).await;
     let history = history_in_topic(&env.fake, 3, 3, 4);
     let user = UserId::parse("reads-to-the-end").unwrap();
-    apps.record_history(user.as_str(), &history.body()).await;
-    let outcome = apps
-        .services
-        .engine
-        .warm(&user, Priority::Background)
-        .await
-        .expect("warm");
+    let outcome = record_and_warm(&apps, &user, &history).await;
     let path = format!("/api/v1/video/recommendations/{user}");
     let mut shown: HashSet<String> = HashSet::new();
     let pages = outcome.pool_size.div_ceil(20);
@@ -625,12 +609,7 @@ async fn a_page_outside_a_read_pool_leaves_out_what_the_pool_showed() {
     let apps = Apps::build(&env, None, AuthMode::None).await;
     let history = history_in_topic(&env.fake, 4, 3, 4);
     let user = UserId::parse("read-the-pool").unwrap();
-    apps.record_history(user.as_str(), &history.body()).await;
-    apps.services
-        .engine
-        .warm(&user, Priority::Background)
-        .await
-        .expect("warm");
+    record_and_warm(&apps, &user, &history).await;
     let path = format!("/api/v1/video/recommendations/{user}");
     let mut shown: HashSet<String> = HashSet::new();
     loop {
@@ -683,12 +662,7 @@ async fn a_page_outside_the_pool_serves_the_users_channels_before_the_chart() {
     let apps = Apps::build(&env, None, AuthMode::None).await;
     let history = history_in_topic(&env.fake, 2, 3, 4);
     let warmed = UserId::parse("warmed-first").unwrap();
-    apps.record_history(warmed.as_str(), &history.body()).await;
-    apps.services
-        .engine
-        .warm(&warmed, Priority::Background)
-        .await
-        .expect("warm");
+    record_and_warm(&apps, &warmed, &history).await;
     let newcomer = UserId::parse("no-pool-yet").unwrap();
     apps.record_history(newcomer.as_str(), &history.body())
         .await;
@@ -795,12 +769,7 @@ async fn a_user_who_read_their_channels_is_served_channels_alike_in_words() {
     // A user of all six: their warm caches the six channels' uploads and records the six
     // under their strongest words.
     let peer = UserId::parse("six-channels").unwrap();
-    apps.record_history(peer.as_str(), &both.body()).await;
-    apps.services
-        .engine
-        .warm(&peer, Priority::Background)
-        .await
-        .expect("warm");
+    record_and_warm(&apps, &peer, &both).await;
     // The reader watched three of them, and has no pool: every page is outside it.
     let reader = UserId::parse("three-channels").unwrap();
     let reader_history = reco_tests::scenario::History {
