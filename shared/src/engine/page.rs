@@ -189,9 +189,8 @@ impl Engine {
     }
 
     /// Sets aside the videos `user` was served already (`shown`, the last cut's, then the
-    /// served set in one round trip), so a user who
-    /// has read much of a list still finds the rest within what the serving script looks
-    /// at.
+    /// served set in one round trip), so a user who has read much of a list still finds
+    /// the rest within what the serving script looks at.
     async fn drop_served(
         &self,
         user: &UserId,
